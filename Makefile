@@ -1,0 +1,46 @@
+# banger build, test and run targets. `make run` and `make test` do all the
+# set-up on a fresh Debian/Ubuntu machine (as root): they install the host
+# packages first.
+
+GO        ?= go
+BIN       := build/bin
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X banger/internal/daemon.Version=$(VERSION)
+ARGS      ?=
+SCRIPTS   := $(wildcard scripts/*.sh) .ci/run
+
+.PHONY: all build deps test unit e2e lint run bench clean
+
+all: build
+
+deps:
+	bash scripts/deps.sh
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/banger ./cmd/banger
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/bangerd ./cmd/bangerd
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS) -X main.version=$(VERSION)' -o $(BIN)/banger-agent ./cmd/banger-agent
+
+# The whole suite: unit tests and the end-to-end tests that boot VMs.
+test: deps build
+	BANGER_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 45m ./...
+
+# Unit tests only (no VM boots).
+unit:
+	$(GO) test -count=1 -short ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	shellcheck $(SCRIPTS)
+
+run: deps build
+	$(BIN)/banger vm run $(ARGS)
+
+bench: deps build
+	bash scripts/bench.sh
+
+clean:
+	rm -rf build

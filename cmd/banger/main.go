@@ -1,0 +1,13 @@
+// Command banger is the banger CLI.
+package main
+
+import (
+	"context"
+	"os"
+
+	"banger/internal/cli"
+)
+
+func main() {
+	os.Exit(cli.Main(context.Background(), os.Args[1:]))
+}

@@ -1,0 +1,45 @@
+// Command bangerd is the banger daemon: it owns all state (the SQLite store,
+// VMs, network, disks, images and kernels) and serves the HTTP/JSON API on a
+// unix socket.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"banger/internal/config"
+	"banger/internal/daemon"
+)
+
+func main() {
+	configPath := flag.String("config", "", "config file (default $BANGER_CONFIG, /etc/banger/config.toml as root)")
+	agent := flag.String("agent", "", "static banger-agent binary to install in built images (default: beside bangerd)")
+	version := flag.Bool("version", false, "print the version")
+	flag.Parse()
+	if *version {
+		fmt.Println(daemon.Version)
+		return
+	}
+	cfg, _, err := config.Load(*configPath, os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bangerd:", err)
+		os.Exit(1)
+	}
+	if *agent == "" {
+		if self, err := os.Executable(); err == nil {
+			*agent = filepath.Join(filepath.Dir(self), "banger-agent")
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	signal.Ignore(syscall.SIGHUP)
+	if err := daemon.Run(ctx, cfg, daemon.Options{AgentBinary: *agent}); err != nil {
+		fmt.Fprintln(os.Stderr, "bangerd:", err)
+		os.Exit(1)
+	}
+}

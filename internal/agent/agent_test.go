@@ -1,0 +1,72 @@
+package agent
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseCmdline(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    NetConfig
+		wantErr string
+	}{
+		{
+			in: "console=ttyS0 banger.ip=172.30.0.2/24 banger.gw=172.30.0.1 banger.hostname=happy-otter quiet",
+			want: NetConfig{Addr: netip.MustParsePrefix("172.30.0.2/24"), Gateway: netip.MustParseAddr("172.30.0.1"),
+				Hostname: "happy-otter"},
+		},
+		{in: "console=ttyS0", wantErr: "no banger.ip="},
+		{in: "banger.ip=300.1.1.1/24", wantErr: "parse banger.ip="},
+		{in: "banger.ip=10.0.0.2/24 banger.hostname=Bad_Name", wantErr: "invalid hostname"},
+	}
+	for _, tt := range tests {
+		got, err := ParseCmdline(tt.in)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("%q: err %v, want %q", tt.in, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tt.in, err)
+			continue
+		}
+		if got.Addr != tt.want.Addr || got.Gateway != tt.want.Gateway || got.Hostname != tt.want.Hostname {
+			t.Errorf("%q: got %+v want %+v", tt.in, got, tt.want)
+		}
+		if rt, err := ParseCmdline(got.Cmdline()); err != nil || rt.Addr != got.Addr || rt.Hostname != got.Hostname {
+			t.Errorf("round trip of %q failed: %+v %v", got.Cmdline(), rt, err)
+		}
+	}
+}
+
+func TestClientServerOverPipe(t *testing.T) {
+	host, guest := net.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	srv := &Server{Version: "test-1", ProcRoot: t.TempDir()}
+	go func() { _ = srv.Serve(ctx, guest) }()
+	c := NewClient(host)
+	defer c.Close()
+	cctx, ccancel := context.WithTimeout(ctx, 5*time.Second)
+	defer ccancel()
+	h, err := c.Hello(cctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Protocol != ProtocolVersion || h.Version != "test-1" {
+		t.Fatalf("hello = %+v", h)
+	}
+	var hl Health
+	if err := c.Call(cctx, "health", &hl); err != nil || !hl.OK {
+		t.Fatalf("health = %+v, %v", hl, err)
+	}
+	if err := c.Call(cctx, "nope", nil); err == nil || !strings.Contains(err.Error(), "unknown method") {
+		t.Fatalf("unknown method: %v", err)
+	}
+}

@@ -1,0 +1,84 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// Client calls the guest agent over a connected stream.
+type Client struct {
+	conn net.Conn
+	r    *bufio.Reader
+	mu   sync.Mutex
+	next uint64
+}
+
+// Dial connects to the host side of the agent channel (a unix socket).
+func Dial(ctx context.Context, socket string) (*Client, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", socket)
+	if err != nil {
+		return nil, fmt.Errorf("connect to agent socket %s: %w", socket, err)
+	}
+	return NewClient(c), nil
+}
+
+// NewClient wraps a connected stream.
+func NewClient(c net.Conn) *Client { return &Client{conn: c, r: bufio.NewReader(c)} }
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// Call sends one request and waits for its response, skipping stale answers.
+func (c *Client) Call(ctx context.Context, method string, out any) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.next++
+	id := c.next
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(10 * time.Second)
+	}
+	_ = c.conn.SetDeadline(deadline)
+	b, _ := json.Marshal(Request{ID: id, Method: method})
+	if _, err := c.conn.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("agent %s: %w", method, err)
+	}
+	for {
+		line, err := c.r.ReadBytes('\n')
+		if err != nil {
+			return fmt.Errorf("agent %s: %w", method, err)
+		}
+		var resp Response
+		if json.Unmarshal(line, &resp) != nil || resp.ID != id {
+			continue
+		}
+		if resp.Error != "" {
+			return fmt.Errorf("agent %s: %s", method, resp.Error)
+		}
+		if out != nil {
+			if err := json.Unmarshal(resp.Result, out); err != nil {
+				return fmt.Errorf("agent %s: decode: %w", method, err)
+			}
+		}
+		return nil
+	}
+}
+
+// Hello asks the agent for its protocol version and fails when the agent is
+// older than this daemon understands.
+func (c *Client) Hello(ctx context.Context) (Hello, error) {
+	var h Hello
+	if err := c.Call(ctx, "hello", &h); err != nil {
+		return h, err
+	}
+	if h.Protocol < ProtocolVersion {
+		return h, fmt.Errorf("the image's banger-agent speaks protocol %d but this bangerd needs %d: rebuild the image (banger image build --force)", h.Protocol, ProtocolVersion)
+	}
+	return h, nil
+}

@@ -1,0 +1,44 @@
+// Package agent is the protocol between bangerd and banger-agent, the small
+// program that runs inside every guest. Both sides live here.
+//
+// The transport is a byte stream (a virtio-serial port under QEMU, vsock
+// under Firecracker). Each message is one JSON object on one line.
+package agent
+
+import (
+	"encoding/json"
+)
+
+// ProtocolVersion is bumped whenever a method changes incompatibly.
+const ProtocolVersion = 1
+
+// PortName is the virtio-serial port name; the guest sees
+// /dev/virtio-ports/<PortName>.
+const PortName = "org.banger.agent"
+
+// Request is one call from the host.
+type Request struct {
+	ID     uint64          `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params,omitempty"`
+}
+
+// Response answers the Request with the same ID.
+type Response struct {
+	ID     uint64          `json:"id"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  string          `json:"error,omitempty"`
+}
+
+// Hello is the result of method "hello".
+type Hello struct {
+	Protocol int    `json:"protocol"`
+	Version  string `json:"version"`
+	Hostname string `json:"hostname"`
+}
+
+// Health is the result of method "health".
+type Health struct {
+	OK            bool    `json:"ok"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
+}

@@ -1,0 +1,135 @@
+// Package api holds the wire types of bangerd's HTTP/JSON API and the client
+// the CLI uses. The daemon and the CLI share this package and nothing else.
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Version is the API version prefix.
+const Version = "v1"
+
+// OpHeader carries the operation id of every request.
+const OpHeader = "X-Banger-Op"
+
+// Error kinds, mapped to HTTP status codes by the daemon.
+const (
+	KindNotFound      = "not_found"
+	KindAlreadyExists = "already_exists"
+	KindBadRequest    = "bad_request"
+	KindInUse         = "in_use"
+	KindFailed        = "operation_failed"
+	KindUnknown       = "unknown_method"
+)
+
+// Error is the body of every failed response and the payload of a failed
+// stream's last event.
+type Error struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+	OpID    string `json:"op_id,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.OpID == "" {
+		return e.Message
+	}
+	return fmt.Sprintf("%s (op %s)", e.Message, e.OpID)
+}
+
+// Event is one line of a streamed response (application/x-ndjson).
+// A stream ends with exactly one event of type "result" or "error".
+type Event struct {
+	Type    string          `json:"type"` // "progress", "log", "result", "error"
+	Step    string          `json:"step,omitempty"`
+	Done    int64           `json:"done,omitempty"`
+	Total   int64           `json:"total,omitempty"`
+	Message string          `json:"message,omitempty"`
+	Result  json.RawMessage `json:"result,omitempty"`
+	Error   *Error          `json:"error,omitempty"`
+}
+
+// Ping is the answer of GET /v1/ping.
+type Ping struct {
+	Version string `json:"version"`
+	PID     int    `json:"pid"`
+	Socket  string `json:"socket"`
+}
+
+// VM is a VM as the API shows it: the durable record plus live state.
+type VM struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	State     string    `json:"state"` // created, running, stopped
+	Image     string    `json:"image"`
+	IP        string    `json:"ip"`
+	MAC       string    `json:"mac"`
+	VCPUs     int       `json:"vcpus"`
+	MemoryMiB int       `json:"memory_mib"`
+	DiskBytes int64     `json:"disk_bytes"`
+	NAT       bool      `json:"nat"`
+	Backend   string    `json:"backend"`
+	Accel     string    `json:"accel,omitempty"`
+	PID       int       `json:"pid,omitempty"`
+	Tap       string    `json:"tap,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	Dir       string    `json:"dir,omitempty"`
+}
+
+// CreateVM is the body of POST /v1/vms.
+type CreateVM struct {
+	Name      string `json:"name,omitempty"`
+	Image     string `json:"image,omitempty"`
+	VCPUs     int    `json:"vcpus,omitempty"`
+	MemoryMiB int    `json:"memory_mib,omitempty"`
+	DiskSize  string `json:"disk_size,omitempty"`
+	NAT       bool   `json:"nat,omitempty"`
+	NoStart   bool   `json:"no_start,omitempty"`
+}
+
+// SSHTarget tells the CLI how to reach a VM with the system ssh client.
+type SSHTarget struct {
+	VM           string `json:"vm"`
+	User         string `json:"user"`
+	Host         string `json:"host"`
+	Port         int    `json:"port"`
+	KeyPath      string `json:"key_path"`
+	KnownHosts   string `json:"known_hosts"`
+	HostKeyAlias string `json:"host_key_alias"`
+}
+
+// Image is an image as the API shows it.
+type Image struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Rootfs    string    `json:"rootfs"`
+	Kernel    string    `json:"kernel"`
+	SizeBytes int64     `json:"size_bytes"`
+	Managed   bool      `json:"managed"`
+	Source    string    `json:"source"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Kernel is a kernel as the API shows it.
+type Kernel struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Path      string    `json:"path"`
+	Initrd    string    `json:"initrd,omitempty"`
+	Version   string    `json:"version"`
+	Managed   bool      `json:"managed"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// BuildImage is the body of POST /v1/images/build.
+type BuildImage struct {
+	Name  string `json:"name"`
+	Force bool   `json:"force,omitempty"`
+}
+
+// PruneResult lists the VMs a prune deleted.
+type PruneResult struct {
+	Deleted []string `json:"deleted"`
+}

@@ -1,0 +1,91 @@
+// Package cli is the banger command line. Every command is a thin client of
+// bangerd's API, except doctor, which inspects the host directly.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"banger/internal/api"
+	"banger/internal/config"
+)
+
+// ExitError carries an exit code out of a command (the guest command's).
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// app is the state shared by the commands of one invocation.
+type app struct {
+	configPath string
+	cfg        *config.Config
+	stdout     io.Writer
+	stderr     io.Writer
+	stdin      io.Reader
+	getenv     func(string) string
+}
+
+func (a *app) loadConfig() error {
+	if a.cfg != nil {
+		return nil
+	}
+	cfg, _, err := config.Load(a.configPath, a.getenv)
+	if err != nil {
+		return err
+	}
+	a.cfg = cfg
+	return nil
+}
+
+// client returns an API client, starting the daemon when it is not running.
+func (a *app) client(ctx context.Context) (*api.Client, error) {
+	if err := a.loadConfig(); err != nil {
+		return nil, err
+	}
+	c := api.NewClient(a.cfg.SocketPath())
+	if _, err := c.Ping(ctx); err == nil {
+		return c, nil
+	} else if !errors.Is(err, api.ErrDaemonUnreachable) {
+		return nil, err
+	}
+	if err := a.startDaemon(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Main runs the CLI and returns the process exit code.
+func Main(ctx context.Context, args []string) int {
+	a := &app{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, getenv: os.Getenv}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	fmt.Fprintln(a.stderr, "banger:", err)
+	return 1
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "banger",
+		Short: "Disposable development microVMs in one command",
+		Long: "banger gives you a disposable development machine in one command: a real VM with\n" +
+			"its own kernel, root access and networking, as fast to start as a container.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&a.configPath, "config", "", "config file (default $BANGER_CONFIG, /etc/banger/config.toml as root, else ~/.config/banger/config.toml)")
+	root.AddCommand(a.vmCmd(), a.imageCmd(), a.kernelCmd(), a.daemonCmd(), a.doctorCmd())
+	return root
+}

@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	"golang.org/x/term"
+
+	"banger/internal/api"
+)
+
+// sshArgs builds the system ssh client's argv for a target. The command's
+// arguments are quoted for the remote shell one by one, so they arrive as
+// given.
+func sshArgs(t api.SSHTarget, tty bool, command []string) []string {
+	args := []string{
+		"-i", t.KeyPath,
+		"-o", "IdentitiesOnly=yes",
+		"-o", "UserKnownHostsFile=" + t.KnownHosts,
+		"-o", "GlobalKnownHostsFile=/dev/null",
+		"-o", "StrictHostKeyChecking=yes",
+		"-o", "HostKeyAlias=" + t.HostKeyAlias,
+		"-o", "HostKeyAlgorithms=ssh-ed25519",
+		"-o", "PasswordAuthentication=no",
+		"-o", "LogLevel=ERROR",
+		"-o", "ConnectTimeout=15",
+		"-o", "ServerAliveInterval=15",
+		"-p", strconv.Itoa(t.Port),
+	}
+	if tty {
+		args = append(args, "-t")
+	} else if len(command) > 0 {
+		args = append(args, "-T")
+	}
+	args = append(args, t.User+"@"+t.Host)
+	if len(command) > 0 {
+		quoted := make([]string, len(command))
+		for i, c := range command {
+			quoted[i] = shellQuote(c)
+		}
+		args = append(args, "--", strings.Join(quoted, " "))
+	}
+	return args
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// ssh runs the system ssh client against a VM and returns the remote exit
+// code. ssh's own failures (exit 255) become errors.
+func (a *app) ssh(ctx context.Context, c *api.Client, name string, command []string) (int, error) {
+	t, err := c.SSHTarget(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	bin, err := exec.LookPath("ssh")
+	if err != nil {
+		return 0, fmt.Errorf("the ssh client is missing: apt-get install openssh-client")
+	}
+	tty := len(command) == 0 && term.IsTerminal(int(os.Stdin.Fd()))
+	cmd := exec.Command(bin, sshArgs(t, tty, command)...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = a.stdin, a.stdout, a.stderr
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ee.ExitCode() == 255 {
+			return 255, fmt.Errorf("ssh to %s (%s) failed; if it reports a changed host key, the VM's identity changed: see `banger vm logs %s`", name, t.Host, name)
+		}
+		return ee.ExitCode(), nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("run ssh: %w", err)
+	}
+	return 0, nil
+}

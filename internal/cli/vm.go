@@ -1,0 +1,405 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"banger/internal/api"
+	"banger/internal/config"
+)
+
+type vmFlags struct {
+	name     string
+	image    string
+	vcpu     int
+	memory   int
+	diskSize string
+	nat      bool
+}
+
+func (f *vmFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.name, "name", "", "VM name ([a-z0-9][a-z0-9-]{0,62}; default: a generated adjective-noun)")
+	cmd.Flags().StringVar(&f.image, "image", "", "image to boot (default: default_image from the config, debian-bookworm)")
+	cmd.Flags().IntVar(&f.vcpu, "vcpu", 0, "virtual CPUs (default: [vm_defaults] vcpu, else cpus/4 capped at 4)")
+	cmd.Flags().IntVar(&f.memory, "memory", 0, "memory in MiB (default: [vm_defaults] memory_mib, else RAM/8 capped at 8192)")
+	cmd.Flags().StringVar(&f.diskSize, "disk-size", "", "size of the work disk mounted at /root, e.g. 8G (default: [vm_defaults] disk_size)")
+	cmd.Flags().BoolVar(&f.nat, "nat", false, "give the VM outbound network access through NAT")
+}
+
+func (f *vmFlags) request() (api.CreateVM, error) {
+	if f.diskSize != "" {
+		if _, err := config.ParseSize(f.diskSize); err != nil {
+			return api.CreateVM{}, fmt.Errorf("--disk-size: %w", err)
+		}
+	}
+	if f.vcpu < 0 || f.memory < 0 {
+		return api.CreateVM{}, fmt.Errorf("--vcpu and --memory must be positive")
+	}
+	return api.CreateVM{Name: f.name, Image: f.image, VCPUs: f.vcpu, MemoryMiB: f.memory, DiskSize: f.diskSize, NAT: f.nat}, nil
+}
+
+func (a *app) vmCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "vm", Short: "Create, run and manage VMs"}
+	cmd.AddCommand(a.vmRunCmd(), a.vmCreateCmd(), a.vmListCmd(), a.vmShowCmd(), a.vmSSHCmd(), a.vmLogsCmd(),
+		a.vmDeleteCmd(), a.vmPruneCmd())
+	for _, action := range []struct{ name, short string }{
+		{"start", "Boot a stopped VM and wait for SSH"},
+		{"stop", "Shut a VM down gracefully (killed after stop_timeout)"},
+		{"restart", "Stop then start a VM"},
+		{"kill", "End a VM's process at once (when stop hangs)"},
+	} {
+		action := action
+		cmd.AddCommand(&cobra.Command{
+			Use:   action.name + " NAME",
+			Short: action.short,
+			Args:  cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				c, err := a.client(cmd.Context())
+				if err != nil {
+					return err
+				}
+				pp := newProgress(a.stderr)
+				vm, err := c.VMAction(cmd.Context(), args[0], action.name, pp.event)
+				pp.finish()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "%s %s\n", vm.Name, vm.State)
+				return nil
+			},
+		})
+	}
+	return cmd
+}
+
+func (a *app) vmCreateCmd() *cobra.Command {
+	var f vmFlags
+	var noStart bool
+	cmd := &cobra.Command{
+		Use:   "create",
+		Short: "Create a long-lived VM (and start it unless --no-start)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			req, err := f.request()
+			if err != nil {
+				return err
+			}
+			req.NoStart = noStart
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			pp := newProgress(a.stderr)
+			vm, err := c.CreateVM(cmd.Context(), req, pp.event)
+			pp.finish()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%s %s %s\n", vm.Name, vm.State, vm.IP)
+			return nil
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().BoolVar(&noStart, "no-start", false, "create the VM without booting it")
+	return cmd
+}
+
+func (a *app) vmRunCmd() *cobra.Command {
+	var f vmFlags
+	var rm bool
+	cmd := &cobra.Command{
+		Use:   "run [flags] [-- command args...]",
+		Short: "Create and boot a VM, then open a shell in it or run a command and return its exit code",
+		Example: "  banger vm run\n  banger vm run --rm -- uname -a\n" +
+			"  banger vm run --vcpu 2 --memory 2048 --disk-size 16G --name scratch",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dash := cmd.ArgsLenAtDash()
+			if (dash == -1 && len(args) > 0) || dash > 0 {
+				return fmt.Errorf("unexpected argument %q: put the command after --, e.g. `banger vm run -- %s` (workspace paths are not supported yet)", args[0], strings.Join(args, " "))
+			}
+			req, err := f.request()
+			if err != nil {
+				return err
+			}
+			return a.run(cmd.Context(), req, rm, args)
+		},
+	}
+	f.add(cmd)
+	cmd.Flags().BoolVar(&rm, "rm", false, "delete the VM when the shell or command ends")
+	return cmd
+}
+
+func (a *app) run(ctx context.Context, req api.CreateVM, rm bool, command []string) error {
+	c, err := a.client(ctx)
+	if err != nil {
+		return err
+	}
+	// Ctrl-C during creation cancels it (the daemon rolls back); during the
+	// session it belongs to the guest, and --rm still runs afterwards.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-cctx.Done():
+		}
+	}()
+	pp := newProgress(a.stderr)
+	vm, err := c.CreateVM(cctx, req, pp.event)
+	pp.finish()
+	if err != nil {
+		return err
+	}
+	cancel()
+	fmt.Fprintf(a.stderr, "spec: %d vcpu · %d MiB · %s disk\n", vm.VCPUs, vm.MemoryMiB, config.FormatSize(vm.DiskBytes))
+	code, sshErr := a.ssh(ctx, c, vm.Name, command)
+	if rm {
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer dcancel()
+		if err := c.DeleteVM(dctx, vm.Name); err != nil {
+			fmt.Fprintf(a.stderr, "banger: delete %s: %v\n", vm.Name, err)
+		}
+	} else if len(command) == 0 {
+		fmt.Fprintf(a.stderr, "VM %s keeps running: `banger vm ssh %s` to return, `banger vm delete %s` to remove it\n", vm.Name, vm.Name, vm.Name)
+	}
+	if sshErr != nil {
+		return sshErr
+	}
+	if code != 0 {
+		return &ExitError{Code: code}
+	}
+	return nil
+}
+
+func (a *app) vmSSHCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "ssh NAME [-- command args...]",
+		Short: "Open a shell in a VM, or run a command there, with the system ssh client",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			signal.Ignore(os.Interrupt)
+			code, err := a.ssh(cmd.Context(), c, args[0], args[1:])
+			if err != nil {
+				return err
+			}
+			if code != 0 {
+				return &ExitError{Code: code}
+			}
+			return nil
+		},
+	}
+}
+
+func (a *app) vmListCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ps", "ls"},
+		Short:   "List VMs",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			vms, err := c.ListVMs(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSONOut(a.stdout, vms)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSTATE\tIMAGE\tIP\tVCPU\tMEM\tDISK\tCREATED")
+			for _, v := range vms {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%dM\t%s\t%s\n", v.Name, v.State, v.Image, v.IP, v.VCPUs, v.MemoryMiB,
+					config.FormatSize(v.DiskBytes), ago(v.CreatedAt))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func ago(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+}
+
+func writeJSONOut(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (a *app) vmShowCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show one VM",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			v, err := c.GetVM(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSONOut(a.stdout, v)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			rows := [][2]string{
+				{"name", v.Name}, {"id", v.ID}, {"state", v.State}, {"image", v.Image}, {"ip", v.IP}, {"mac", v.MAC},
+				{"vcpu", fmt.Sprint(v.VCPUs)}, {"memory", fmt.Sprintf("%d MiB", v.MemoryMiB)},
+				{"disk", config.FormatSize(v.DiskBytes)}, {"nat", fmt.Sprint(v.NAT)}, {"backend", v.Backend},
+				{"accel", v.Accel}, {"pid", fmt.Sprint(v.PID)}, {"tap", v.Tap}, {"dir", v.Dir},
+				{"created", v.CreatedAt.Local().Format(time.RFC3339)},
+			}
+			for _, r := range rows {
+				if r[1] == "" || (r[0] == "pid" && r[1] == "0") {
+					continue
+				}
+				fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *app) vmLogsCmd() *cobra.Command {
+	var follow bool
+	cmd := &cobra.Command{
+		Use:   "logs NAME",
+		Short: "Print a VM's serial console",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if !follow {
+				return c.Logs(cmd.Context(), args[0], a.stdout)
+			}
+			var seen int64
+			for {
+				var buf strings.Builder
+				if err := c.Logs(cmd.Context(), args[0], &buf); err != nil {
+					return err
+				}
+				s := buf.String()
+				if int64(len(s)) > seen {
+					fmt.Fprint(a.stdout, s[seen:])
+					seen = int64(len(s))
+				}
+				select {
+				case <-cmd.Context().Done():
+					return nil
+				case <-time.After(time.Second):
+				}
+			}
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output")
+	return cmd
+}
+
+func (a *app) vmDeleteCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete NAME...",
+		Aliases: []string{"rm"},
+		Short:   "Delete VMs and every file of them (irreversible)",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, name := range args {
+				if err := c.DeleteVM(cmd.Context(), name); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "deleted %s\n", name)
+			}
+			return nil
+		},
+	}
+}
+
+func (a *app) vmPruneCmd() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Delete every VM that is not running",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if !force {
+				vms, err := c.ListVMs(cmd.Context())
+				if err != nil {
+					return err
+				}
+				var names []string
+				for _, v := range vms {
+					if v.State != "running" {
+						names = append(names, v.Name)
+					}
+				}
+				if len(names) == 0 {
+					fmt.Fprintln(a.stdout, "nothing to prune")
+					return nil
+				}
+				fmt.Fprintf(a.stderr, "delete %s? [y/N] ", strings.Join(names, ", "))
+				var answer string
+				_, _ = fmt.Fscanln(a.stdin, &answer)
+				if answer != "y" && answer != "Y" && answer != "yes" {
+					return fmt.Errorf("prune cancelled (use -f to skip the question)")
+				}
+			}
+			res, err := c.PruneVMs(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, n := range res.Deleted {
+				fmt.Fprintf(a.stdout, "deleted %s\n", n)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask")
+	return cmd
+}

@@ -1,0 +1,437 @@
+// Package config loads and validates banger's TOML configuration file and
+// supplies defaults derived from the user and host.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Built-in defaults.
+const (
+	DefaultLogLevel     = "info"
+	DefaultVMM          = "auto"
+	DefaultAccel        = "auto"
+	DefaultQEMUBin      = "qemu-system-x86_64"
+	DefaultFirecracker  = "firecracker"
+	DefaultJailerBin    = "jailer"
+	DefaultBridgeName   = "br-banger"
+	DefaultCIDR         = "172.30.0.0/24"
+	DefaultImage        = "debian-bookworm"
+	DefaultDebianMirror = "http://deb.debian.org/debian"
+	DefaultStopTimeout  = "30s"
+
+	DefaultVCPUs     = 1
+	DefaultMemoryMiB = 1024
+	DefaultDiskSize  = "8G"
+
+	// SystemConfigPath is read when running as root.
+	SystemConfigPath = "/etc/banger/config.toml"
+	// EnvConfig names the environment variable that selects a config file.
+	EnvConfig = "BANGER_CONFIG"
+)
+
+// Config is the contents of config.toml. Every key is optional; Load fills
+// in defaults for anything left unset.
+type Config struct {
+	StateDir       string `toml:"state_dir"`
+	RuntimeDir     string `toml:"runtime_dir"`
+	LogLevel       string `toml:"log_level"`
+	VMM            string `toml:"vmm"`
+	Accel          string `toml:"accel"`
+	QEMUBin        string `toml:"qemu_bin"`
+	FirecrackerBin string `toml:"firecracker_bin"`
+	JailerBin      string `toml:"jailer_bin"`
+	BridgeName     string `toml:"bridge_name"`
+	CIDR           string `toml:"cidr"`
+	NATDefault     bool   `toml:"nat_default"`
+	DefaultImage   string `toml:"default_image"`
+	DebianMirror   string `toml:"debian_mirror"`
+	SSHKeyPath     string `toml:"ssh_key_path"`
+	StopTimeout    string `toml:"stop_timeout"`
+
+	VMDefaults VMDefaults `toml:"vm_defaults"`
+	FileSync   []FileSync `toml:"file_sync"`
+
+	// Resolved holds the effective VM defaults and where each came from.
+	// Load fills it in; it is not read from the file.
+	Resolved ResolvedVMDefaults `toml:"-"`
+}
+
+// VMDefaults is the [vm_defaults] table. Zero values mean "not set".
+type VMDefaults struct {
+	VCPU      int    `toml:"vcpu"`
+	MemoryMiB int    `toml:"memory_mib"`
+	DiskSize  string `toml:"disk_size"`
+}
+
+// FileSync is one [[file_sync]] entry: a host file copied into the guest.
+type FileSync struct {
+	Host  string `toml:"host"`
+	Guest string `toml:"guest"` // must be under /root
+	Mode  string `toml:"mode"`  // octal, e.g. "0600"; empty keeps the host mode
+}
+
+// Source says where a resolved value came from.
+type Source string
+
+// Value sources reported by doctor.
+const (
+	SourceConfig  Source = "config"
+	SourceHost    Source = "host"
+	SourceBuiltin Source = "builtin"
+)
+
+// Resolved is a value together with where it came from.
+type Resolved[T any] struct {
+	Value  T
+	Source Source
+}
+
+// ResolvedVMDefaults are the effective defaults for new VMs.
+type ResolvedVMDefaults struct {
+	VCPUs     Resolved[int]
+	MemoryMiB Resolved[int]
+	DiskBytes Resolved[int64]
+}
+
+// Load finds, reads and validates the configuration for the current user
+// and machine. See LoadHost for the lookup order.
+func Load(explicitPath string, env func(string) string) (*Config, string, error) {
+	return LoadHost(explicitPath, SystemHost(env))
+}
+
+// LoadHost is Load with the host facts supplied by the caller. The file is
+// chosen in this order: explicitPath (the --config flag), $BANGER_CONFIG,
+// /etc/banger/config.toml when EUID is 0, otherwise
+// $XDG_CONFIG_HOME/banger/config.toml or ~/.config/banger/config.toml.
+// A missing default file yields all defaults and an empty path; a missing
+// explicitly chosen file is an error. The returned path is the file that
+// was read.
+func LoadHost(explicitPath string, h Host) (*Config, string, error) {
+	p, explicit, err := configPath(explicitPath, h)
+	if err != nil {
+		return nil, "", err
+	}
+	c := &Config{}
+	used := ""
+	if p != "" {
+		data, err := os.ReadFile(p)
+		switch {
+		case err == nil:
+			if err := c.decode(p, string(data)); err != nil {
+				return nil, "", err
+			}
+			used = p
+		case errors.Is(err, fs.ErrNotExist) && !explicit:
+			// No config file: all defaults.
+		default:
+			return nil, "", fmt.Errorf("reading config: %w", err)
+		}
+	}
+	if err := c.applyDefaults(h); err != nil {
+		return nil, used, err
+	}
+	if err := c.Validate(); err != nil {
+		if used != "" {
+			return nil, used, fmt.Errorf("invalid config %s:\n%w", used, err)
+		}
+		return nil, used, fmt.Errorf("invalid config:\n%w", err)
+	}
+	r, err := c.ResolveVMDefaults(h)
+	if err != nil {
+		return nil, used, err
+	}
+	c.Resolved = r
+	return c, used, nil
+}
+
+// configPath returns the file to read and whether the user chose it.
+func configPath(explicitPath string, h Host) (string, bool, error) {
+	if explicitPath != "" {
+		return explicitPath, true, nil
+	}
+	if p := h.getenv(EnvConfig); p != "" {
+		return p, true, nil
+	}
+	if h.EUID == 0 {
+		return SystemConfigPath, false, nil
+	}
+	if x := h.getenv("XDG_CONFIG_HOME"); filepath.IsAbs(x) {
+		return filepath.Join(x, "banger", "config.toml"), false, nil
+	}
+	if h.Home == "" {
+		// No default location; run with defaults.
+		return "", false, nil
+	}
+	return filepath.Join(h.Home, ".config", "banger", "config.toml"), false, nil
+}
+
+func (c *Config) decode(p, data string) error {
+	md, err := toml.Decode(data, c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return fmt.Errorf("parsing config %s: %s", p, pe.ErrorWithPosition())
+		}
+		return fmt.Errorf("parsing config %s: %w", p, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = strconv.Quote(k.String())
+		}
+		return fmt.Errorf("config %s: unknown key %s; see docs/config.md for the keys banger accepts",
+			p, strings.Join(keys, ", "))
+	}
+	// Explicit zeros are mistakes, not "unset".
+	if md.IsDefined("vm_defaults", "vcpu") && c.VMDefaults.VCPU <= 0 {
+		return fmt.Errorf("config %s: vm_defaults.vcpu must be at least 1, e.g. vcpu = 2", p)
+	}
+	if md.IsDefined("vm_defaults", "memory_mib") && c.VMDefaults.MemoryMiB <= 0 {
+		return fmt.Errorf("config %s: vm_defaults.memory_mib must be positive, e.g. memory_mib = 2048", p)
+	}
+	return nil
+}
+
+// Defaults returns a Config with every default applied for host h.
+func Defaults(h Host) (*Config, error) {
+	c := &Config{}
+	if err := c.applyDefaults(h); err != nil {
+		return nil, err
+	}
+	r, err := c.ResolveVMDefaults(h)
+	if err != nil {
+		return nil, err
+	}
+	c.Resolved = r
+	return c, nil
+}
+
+func (c *Config) applyDefaults(h Host) error {
+	if c.StateDir == "" {
+		if h.EUID == 0 {
+			c.StateDir = "/var/lib/banger"
+		} else if x := h.getenv("XDG_DATA_HOME"); filepath.IsAbs(x) {
+			c.StateDir = filepath.Join(x, "banger")
+		} else if h.Home != "" {
+			c.StateDir = filepath.Join(h.Home, ".local", "share", "banger")
+		} else {
+			return errors.New(`cannot choose a default state_dir: HOME is not set; set state_dir = "/some/absolute/path" in the config`)
+		}
+	}
+	if c.RuntimeDir == "" {
+		if h.EUID == 0 {
+			c.RuntimeDir = "/run/banger"
+		} else if x := h.getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(x) {
+			c.RuntimeDir = filepath.Join(x, "banger")
+		} else {
+			c.RuntimeDir = fmt.Sprintf("/tmp/banger-%d", h.EUID)
+		}
+	}
+	setDefault(&c.LogLevel, DefaultLogLevel)
+	setDefault(&c.VMM, DefaultVMM)
+	setDefault(&c.Accel, DefaultAccel)
+	setDefault(&c.QEMUBin, DefaultQEMUBin)
+	setDefault(&c.FirecrackerBin, DefaultFirecracker)
+	setDefault(&c.JailerBin, DefaultJailerBin)
+	setDefault(&c.BridgeName, DefaultBridgeName)
+	setDefault(&c.CIDR, DefaultCIDR)
+	setDefault(&c.DefaultImage, DefaultImage)
+	setDefault(&c.DebianMirror, DefaultDebianMirror)
+	setDefault(&c.StopTimeout, DefaultStopTimeout)
+	setDefault(&c.SSHKeyPath, filepath.Join(c.StateDir, "ssh", "id_ed25519"))
+	return nil
+}
+
+func setDefault(field *string, v string) {
+	if *field == "" {
+		*field = v
+	}
+}
+
+// ResolveVMDefaults works out the defaults for new VMs: values from the
+// config first, then values derived from the host (vcpu = CPUs/4 clamped
+// to [1,4]; memory = RAM/8 clamped to [512,8192] MiB), then built-in
+// constants.
+func (c *Config) ResolveVMDefaults(h Host) (ResolvedVMDefaults, error) {
+	var r ResolvedVMDefaults
+	switch {
+	case c.VMDefaults.VCPU > 0:
+		r.VCPUs = Resolved[int]{c.VMDefaults.VCPU, SourceConfig}
+	case h.CPUs > 0:
+		r.VCPUs = Resolved[int]{clamp(h.CPUs/4, 1, 4), SourceHost}
+	default:
+		r.VCPUs = Resolved[int]{DefaultVCPUs, SourceBuiltin}
+	}
+	switch {
+	case c.VMDefaults.MemoryMiB > 0:
+		r.MemoryMiB = Resolved[int]{c.VMDefaults.MemoryMiB, SourceConfig}
+	case h.MemoryBytes > 0:
+		r.MemoryMiB = Resolved[int]{clamp(int(h.MemoryBytes/8>>20), 512, 8192), SourceHost}
+	default:
+		r.MemoryMiB = Resolved[int]{DefaultMemoryMiB, SourceBuiltin}
+	}
+	if c.VMDefaults.DiskSize != "" {
+		n, err := ParseSize(c.VMDefaults.DiskSize)
+		if err != nil {
+			return r, fmt.Errorf("vm_defaults.disk_size: %w", err)
+		}
+		r.DiskBytes = Resolved[int64]{n, SourceConfig}
+	} else {
+		n, err := ParseSize(DefaultDiskSize)
+		if err != nil {
+			return r, err
+		}
+		r.DiskBytes = Resolved[int64]{n, SourceBuiltin}
+	}
+	return r, nil
+}
+
+func clamp(v, lo, hi int) int {
+	return min(max(v, lo), hi)
+}
+
+// StopTimeoutDuration returns stop_timeout parsed (the default if unset).
+func (c *Config) StopTimeoutDuration() (time.Duration, error) {
+	s := c.StopTimeout
+	if s == "" {
+		s = DefaultStopTimeout
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf(`stop_timeout %q: use a positive duration, e.g. stop_timeout = "30s"`, s)
+	}
+	return d, nil
+}
+
+var (
+	imageNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}$`)
+	ifNameRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+)
+
+// Validate checks every field and reports all problems at once, each
+// saying what to write instead. It expects defaults to have been applied
+// (as Load does); empty required values are reported.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	checkDir := func(key, v, example string) {
+		switch {
+		case v == "":
+			bad("%s is empty: set an absolute path, e.g. %s = %q", key, key, example)
+		case !filepath.IsAbs(v):
+			bad("%s %q is not absolute: use a full path, e.g. %s = %q", key, v, key, example)
+		case filepath.Clean(v) != v:
+			bad("%s %q is not clean: write it as %s = %q", key, v, key, filepath.Clean(v))
+		}
+	}
+	checkDir("state_dir", c.StateDir, "/var/lib/banger")
+	checkDir("runtime_dir", c.RuntimeDir, "/run/banger")
+	checkDir("ssh_key_path", c.SSHKeyPath, "/var/lib/banger/ssh/id_ed25519")
+
+	oneOf := func(key, v string, allowed ...string) {
+		for _, a := range allowed {
+			if v == a {
+				return
+			}
+		}
+		bad("%s %q is not valid: use one of %s", key, v, strings.Join(allowed, ", "))
+	}
+	oneOf("log_level", c.LogLevel, "debug", "info", "warn", "error")
+	oneOf("vmm", c.VMM, "auto", "qemu", "firecracker")
+	oneOf("accel", c.Accel, "auto", "kvm", "tcg")
+
+	for _, b := range []struct{ key, v string }{
+		{"qemu_bin", c.QEMUBin}, {"firecracker_bin", c.FirecrackerBin}, {"jailer_bin", c.JailerBin},
+	} {
+		if strings.TrimSpace(b.v) == "" {
+			bad("%s is empty: give a program name on $PATH or an absolute path", b.key)
+		}
+	}
+
+	if !ifNameRE.MatchString(c.BridgeName) || c.BridgeName == "." || c.BridgeName == ".." {
+		bad("bridge_name %q is not a valid interface name: use 1-15 letters, digits, '-', '_' or '.', e.g. bridge_name = %q",
+			c.BridgeName, DefaultBridgeName)
+	}
+
+	if err := validateCIDR(c.CIDR); err != nil {
+		errs = append(errs, err)
+	}
+
+	if !imageNameRE.MatchString(c.DefaultImage) {
+		bad("default_image %q is not a valid image name: use lowercase letters, digits, '.' and '-', starting with a letter or digit (max 63), e.g. default_image = %q",
+			c.DefaultImage, DefaultImage)
+	}
+
+	if u, err := url.Parse(c.DebianMirror); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("debian_mirror %q is not an http(s) URL: e.g. debian_mirror = %q", c.DebianMirror, DefaultDebianMirror)
+	}
+
+	if _, err := c.StopTimeoutDuration(); err != nil {
+		errs = append(errs, err)
+	}
+
+	if c.VMDefaults.VCPU < 0 {
+		bad("vm_defaults.vcpu %d is negative: use at least 1, e.g. vcpu = 2", c.VMDefaults.VCPU)
+	}
+	if c.VMDefaults.MemoryMiB < 0 {
+		bad("vm_defaults.memory_mib %d is negative: e.g. memory_mib = 2048", c.VMDefaults.MemoryMiB)
+	} else if c.VMDefaults.MemoryMiB > 0 && c.VMDefaults.MemoryMiB < 128 {
+		bad("vm_defaults.memory_mib %d is too small: use at least 128, e.g. memory_mib = 2048", c.VMDefaults.MemoryMiB)
+	}
+	if c.VMDefaults.DiskSize != "" {
+		if _, err := ParseSize(c.VMDefaults.DiskSize); err != nil {
+			bad("vm_defaults.disk_size: %w", err)
+		}
+	}
+
+	for i, f := range c.FileSync {
+		where := fmt.Sprintf("file_sync[%d]", i)
+		if f.Host == "" {
+			bad("%s: host is empty: set the file to copy, e.g. host = \"~/.gitconfig\"", where)
+		}
+		switch {
+		case f.Guest == "":
+			bad("%s: guest is empty: set a path under /root, e.g. guest = \"/root/.gitconfig\"", where)
+		case !path.IsAbs(f.Guest) || path.Clean(f.Guest) != f.Guest:
+			bad("%s: guest %q must be a clean absolute path under /root, e.g. guest = \"/root/.gitconfig\"", where, f.Guest)
+		case f.Guest != "/root" && !strings.HasPrefix(f.Guest, "/root/"):
+			bad("%s: guest %q is outside /root: only paths under /root are synced, e.g. guest = \"/root/.gitconfig\"", where, f.Guest)
+		}
+		if f.Mode != "" {
+			if m, err := strconv.ParseUint(f.Mode, 8, 32); err != nil || m > 0o7777 {
+				bad("%s: mode %q is not an octal permission: e.g. mode = \"0600\"", where, f.Mode)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validateCIDR(s string) error {
+	ip, n, err := net.ParseCIDR(s)
+	if err != nil || ip.To4() == nil {
+		return fmt.Errorf("cidr %q is not an IPv4 CIDR: e.g. cidr = %q", s, DefaultCIDR)
+	}
+	ones, _ := n.Mask.Size()
+	if ones > 29 {
+		return fmt.Errorf("cidr %q is too small: use a /29 or larger network, e.g. cidr = %q", s, DefaultCIDR)
+	}
+	if !ip.Equal(n.IP) {
+		return fmt.Errorf("cidr %q has host bits set: write the network address, cidr = %q", s, n.String())
+	}
+	return nil
+}

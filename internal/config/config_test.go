@@ -1,0 +1,354 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func envMap(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func userHost(t *testing.T, env map[string]string) Host {
+	t.Helper()
+	return Host{Getenv: envMap(env), EUID: 1000, Home: t.TempDir(), CPUs: 8, MemoryBytes: 16 << 30}
+}
+
+func writeFile(t *testing.T, p, content string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLocationPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	flagFile := writeFile(t, filepath.Join(dir, "flag.toml"), `log_level = "debug"`)
+	envFile := writeFile(t, filepath.Join(dir, "env.toml"), `log_level = "warn"`)
+	xdg := filepath.Join(dir, "xdg")
+	xdgFile := writeFile(t, filepath.Join(xdg, "banger", "config.toml"), `log_level = "error"`)
+	home := filepath.Join(dir, "home")
+	homeFile := writeFile(t, filepath.Join(home, ".config", "banger", "config.toml"), `vmm = "qemu"`)
+
+	tests := []struct {
+		name     string
+		explicit string
+		env      map[string]string
+		euid     int
+		wantPath string
+		wantErr  string
+	}{
+		{"flag beats env", flagFile, map[string]string{"BANGER_CONFIG": envFile, "XDG_CONFIG_HOME": xdg}, 1000, flagFile, ""},
+		{"env beats xdg", "", map[string]string{"BANGER_CONFIG": envFile, "XDG_CONFIG_HOME": xdg}, 1000, envFile, ""},
+		{"env beats root default", "", map[string]string{"BANGER_CONFIG": envFile}, 0, envFile, ""},
+		{"xdg", "", map[string]string{"XDG_CONFIG_HOME": xdg}, 1000, xdgFile, ""},
+		{"relative xdg ignored", "", map[string]string{"XDG_CONFIG_HOME": "rel"}, 1000, homeFile, ""},
+		{"home fallback", "", nil, 1000, homeFile, ""},
+		{"missing xdg default is fine", "", map[string]string{"XDG_CONFIG_HOME": filepath.Join(dir, "nope")}, 1000, "", ""},
+		{"missing flag file is an error", filepath.Join(dir, "missing.toml"), nil, 1000, "", "missing.toml"},
+		{"missing env file is an error", "", map[string]string{"BANGER_CONFIG": filepath.Join(dir, "gone.toml")}, 1000, "", "gone.toml"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := Host{Getenv: envMap(tt.env), EUID: tt.euid, Home: home}
+			_, used, err := LoadHost(tt.explicit, h)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want error mentioning %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("LoadHost: %v", err)
+			}
+			if used != tt.wantPath {
+				t.Errorf("path = %q, want %q", used, tt.wantPath)
+			}
+		})
+	}
+}
+
+func TestRootUsesSystemConfigPath(t *testing.T) {
+	p, explicit, err := configPath("", Host{EUID: 0, Home: "/root", Getenv: envMap(map[string]string{"XDG_CONFIG_HOME": "/x"})})
+	if err != nil || p != SystemConfigPath || explicit {
+		t.Errorf("configPath as root = %q, %v, %v; want %q, false", p, explicit, err, SystemConfigPath)
+	}
+}
+
+func TestLoadReadsValues(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, filepath.Join(dir, "c.toml"), `
+state_dir = "/srv/banger"
+runtime_dir = "/run/b"
+log_level = "debug"
+vmm = "firecracker"
+accel = "kvm"
+bridge_name = "br0"
+cidr = "10.9.0.0/16"
+nat_default = true
+default_image = "ubuntu-24.04"
+stop_timeout = "1m"
+
+[vm_defaults]
+vcpu = 3
+memory_mib = 3000
+disk_size = "20G"
+
+[[file_sync]]
+host = "~/.gitconfig"
+guest = "/root/.gitconfig"
+mode = "0644"
+
+[[file_sync]]
+host = "/etc/hosts"
+guest = "/root/hosts"
+`)
+	c, used, err := LoadHost(p, userHost(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used != p {
+		t.Errorf("used = %q", used)
+	}
+	if c.StateDir != "/srv/banger" || c.VMM != "firecracker" || c.Accel != "kvm" || !c.NATDefault || c.CIDR != "10.9.0.0/16" {
+		t.Errorf("values not read: %+v", c)
+	}
+	if c.SSHKeyPath != "/srv/banger/ssh/id_ed25519" {
+		t.Errorf("ssh_key_path default = %q, want under state_dir", c.SSHKeyPath)
+	}
+	if d, err := c.StopTimeoutDuration(); err != nil || d.Minutes() != 1 {
+		t.Errorf("StopTimeoutDuration = %v, %v", d, err)
+	}
+	if len(c.FileSync) != 2 || c.FileSync[0] != (FileSync{"~/.gitconfig", "/root/.gitconfig", "0644"}) || c.FileSync[1].Guest != "/root/hosts" {
+		t.Errorf("file_sync = %+v", c.FileSync)
+	}
+	want := ResolvedVMDefaults{
+		VCPUs:     Resolved[int]{3, SourceConfig},
+		MemoryMiB: Resolved[int]{3000, SourceConfig},
+		DiskBytes: Resolved[int64]{20 << 30, SourceConfig},
+	}
+	if c.Resolved != want {
+		t.Errorf("Resolved = %+v, want %+v", c.Resolved, want)
+	}
+}
+
+func TestUnknownKey(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		content string
+		key     string
+	}{
+		{`stat_dir = "/x"`, `"stat_dir"`},
+		{"[vm_defaults]\nvcpus = 2", `"vm_defaults.vcpus"`},
+		{"[[file_sync]]\nhost = \"a\"\nguest = \"/root/a\"\nowner = \"me\"", `"file_sync.owner"`},
+	}
+	for i, tt := range tests {
+		p := writeFile(t, filepath.Join(dir, "c"+string(rune('0'+i))+".toml"), tt.content)
+		_, _, err := LoadHost(p, userHost(t, nil))
+		if err == nil || !strings.Contains(err.Error(), "unknown key") || !strings.Contains(err.Error(), tt.key) {
+			t.Errorf("content %q: err = %v, want unknown key %s", tt.content, err, tt.key)
+		}
+	}
+}
+
+func TestSyntaxErrorNamesFile(t *testing.T) {
+	p := writeFile(t, filepath.Join(t.TempDir(), "c.toml"), "log_level = \n")
+	_, _, err := LoadHost(p, userHost(t, nil))
+	if err == nil || !strings.Contains(err.Error(), p) {
+		t.Errorf("err = %v, want parse error naming %s", err, p)
+	}
+}
+
+func TestExplicitZeroVMDefaultsRejected(t *testing.T) {
+	p := writeFile(t, filepath.Join(t.TempDir(), "c.toml"), "[vm_defaults]\nvcpu = 0\n")
+	_, _, err := LoadHost(p, userHost(t, nil))
+	if err == nil || !strings.Contains(err.Error(), "vm_defaults.vcpu must be at least 1") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestDefaultsRootVsUser(t *testing.T) {
+	tests := []struct {
+		name        string
+		h           Host
+		wantState   string
+		wantRuntime string
+	}{
+		{"root", Host{EUID: 0, Home: "/root", Getenv: envMap(map[string]string{"XDG_DATA_HOME": "/ignored", "XDG_RUNTIME_DIR": "/ignored"})},
+			"/var/lib/banger", "/run/banger"},
+		{"user xdg", Host{EUID: 1000, Home: "/home/u", Getenv: envMap(map[string]string{"XDG_DATA_HOME": "/data", "XDG_RUNTIME_DIR": "/run/user/1000"})},
+			"/data/banger", "/run/user/1000/banger"},
+		{"user no xdg", Host{EUID: 1000, Home: "/home/u"},
+			"/home/u/.local/share/banger", "/tmp/banger-1000"},
+		{"user relative xdg ignored", Host{EUID: 1001, Home: "/home/u", Getenv: envMap(map[string]string{"XDG_DATA_HOME": "data", "XDG_RUNTIME_DIR": "run"})},
+			"/home/u/.local/share/banger", "/tmp/banger-1001"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Defaults(tt.h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.StateDir != tt.wantState || c.RuntimeDir != tt.wantRuntime {
+				t.Errorf("state/runtime = %q, %q; want %q, %q", c.StateDir, c.RuntimeDir, tt.wantState, tt.wantRuntime)
+			}
+			if c.SSHKeyPath != filepath.Join(tt.wantState, "ssh", "id_ed25519") {
+				t.Errorf("ssh_key_path = %q", c.SSHKeyPath)
+			}
+			if err := c.Validate(); err != nil {
+				t.Errorf("defaults do not validate: %v", err)
+			}
+			if c.LogLevel != "info" || c.VMM != "auto" || c.Accel != "auto" || c.BridgeName != "br-banger" ||
+				c.CIDR != "172.30.0.0/24" || c.NATDefault || c.DefaultImage != "debian-bookworm" ||
+				c.DebianMirror != "http://deb.debian.org/debian" || c.StopTimeout != "30s" ||
+				c.QEMUBin != "qemu-system-x86_64" || c.FirecrackerBin != "firecracker" || c.JailerBin != "jailer" {
+				t.Errorf("built-in defaults wrong: %+v", c)
+			}
+		})
+	}
+	if _, err := Defaults(Host{EUID: 1000}); err == nil || !strings.Contains(err.Error(), "state_dir") {
+		t.Errorf("no HOME: err = %v, want error telling to set state_dir", err)
+	}
+}
+
+func TestPaths(t *testing.T) {
+	c := &Config{StateDir: "/s", RuntimeDir: "/r"}
+	for got, want := range map[string]string{
+		c.DBPath():           "/s/banger.db",
+		c.LogPath():          "/s/bangerd.log",
+		c.SocketPath():       "/r/bangerd.sock",
+		c.ImagesDir():        "/s/images",
+		c.KernelsDir():       "/s/kernels",
+		c.VMsDir():           "/s/vms",
+		c.CacheDir():         "/s/cache",
+		c.VMRuntimeDir("ab"): "/r/vms/ab",
+		c.KnownHostsPath():   "/s/ssh/known_hosts",
+	} {
+		if got != want {
+			t.Errorf("path = %q, want %q", got, want)
+		}
+	}
+}
+
+func TestResolveVMDefaults(t *testing.T) {
+	tests := []struct {
+		name string
+		vd   VMDefaults
+		h    Host
+		want ResolvedVMDefaults
+	}{
+		{"host derived", VMDefaults{}, Host{CPUs: 8, MemoryBytes: 16 << 30}, ResolvedVMDefaults{
+			Resolved[int]{2, SourceHost}, Resolved[int]{2048, SourceHost}, Resolved[int64]{8 << 30, SourceBuiltin}}},
+		{"small host clamps up", VMDefaults{}, Host{CPUs: 2, MemoryBytes: 2 << 30}, ResolvedVMDefaults{
+			Resolved[int]{1, SourceHost}, Resolved[int]{512, SourceHost}, Resolved[int64]{8 << 30, SourceBuiltin}}},
+		{"big host clamps down", VMDefaults{}, Host{CPUs: 64, MemoryBytes: 256 << 30}, ResolvedVMDefaults{
+			Resolved[int]{4, SourceHost}, Resolved[int]{8192, SourceHost}, Resolved[int64]{8 << 30, SourceBuiltin}}},
+		{"unknown host", VMDefaults{}, Host{}, ResolvedVMDefaults{
+			Resolved[int]{DefaultVCPUs, SourceBuiltin}, Resolved[int]{DefaultMemoryMiB, SourceBuiltin}, Resolved[int64]{8 << 30, SourceBuiltin}}},
+		{"config wins", VMDefaults{VCPU: 6, MemoryMiB: 700, DiskSize: "512M"}, Host{CPUs: 8, MemoryBytes: 16 << 30}, ResolvedVMDefaults{
+			Resolved[int]{6, SourceConfig}, Resolved[int]{700, SourceConfig}, Resolved[int64]{512 << 20, SourceConfig}}},
+		{"mixed", VMDefaults{MemoryMiB: 4096}, Host{CPUs: 16}, ResolvedVMDefaults{
+			Resolved[int]{4, SourceHost}, Resolved[int]{4096, SourceConfig}, Resolved[int64]{8 << 30, SourceBuiltin}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &Config{VMDefaults: tt.vd}
+			got, err := c.ResolveVMDefaults(tt.h)
+			if err != nil || got != tt.want {
+				t.Errorf("got %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"relative state_dir", func(c *Config) { c.StateDir = "var/lib/banger" }, `state_dir "var/lib/banger" is not absolute`},
+		{"unclean runtime_dir", func(c *Config) { c.RuntimeDir = "/run//banger/" }, `write it as runtime_dir = "/run/banger"`},
+		{"empty state_dir", func(c *Config) { c.StateDir = "" }, `state_dir is empty`},
+		{"log level", func(c *Config) { c.LogLevel = "verbose" }, `log_level "verbose" is not valid: use one of debug, info, warn, error`},
+		{"vmm", func(c *Config) { c.VMM = "kvmtool" }, `vmm "kvmtool" is not valid: use one of auto, qemu, firecracker`},
+		{"accel", func(c *Config) { c.Accel = "hvf" }, `accel "hvf" is not valid: use one of auto, kvm, tcg`},
+		{"long bridge", func(c *Config) { c.BridgeName = "br-banger-too-long" }, `bridge_name "br-banger-too-long" is not a valid interface name`},
+		{"bridge with slash", func(c *Config) { c.BridgeName = "br/0" }, `bridge_name "br/0"`},
+		{"bridge empty", func(c *Config) { c.BridgeName = "" }, `bridge_name ""`},
+		{"cidr garbage", func(c *Config) { c.CIDR = "banana" }, `cidr "banana" is not an IPv4 CIDR`},
+		{"cidr v6", func(c *Config) { c.CIDR = "fd00::/64" }, `cidr "fd00::/64" is not an IPv4 CIDR`},
+		{"cidr host bits", func(c *Config) { c.CIDR = "172.30.0.1/24" }, `cidr = "172.30.0.0/24"`},
+		{"cidr tiny", func(c *Config) { c.CIDR = "10.0.0.0/31" }, `too small`},
+		{"image name", func(c *Config) { c.DefaultImage = "Debian_Bookworm" }, `default_image "Debian_Bookworm" is not a valid image name`},
+		{"image name leading dash", func(c *Config) { c.DefaultImage = "-x" }, `default_image "-x"`},
+		{"mirror", func(c *Config) { c.DebianMirror = "deb.debian.org" }, `debian_mirror "deb.debian.org" is not an http(s) URL`},
+		{"stop timeout", func(c *Config) { c.StopTimeout = "30" }, `stop_timeout "30": use a positive duration`},
+		{"stop timeout negative", func(c *Config) { c.StopTimeout = "-5s" }, `stop_timeout "-5s"`},
+		{"disk size", func(c *Config) { c.VMDefaults.DiskSize = "lots" }, `vm_defaults.disk_size: bad size "lots": use a number with a unit`},
+		{"negative vcpu", func(c *Config) { c.VMDefaults.VCPU = -1 }, `vm_defaults.vcpu -1 is negative`},
+		{"tiny memory", func(c *Config) { c.VMDefaults.MemoryMiB = 16 }, `vm_defaults.memory_mib 16 is too small`},
+		{"ssh key relative", func(c *Config) { c.SSHKeyPath = "id_ed25519" }, `ssh_key_path "id_ed25519" is not absolute`},
+		{"qemu bin empty", func(c *Config) { c.QEMUBin = " " }, `qemu_bin is empty`},
+		{"file_sync outside root", func(c *Config) { c.FileSync = []FileSync{{Host: "a", Guest: "/etc/passwd"}} }, `file_sync[0]: guest "/etc/passwd" is outside /root`},
+		{"file_sync root prefix trick", func(c *Config) { c.FileSync = []FileSync{{Host: "a", Guest: "/rootkit"}} }, `outside /root`},
+		{"file_sync dotdot", func(c *Config) { c.FileSync = []FileSync{{Host: "a", Guest: "/root/../etc/x"}} }, `must be a clean absolute path under /root`},
+		{"file_sync relative", func(c *Config) { c.FileSync = []FileSync{{Host: "a", Guest: ".bashrc"}} }, `must be a clean absolute path`},
+		{"file_sync no host", func(c *Config) { c.FileSync = []FileSync{{Guest: "/root/a"}} }, `file_sync[0]: host is empty`},
+		{"file_sync mode", func(c *Config) { c.FileSync = []FileSync{{Host: "a", Guest: "/root/a", Mode: "rw"}} }, `mode "rw" is not an octal permission`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Defaults(Host{EUID: 0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.mutate(c)
+			err = c.Validate()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Validate() = %v, want error containing %q", err, tt.want)
+			}
+		})
+	}
+
+	c, _ := Defaults(Host{EUID: 0})
+	c.FileSync = []FileSync{{Host: "a", Guest: "/root/.config/x", Mode: "0600"}}
+	c.DefaultImage = "ubuntu-24.04"
+	if err := c.Validate(); err != nil {
+		t.Errorf("valid config rejected: %v", err)
+	}
+}
+
+func TestValidateReportsAllProblems(t *testing.T) {
+	c, _ := Defaults(Host{EUID: 0})
+	c.VMM, c.Accel = "x", "y"
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "vmm") || !strings.Contains(err.Error(), "accel") {
+		t.Errorf("Validate() = %v, want both vmm and accel reported", err)
+	}
+}
+
+func TestLoadInvalidNamesFile(t *testing.T) {
+	p := writeFile(t, filepath.Join(t.TempDir(), "c.toml"), `vmm = "xen"`)
+	_, _, err := LoadHost(p, userHost(t, nil))
+	if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), `vmm "xen"`) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestLoadUsesRealHost(t *testing.T) {
+	p := writeFile(t, filepath.Join(t.TempDir(), "c.toml"), `state_dir = "/tmp/x"`+"\n"+`runtime_dir = "/tmp/y"`)
+	c, used, err := Load(p, func(string) string { return "" })
+	if err != nil || used != p || c.StateDir != "/tmp/x" {
+		t.Fatalf("Load = %+v, %q, %v", c, used, err)
+	}
+	if c.Resolved.VCPUs.Value < 1 || c.Resolved.MemoryMiB.Value < 512 {
+		t.Errorf("Resolved = %+v", c.Resolved)
+	}
+}

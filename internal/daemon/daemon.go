@@ -1,0 +1,217 @@
+// Package daemon is bangerd's composition root: it wires the services
+// together and serves the API on a unix socket.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"banger/internal/config"
+	"banger/internal/disk"
+	"banger/internal/image"
+	"banger/internal/image/golden"
+	"banger/internal/network"
+	"banger/internal/sshkey"
+	"banger/internal/store"
+	"banger/internal/vm"
+)
+
+// Version is set at build time.
+var Version = "dev"
+
+// Options are what the daemon needs besides its config.
+type Options struct {
+	// AgentBinary is the static guest agent installed into built images.
+	AgentBinary string
+}
+
+// Run serves until ctx ends or a client asks for shutdown. Running VMs are
+// left running.
+func Run(ctx context.Context, cfg *config.Config, opts Options) error {
+	for _, d := range []string{cfg.StateDir, cfg.RuntimeDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("create %s: %w", d, err)
+		}
+	}
+	logFile, err := os.OpenFile(cfg.LogPath(), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("open log %s: %w", cfg.LogPath(), err)
+	}
+	defer logFile.Close()
+	log := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: parseLevel(cfg.LogLevel)}))
+
+	ln, err := listen(cfg.SocketPath())
+	if err != nil {
+		return err
+	}
+	defer os.Remove(cfg.SocketPath())
+	pidPath := filepath.Join(cfg.RuntimeDir, "bangerd.pid")
+	_ = os.WriteFile(pidPath, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o600)
+	defer os.Remove(pidPath)
+
+	st, err := store.Open(ctx, cfg.DBPath())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer st.Close()
+
+	svc, err := wire(ctx, cfg, opts, st, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if err := svc.VMs.Reconcile(ctx); err != nil {
+		log.Warn("reconcile", "err", err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	h := &Handlers{VMs: svc.VMs, Images: svc.Images, Store: st, Log: log, Socket: cfg.SocketPath(), Version: Version, Shutdown: cancel}
+	srv := &http.Server{Handler: h.Routes(), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("bangerd started", "pid", os.Getpid(), "socket", cfg.SocketPath(), "version", Version,
+		"backend", svc.VMs.Backend, "state_dir", cfg.StateDir)
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	log.Info("bangerd stopping; VMs keep running")
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	_ = srv.Shutdown(sctx)
+	return nil
+}
+
+// listen opens the API socket with mode 0600, replacing a stale socket but
+// refusing to run beside a live daemon.
+func listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create socket dir: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another bangerd is already listening on %s", path)
+	}
+	_ = os.Remove(path)
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
+func parseLevel(s string) slog.Level {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+type services struct {
+	VMs    *vm.Service
+	Images *image.Service
+}
+
+func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store, log *slog.Logger) (*services, error) {
+	pool, err := network.ParsePool(cfg.CIDR)
+	if err != nil {
+		return nil, err
+	}
+	stopTimeout, err := cfg.StopTimeoutDuration()
+	if err != nil {
+		return nil, err
+	}
+	backends, chosen, err := Backends(ctx, cfg, st, log)
+	if err != nil {
+		return nil, err
+	}
+	images := &image.Service{
+		Store:       st,
+		Builder:     &golden.Builder{Log: &logWriter{log: log}},
+		ImagesDir:   cfg.ImagesDir(),
+		KernelsDir:  cfg.KernelsDir(),
+		CacheDir:    filepath.Join(cfg.CacheDir(), "debootstrap"),
+		TmpDir:      filepath.Join(cfg.StateDir, "tmp"),
+		AgentBinary: opts.AgentBinary,
+		Mirror:      cfg.DebianMirror,
+		Log:         log,
+	}
+	_ = os.RemoveAll(images.TmpDir) // scratch of builds interrupted by a crash
+	vms := &vm.Service{
+		Store:        st,
+		Images:       images,
+		Backends:     backends,
+		Backend:      chosen,
+		Links:        network.Links{},
+		NAT:          &network.NAT{},
+		Pool:         pool,
+		Disks:        &disk.Maker{},
+		Bridge:       cfg.BridgeName,
+		TapPrefix:    network.TapPrefix,
+		TapName:      network.TapName,
+		MACFor:       network.MACFor,
+		VMsDir:       cfg.VMsDir(),
+		RuntimeDir:   filepath.Join(cfg.RuntimeDir, "vms"),
+		DefaultImage: cfg.DefaultImage,
+		Defaults: vm.Defaults{
+			VCPUs:     cfg.Resolved.VCPUs.Value,
+			MemoryMiB: cfg.Resolved.MemoryMiB.Value,
+			DiskBytes: cfg.Resolved.DiskBytes.Value,
+		},
+		KeyPath:     cfg.SSHKeyPath,
+		KnownHosts:  &sshkey.KnownHosts{Path: cfg.KnownHostsPath()},
+		StopTimeout: stopTimeout,
+		Log:         log,
+	}
+	return &services{VMs: vms, Images: images}, nil
+}
+
+// logWriter sends a build's tool output to the daemon log, line by line.
+type logWriter struct {
+	log *slog.Logger
+	buf []byte
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := strings.IndexByte(string(w.buf), '\n')
+		if i < 0 {
+			break
+		}
+		if line := strings.TrimSpace(string(w.buf[:i])); line != "" {
+			w.log.Debug("build", "out", line)
+		}
+		w.buf = w.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+var _ io.Writer = (*logWriter)(nil)

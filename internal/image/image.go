@@ -1,0 +1,285 @@
+// Package image manages images (root filesystems) and the kernels they boot
+// with: building the Debian golden image, looking images up, deleting them.
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+
+	"banger/internal/image/golden"
+	"banger/internal/progress"
+	"banger/internal/store"
+)
+
+// Recipes are the images banger can build itself, by name.
+var recipes = map[string]string{ // name -> Debian suite
+	"debian-bookworm": "bookworm",
+}
+
+// Recipes lists the buildable image names.
+func Recipes() []string {
+	out := make([]string, 0, len(recipes))
+	for k := range recipes {
+		out = append(out, k)
+	}
+	return out
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}$`)
+
+// ErrNoRecipe is returned for an image that is neither present nor buildable.
+var ErrNoRecipe = errors.New("no such image")
+
+// Builder builds a golden image; *golden.Builder satisfies it.
+type Builder interface {
+	Build(ctx context.Context, spec golden.Spec, p golden.Progress) (golden.Result, error)
+}
+
+// Service owns the image and kernel stores on disk and in the database.
+type Service struct {
+	Store       *store.Store
+	Builder     Builder
+	ImagesDir   string
+	KernelsDir  string
+	CacheDir    string // debootstrap package cache
+	TmpDir      string // scratch space on the same filesystem as ImagesDir
+	AgentBinary string
+	Mirror      string
+	Log         *slog.Logger
+
+	mu     sync.Mutex
+	builds map[string]*build
+}
+
+type build struct {
+	done chan struct{}
+	img  store.Image
+	err  error
+}
+
+// Resolved is an image with its kernel.
+type Resolved struct {
+	Image  store.Image
+	Kernel store.Kernel
+}
+
+// Get returns an image and its kernel.
+func (s *Service) Get(ctx context.Context, name string) (Resolved, error) {
+	img, err := s.Store.GetImage(ctx, name)
+	if err != nil {
+		return Resolved{}, err
+	}
+	if img.KernelID == "" {
+		return Resolved{}, fmt.Errorf("image %q has no kernel", name)
+	}
+	k, err := s.Store.GetKernel(ctx, img.KernelID)
+	if err != nil {
+		return Resolved{}, fmt.Errorf("kernel of image %q: %w", name, err)
+	}
+	return Resolved{Image: img, Kernel: k}, nil
+}
+
+// Ensure returns the named image, building it first when it is missing and
+// banger has a recipe for it. Concurrent callers share one build.
+func (s *Service) Ensure(ctx context.Context, name string, p progress.Func) (Resolved, error) {
+	r, err := s.Get(ctx, name)
+	if err == nil {
+		return r, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return Resolved{}, err
+	}
+	if _, ok := recipes[name]; !ok {
+		return Resolved{}, fmt.Errorf("image %q: %w; list images with `banger image list` or build one of %v with `banger image build`", name, ErrNoRecipe, Recipes())
+	}
+	p.Msg("image", fmt.Sprintf("image %s is not present; building it (this takes a few minutes the first time)", name))
+	if _, err := s.Build(ctx, name, false, p); err != nil {
+		return Resolved{}, err
+	}
+	return s.Get(ctx, name)
+}
+
+// Build builds the named golden image. With force, an existing image that no
+// VM uses is replaced.
+func (s *Service) Build(ctx context.Context, name string, force bool, p progress.Func) (store.Image, error) {
+	if !nameRE.MatchString(name) {
+		return store.Image{}, fmt.Errorf("image name %q: use lowercase letters, digits, '.' and '-'", name)
+	}
+	suite, ok := recipes[name]
+	if !ok {
+		return store.Image{}, fmt.Errorf("image %q: %w to build; buildable images: %v", name, ErrNoRecipe, Recipes())
+	}
+	s.mu.Lock()
+	if s.builds == nil {
+		s.builds = map[string]*build{}
+	}
+	if b, ok := s.builds[name]; ok {
+		s.mu.Unlock()
+		p.Msg("image", "waiting for the build of "+name+" already under way")
+		select {
+		case <-b.done:
+			return b.img, b.err
+		case <-ctx.Done():
+			return store.Image{}, ctx.Err()
+		}
+	}
+	b := &build{done: make(chan struct{})}
+	s.builds[name] = b
+	s.mu.Unlock()
+	b.img, b.err = s.build(ctx, name, suite, force, p)
+	s.mu.Lock()
+	delete(s.builds, name)
+	s.mu.Unlock()
+	close(b.done)
+	return b.img, b.err
+}
+
+func (s *Service) build(ctx context.Context, name, suite string, force bool, p progress.Func) (store.Image, error) {
+	if old, err := s.Store.GetImage(ctx, name); err == nil {
+		if !force {
+			return old, nil
+		}
+		if err := s.Delete(ctx, name); err != nil {
+			return store.Image{}, fmt.Errorf("rebuild %s: %w", name, err)
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return store.Image{}, err
+	}
+	if _, err := os.Stat(s.AgentBinary); err != nil {
+		return store.Image{}, fmt.Errorf("build image %s: the guest agent binary is missing (%w); run `make build`", name, err)
+	}
+	for _, d := range []string{s.ImagesDir, s.KernelsDir, s.CacheDir, s.TmpDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return store.Image{}, fmt.Errorf("build image %s: %w", name, err)
+		}
+	}
+	scratch, err := os.MkdirTemp(s.TmpDir, "build-"+name+"-")
+	if err != nil {
+		return store.Image{}, fmt.Errorf("build image %s: %w", name, err)
+	}
+	defer os.RemoveAll(scratch)
+	out := filepath.Join(scratch, "out")
+	spec := golden.Spec{
+		Name:        name,
+		Suite:       suite,
+		Mirror:      s.Mirror,
+		AgentBinary: s.AgentBinary,
+		CacheDir:    s.CacheDir,
+		WorkDir:     filepath.Join(scratch, "work"),
+		OutDir:      out,
+	}
+	s.Log.InfoContext(ctx, "building image", "image", name, "suite", suite)
+	res, err := s.Builder.Build(ctx, spec, func(step string, done, total int) {
+		p.Send(progress.Event{Step: "build " + name + ": " + step, Done: int64(done), Total: int64(total)})
+	})
+	if err != nil {
+		return store.Image{}, fmt.Errorf("build image %s: %w", name, err)
+	}
+	return s.install(ctx, name, "debootstrap:"+suite, res)
+}
+
+// install moves a finished build into place and records it: kernel first,
+// then the image. Every step is undone if a later one fails.
+func (s *Service) install(ctx context.Context, name, source string, res golden.Result) (img store.Image, err error) {
+	kdir := filepath.Join(s.KernelsDir, name)
+	idir := filepath.Join(s.ImagesDir, name)
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
+	for _, d := range []string{kdir, idir} {
+		if err := os.RemoveAll(d); err != nil { // leftovers of an interrupted install, unknown to the store
+			return img, fmt.Errorf("install %s: %w", name, err)
+		}
+	}
+	kstage := filepath.Join(filepath.Dir(res.Kernel), "kernel")
+	if err := os.Mkdir(kstage, 0o755); err != nil {
+		return img, fmt.Errorf("install %s: %w", name, err)
+	}
+	for _, f := range []string{res.Kernel, res.Initrd} {
+		if f == "" {
+			continue
+		}
+		if err := os.Rename(f, filepath.Join(kstage, filepath.Base(f))); err != nil {
+			return img, fmt.Errorf("install %s: %w", name, err)
+		}
+	}
+	if err := os.Rename(kstage, kdir); err != nil {
+		return img, fmt.Errorf("install kernel %s: %w", name, err)
+	}
+	undo = append(undo, func() { os.RemoveAll(kdir) })
+	if err := os.Rename(filepath.Dir(res.Rootfs), idir); err != nil {
+		return img, fmt.Errorf("install image %s: %w", name, err)
+	}
+	undo = append(undo, func() { os.RemoveAll(idir) })
+	k := store.Kernel{Name: name, Path: filepath.Join(kdir, filepath.Base(res.Kernel)), Version: res.KernelVersion, Managed: true}
+	if res.Initrd != "" {
+		k.Initrd = filepath.Join(kdir, filepath.Base(res.Initrd))
+	}
+	k, err = s.Store.CreateKernel(ctx, k)
+	if err != nil {
+		return img, fmt.Errorf("record kernel %s: %w", name, err)
+	}
+	undo = append(undo, func() { _ = s.Store.DeleteKernel(context.WithoutCancel(ctx), k.ID) })
+	img, err = s.Store.CreateImage(ctx, store.Image{
+		Name: name, Rootfs: filepath.Join(idir, filepath.Base(res.Rootfs)), KernelID: k.ID,
+		SizeBytes: res.RootfsBytes, Managed: true, Source: source,
+	})
+	if err != nil {
+		return img, fmt.Errorf("record image %s: %w", name, err)
+	}
+	s.Log.InfoContext(ctx, "image installed", "image", name, "kernel", res.KernelVersion)
+	return img, nil
+}
+
+// Delete removes an image that no VM uses, and its kernel when no other
+// image refers to it. Files are removed only for managed images.
+func (s *Service) Delete(ctx context.Context, name string) error {
+	img, err := s.Store.GetImage(ctx, name)
+	if err != nil {
+		return err
+	}
+	vms, err := s.Store.VMsUsingImage(ctx, img.ID)
+	if err != nil {
+		return err
+	}
+	if len(vms) > 0 {
+		return fmt.Errorf("image %s is used by VM %s: %w; delete the VM first", name, vms[0].Name, store.ErrInUse)
+	}
+	if err := s.Store.DeleteImage(ctx, img.ID); err != nil {
+		return fmt.Errorf("delete image %s: %w", name, err)
+	}
+	if img.Managed {
+		if err := os.RemoveAll(filepath.Dir(img.Rootfs)); err != nil {
+			return fmt.Errorf("delete image files of %s: %w", name, err)
+		}
+	}
+	if img.KernelID == "" {
+		return nil
+	}
+	others, err := s.Store.ImagesUsingKernel(ctx, img.KernelID)
+	if err != nil || len(others) > 0 {
+		return err
+	}
+	k, err := s.Store.GetKernel(ctx, img.KernelID)
+	if err != nil {
+		return nil
+	}
+	if err := s.Store.DeleteKernel(ctx, k.ID); err != nil {
+		return fmt.Errorf("delete kernel %s: %w", k.Name, err)
+	}
+	if k.Managed {
+		return os.RemoveAll(filepath.Dir(k.Path))
+	}
+	return nil
+}

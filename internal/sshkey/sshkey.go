@@ -1,0 +1,192 @@
+// Package sshkey manages the daemon's ed25519 client key and banger's own
+// known_hosts file, in which each VM's host key is pinned on first contact.
+package sshkey
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+)
+
+// Ensure loads the private key at path, generating an ed25519 key (and
+// path+".pub") on first use. It returns the signer and the authorized_keys line.
+func Ensure(path string) (ssh.Signer, string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		signer, err := ssh.ParsePrivateKey(b)
+		if err != nil {
+			return nil, "", fmt.Errorf("parse ssh key %s: %w (move it away to have banger generate a new one)", path, err)
+		}
+		return signer, authorizedLine(signer.PublicKey()), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, "", fmt.Errorf("read ssh key %s: %w", path, err)
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, "", fmt.Errorf("generate ssh key: %w", err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "banger")
+	if err != nil {
+		return nil, "", fmt.Errorf("encode ssh key: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, "", fmt.Errorf("create ssh key dir: %w", err)
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return nil, "", fmt.Errorf("encode ssh public key: %w", err)
+	}
+	line := authorizedLine(sshPub)
+	if err := writeAtomic(path+".pub", []byte(line+"\n"), 0o644); err != nil {
+		return nil, "", err
+	}
+	if err := writeAtomic(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		return nil, "", err
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		return nil, "", fmt.Errorf("load generated ssh key: %w", err)
+	}
+	return signer, line, nil
+}
+
+func authorizedLine(k ssh.PublicKey) string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) + " banger"
+}
+
+func writeAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("chmod %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// ErrHostKeyMismatch is returned when a VM presents a host key other than
+// the one pinned for it.
+var ErrHostKeyMismatch = errors.New("host key mismatch")
+
+// KnownHosts is banger's own known_hosts file. Entries are keyed by a host
+// key alias (one per VM), never by IP, since addresses are reused.
+type KnownHosts struct {
+	Path string
+	mu   sync.Mutex
+}
+
+// Alias is the known_hosts name of a VM.
+func Alias(vmID string) string { return "banger-" + vmID }
+
+// Callback returns an ssh.HostKeyCallback that pins the first key it sees for
+// alias and rejects any other key afterwards.
+func (k *KnownHosts) Callback(alias string) ssh.HostKeyCallback {
+	return func(_ string, _ net.Addr, key ssh.PublicKey) error {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		pinned, err := k.lookup(alias)
+		if err != nil {
+			return err
+		}
+		if len(pinned) == 0 {
+			return k.appendLine(knownhosts.Line([]string{alias}, key))
+		}
+		for _, p := range pinned {
+			if bytes.Equal(p.Marshal(), key.Marshal()) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: the VM presented %s %s but banger pinned another key for it in %s; "+
+			"this may be a man-in-the-middle. If the VM's root disk was replaced on purpose, run `banger vm delete` and create it again",
+			ErrHostKeyMismatch, key.Type(), ssh.FingerprintSHA256(key), k.Path)
+	}
+}
+
+func (k *KnownHosts) lookup(alias string) ([]ssh.PublicKey, error) {
+	f, err := os.Open(k.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read known hosts: %w", err)
+	}
+	defer f.Close()
+	var keys []ssh.PublicKey
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		_, hosts, key, _, _, err := ssh.ParseKnownHosts(sc.Bytes())
+		if err != nil {
+			continue
+		}
+		for _, h := range hosts {
+			if h == alias {
+				keys = append(keys, key)
+			}
+		}
+	}
+	return keys, sc.Err()
+}
+
+func (k *KnownHosts) appendLine(line string) error {
+	if err := os.MkdirAll(filepath.Dir(k.Path), 0o700); err != nil {
+		return fmt.Errorf("pin host key: %w", err)
+	}
+	f, err := os.OpenFile(k.Path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("pin host key: %w", err)
+	}
+	if _, err := fmt.Fprintln(f, line); err != nil {
+		f.Close()
+		return fmt.Errorf("pin host key: %w", err)
+	}
+	return f.Close()
+}
+
+// Forget removes every entry for alias, rewriting the file atomically.
+func (k *KnownHosts) Forget(alias string) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	b, err := os.ReadFile(k.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read known hosts: %w", err)
+	}
+	var out bytes.Buffer
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if line == "" {
+			continue
+		}
+		_, hosts, _, _, _, err := ssh.ParseKnownHosts([]byte(line))
+		if err == nil && len(hosts) == 1 && hosts[0] == alias {
+			continue
+		}
+		out.WriteString(line)
+	}
+	return writeAtomic(k.Path, out.Bytes(), 0o644)
+}

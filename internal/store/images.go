@@ -1,0 +1,137 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Image is a root filesystem VMs are cloned from.
+type Image struct {
+	ID        string
+	Name      string
+	Rootfs    string
+	KernelID  string // may be empty; otherwise must name an existing kernel
+	SizeBytes int64
+	Managed   bool   // banger owns the files and may delete them
+	Source    string // where it came from, e.g. "debootstrap:bookworm" or a path
+	CreatedAt time.Time
+}
+
+const imageCols = "id, name, rootfs, kernel_id, size_bytes, managed, source, created_at"
+
+// CreateImage inserts img. An empty ID is replaced by NewID() and a zero
+// CreatedAt by the current time; the stored record is returned. A KernelID
+// that does not exist yields ErrNotFound.
+func (s *Store) CreateImage(ctx context.Context, img Image) (Image, error) {
+	if img.Name == "" {
+		return Image{}, errors.New("creating image: name is required")
+	}
+	if img.Rootfs == "" {
+		return Image{}, fmt.Errorf("creating image %q: rootfs is required", img.Name)
+	}
+	if img.SizeBytes < 0 {
+		return Image{}, fmt.Errorf("creating image %q: negative size %d", img.Name, img.SizeBytes)
+	}
+	if img.ID == "" {
+		img.ID = NewID()
+	}
+	if img.CreatedAt.IsZero() {
+		img.CreatedAt = s.now()
+	}
+	img.CreatedAt = img.CreatedAt.UTC()
+	_, err := s.db.ExecContext(ctx,
+		"INSERT INTO images("+imageCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		img.ID, img.Name, img.Rootfs, nullString(img.KernelID), img.SizeBytes,
+		boolInt(img.Managed), img.Source, formatTime(img.CreatedAt))
+	if err != nil {
+		switch {
+		case isUnique(err):
+			return Image{}, duplicateError("image", err, map[string]string{"id": img.ID, "name": img.Name})
+		case isForeignKey(err):
+			return Image{}, fmt.Errorf("creating image %q: kernel %q: %w", img.Name, img.KernelID, ErrNotFound)
+		}
+		return Image{}, fmt.Errorf("creating image %q: %w", img.Name, err)
+	}
+	return img, nil
+}
+
+// GetImage looks an image up by ID, or failing that by name.
+func (s *Store) GetImage(ctx context.Context, idOrName string) (Image, error) {
+	row := s.db.QueryRowContext(ctx,
+		"SELECT "+imageCols+" FROM images WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1", idOrName)
+	img, err := scanImage(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Image{}, fmt.Errorf("image %q: %w", idOrName, ErrNotFound)
+	}
+	if err != nil {
+		return Image{}, fmt.Errorf("getting image %q: %w", idOrName, err)
+	}
+	return img, nil
+}
+
+// ListImages returns all images ordered by name.
+func (s *Store) ListImages(ctx context.Context) ([]Image, error) {
+	return s.queryImages(ctx, "listing images", "SELECT "+imageCols+" FROM images ORDER BY name")
+}
+
+// ImagesUsingKernel returns the images that reference kernelID.
+func (s *Store) ImagesUsingKernel(ctx context.Context, kernelID string) ([]Image, error) {
+	return s.queryImages(ctx, fmt.Sprintf("listing images using kernel %q", kernelID),
+		"SELECT "+imageCols+" FROM images WHERE kernel_id = ? ORDER BY name", kernelID)
+}
+
+// DeleteImage removes the image with the given ID. It returns ErrInUse if
+// a VM still references it and ErrNotFound if it does not exist.
+func (s *Store) DeleteImage(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, "DELETE FROM images WHERE id = ?", id)
+	if err != nil {
+		if isForeignKey(err) {
+			return fmt.Errorf("image %q is used by a VM: %w", id, ErrInUse)
+		}
+		return fmt.Errorf("deleting image %q: %w", id, err)
+	}
+	return checkAffected(res, "image", id)
+}
+
+func (s *Store) queryImages(ctx context.Context, what, query string, args ...any) ([]Image, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []Image
+	for rows.Next() {
+		img, err := scanImage(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, img)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
+func scanImage(r scanner) (Image, error) {
+	var (
+		img     Image
+		kernel  sql.NullString
+		managed int
+		created string
+	)
+	if err := r.Scan(&img.ID, &img.Name, &img.Rootfs, &kernel, &img.SizeBytes, &managed, &img.Source, &created); err != nil {
+		return Image{}, err
+	}
+	img.KernelID = kernel.String
+	img.Managed = managed != 0
+	t, err := parseTime(created)
+	if err != nil {
+		return Image{}, err
+	}
+	img.CreatedAt = t
+	return img, nil
+}

@@ -1,0 +1,235 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Desired/last-known VM states.
+const (
+	VMStateCreated = "created"
+	VMStateRunning = "running"
+	VMStateStopped = "stopped"
+)
+
+// VM is the durable record of a microVM. Runtime handles (pid, tap,
+// sockets) are not stored here.
+type VM struct {
+	ID        string
+	Name      string
+	ImageID   string
+	VCPUs     int
+	MemoryMiB int
+	DiskBytes int64
+	NAT       bool
+	IP        string // unique when set
+	MAC       string // unique when set
+	Backend   string // e.g. "qemu" or "firecracker"
+	GuestCID  uint32 // vsock CID; unique when non-zero
+	State     string // one of VMStateCreated, VMStateRunning, VMStateStopped
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+const vmCols = "id, name, image_id, vcpus, memory_mib, disk_bytes, nat, ip, mac, backend, guest_cid, state, created_at, updated_at"
+
+func validState(s string) bool {
+	return s == VMStateCreated || s == VMStateRunning || s == VMStateStopped
+}
+
+// CreateVM inserts vm. An empty ID is replaced by NewID(), an empty State
+// by "created", and zero timestamps by the current time; the stored record
+// is returned. Duplicate name, IP, MAC or guest CID yields ErrAlreadyExists;
+// an unknown ImageID yields ErrNotFound.
+func (s *Store) CreateVM(ctx context.Context, vm VM) (VM, error) {
+	if vm.Name == "" {
+		return VM{}, errors.New("creating vm: name is required")
+	}
+	if vm.ImageID == "" {
+		return VM{}, fmt.Errorf("creating vm %q: image id is required", vm.Name)
+	}
+	if vm.VCPUs <= 0 || vm.MemoryMiB <= 0 || vm.DiskBytes < 0 {
+		return VM{}, fmt.Errorf("creating vm %q: vcpus and memory must be positive and disk non-negative (got %d, %d MiB, %d bytes)",
+			vm.Name, vm.VCPUs, vm.MemoryMiB, vm.DiskBytes)
+	}
+	if vm.State == "" {
+		vm.State = VMStateCreated
+	}
+	if !validState(vm.State) {
+		return VM{}, fmt.Errorf("creating vm %q: invalid state %q (want created, running or stopped)", vm.Name, vm.State)
+	}
+	if vm.ID == "" {
+		vm.ID = NewID()
+	}
+	now := s.now()
+	if vm.CreatedAt.IsZero() {
+		vm.CreatedAt = now
+	}
+	if vm.UpdatedAt.IsZero() {
+		vm.UpdatedAt = vm.CreatedAt
+	}
+	vm.CreatedAt, vm.UpdatedAt = vm.CreatedAt.UTC(), vm.UpdatedAt.UTC()
+	var cid sql.NullInt64
+	if vm.GuestCID != 0 {
+		cid = sql.NullInt64{Int64: int64(vm.GuestCID), Valid: true}
+	}
+	_, err := s.db.ExecContext(ctx,
+		"INSERT INTO vms("+vmCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		vm.ID, vm.Name, vm.ImageID, vm.VCPUs, vm.MemoryMiB, vm.DiskBytes, boolInt(vm.NAT),
+		nullString(vm.IP), nullString(vm.MAC), vm.Backend, cid, vm.State,
+		formatTime(vm.CreatedAt), formatTime(vm.UpdatedAt))
+	if err != nil {
+		switch {
+		case isUnique(err):
+			return VM{}, duplicateError("vm", err, map[string]string{
+				"id": vm.ID, "name": vm.Name, "ip": vm.IP, "mac": vm.MAC,
+				"guest_cid": strconv.FormatUint(uint64(vm.GuestCID), 10),
+			})
+		case isForeignKey(err):
+			return VM{}, fmt.Errorf("creating vm %q: image %q: %w", vm.Name, vm.ImageID, ErrNotFound)
+		}
+		return VM{}, fmt.Errorf("creating vm %q: %w", vm.Name, err)
+	}
+	return vm, nil
+}
+
+// GetVM looks a VM up by ID, or failing that by name.
+func (s *Store) GetVM(ctx context.Context, idOrName string) (VM, error) {
+	row := s.db.QueryRowContext(ctx,
+		"SELECT "+vmCols+" FROM vms WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1", idOrName)
+	vm, err := scanVM(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return VM{}, fmt.Errorf("vm %q: %w", idOrName, ErrNotFound)
+	}
+	if err != nil {
+		return VM{}, fmt.Errorf("getting vm %q: %w", idOrName, err)
+	}
+	return vm, nil
+}
+
+// ListVMs returns all VMs ordered by name.
+func (s *Store) ListVMs(ctx context.Context) ([]VM, error) {
+	return s.queryVMs(ctx, "listing vms", "SELECT "+vmCols+" FROM vms ORDER BY name")
+}
+
+// VMsUsingImage returns the VMs built from imageID.
+func (s *Store) VMsUsingImage(ctx context.Context, imageID string) ([]VM, error) {
+	return s.queryVMs(ctx, fmt.Sprintf("listing vms using image %q", imageID),
+		"SELECT "+vmCols+" FROM vms WHERE image_id = ? ORDER BY name", imageID)
+}
+
+// UpdateVMState records the desired/last-known state of VM id and bumps
+// its UpdatedAt.
+func (s *Store) UpdateVMState(ctx context.Context, id, state string) error {
+	if !validState(state) {
+		return fmt.Errorf("updating vm %q: invalid state %q (want created, running or stopped)", id, state)
+	}
+	res, err := s.db.ExecContext(ctx, "UPDATE vms SET state = ?, updated_at = ? WHERE id = ?",
+		state, formatTime(s.now()), id)
+	if err != nil {
+		return fmt.Errorf("updating vm %q state to %q: %w", id, state, err)
+	}
+	return checkAffected(res, "vm", id)
+}
+
+// DeleteVM removes the VM with the given ID (ErrNotFound if absent).
+func (s *Store) DeleteVM(ctx context.Context, id string) error {
+	res, err := s.db.ExecContext(ctx, "DELETE FROM vms WHERE id = ?", id)
+	if err != nil {
+		return fmt.Errorf("deleting vm %q: %w", id, err)
+	}
+	return checkAffected(res, "vm", id)
+}
+
+// UsedIPs returns the set of IP addresses assigned to VMs.
+func (s *Store) UsedIPs(ctx context.Context) (map[string]bool, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT ip FROM vms WHERE ip IS NOT NULL")
+	if err != nil {
+		return nil, fmt.Errorf("listing used ips: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var ip string
+		if err := rows.Scan(&ip); err != nil {
+			return nil, fmt.Errorf("listing used ips: %w", err)
+		}
+		out[ip] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing used ips: %w", err)
+	}
+	return out, nil
+}
+
+// UsedCIDs returns the set of vsock guest CIDs assigned to VMs.
+func (s *Store) UsedCIDs(ctx context.Context) (map[uint32]bool, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT guest_cid FROM vms WHERE guest_cid IS NOT NULL")
+	if err != nil {
+		return nil, fmt.Errorf("listing used cids: %w", err)
+	}
+	defer rows.Close()
+	out := map[uint32]bool{}
+	for rows.Next() {
+		var cid int64
+		if err := rows.Scan(&cid); err != nil {
+			return nil, fmt.Errorf("listing used cids: %w", err)
+		}
+		out[uint32(cid)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing used cids: %w", err)
+	}
+	return out, nil
+}
+
+func (s *Store) queryVMs(ctx context.Context, what, query string, args ...any) ([]VM, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer rows.Close()
+	var out []VM
+	for rows.Next() {
+		vm, err := scanVM(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, vm)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}
+
+func scanVM(r scanner) (VM, error) {
+	var (
+		vm               VM
+		nat              int
+		ip, mac          sql.NullString
+		cid              sql.NullInt64
+		created, updated string
+	)
+	if err := r.Scan(&vm.ID, &vm.Name, &vm.ImageID, &vm.VCPUs, &vm.MemoryMiB, &vm.DiskBytes, &nat,
+		&ip, &mac, &vm.Backend, &cid, &vm.State, &created, &updated); err != nil {
+		return VM{}, err
+	}
+	vm.NAT = nat != 0
+	vm.IP, vm.MAC = ip.String, mac.String
+	if cid.Valid {
+		vm.GuestCID = uint32(cid.Int64)
+	}
+	var err error
+	if vm.CreatedAt, err = parseTime(created); err != nil {
+		return VM{}, err
+	}
+	if vm.UpdatedAt, err = parseTime(updated); err != nil {
+		return VM{}, err
+	}
+	return vm, nil
+}

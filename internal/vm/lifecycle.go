@@ -1,0 +1,231 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"banger/internal/progress"
+	"banger/internal/sshkey"
+	"banger/internal/store"
+	"banger/internal/vmm"
+)
+
+func (s *Service) runtimeOf(id string) *runtime {
+	s.runMu.Lock()
+	defer s.runMu.Unlock()
+	return s.running[id]
+}
+
+// Stop shuts a VM down gracefully, killing it after the stop timeout.
+func (s *Service) Stop(ctx context.Context, name string, p progress.Func) (Info, error) {
+	return s.halt(ctx, name, false, p)
+}
+
+// Kill ends a VM's process at once.
+func (s *Service) Kill(ctx context.Context, name string, p progress.Func) (Info, error) {
+	return s.halt(ctx, name, true, p)
+}
+
+func (s *Service) halt(ctx context.Context, name string, force bool, p progress.Func) (Info, error) {
+	v, err := s.Store.GetVM(ctx, name)
+	if err != nil {
+		return Info{}, fmt.Errorf("VM %q: %w", name, err)
+	}
+	unlock := s.lock(v.ID)
+	defer unlock()
+	if err := s.haltLocked(ctx, v, force, p); err != nil {
+		return Info{}, err
+	}
+	v, err = s.Store.GetVM(ctx, v.ID)
+	if err != nil {
+		return Info{}, err
+	}
+	return s.info(ctx, v), nil
+}
+
+func (s *Service) haltLocked(ctx context.Context, v store.VM, force bool, p progress.Func) error {
+	rt := s.runtimeOf(v.ID)
+	if rt == nil {
+		if v.State == "running" {
+			return s.Store.UpdateVMState(ctx, v.ID, "stopped")
+		}
+		return nil
+	}
+	b, err := s.backend(rt.Handle.Backend)
+	if err != nil {
+		return err
+	}
+	s.runMu.Lock()
+	rt.stopping = true
+	s.runMu.Unlock()
+	if force {
+		p.Msg("kill", "killing "+v.Name)
+		err = b.Kill(ctx, rt.Handle)
+	} else {
+		p.Msg("stop", fmt.Sprintf("stopping %s (up to %s, then killed)", v.Name, s.StopTimeout))
+		err = b.Stop(ctx, rt.Handle, s.StopTimeout)
+	}
+	if err != nil && !errors.Is(err, vmm.ErrNotRunning) {
+		s.runMu.Lock()
+		rt.stopping = false
+		s.runMu.Unlock()
+		return fmt.Errorf("stop %s: %w", v.Name, err)
+	}
+	s.cleanup(context.WithoutCancel(ctx), v.ID, rt)
+	s.Log.InfoContext(ctx, "vm stopped", "vm", v.Name, "forced", force)
+	return s.Store.UpdateVMState(ctx, v.ID, "stopped")
+}
+
+// Restart stops and starts a VM.
+func (s *Service) Restart(ctx context.Context, name string, p progress.Func) (Info, error) {
+	if _, err := s.Stop(ctx, name, p); err != nil {
+		return Info{}, err
+	}
+	return s.Start(ctx, name, p)
+}
+
+// Delete kills a VM if it runs and removes every file and record of it.
+func (s *Service) Delete(ctx context.Context, name string) error {
+	v, err := s.Store.GetVM(ctx, name)
+	if err != nil {
+		return fmt.Errorf("VM %q: %w", name, err)
+	}
+	unlock := s.lock(v.ID)
+	defer unlock()
+	if err := s.haltLocked(ctx, v, true, nil); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(s.vmDir(v.ID)); err != nil {
+		return fmt.Errorf("delete files of %s: %w", v.Name, err)
+	}
+	_ = os.RemoveAll(s.runDir(v.ID))
+	if err := s.KnownHosts.Forget(sshkey.Alias(v.ID)); err != nil {
+		s.Log.WarnContext(ctx, "forget host key", "vm", v.Name, "err", err)
+	}
+	if err := s.Store.DeleteVM(ctx, v.ID); err != nil {
+		return fmt.Errorf("delete %s: %w", v.Name, err)
+	}
+	s.Log.InfoContext(ctx, "vm deleted", "vm", v.Name, "id", v.ID)
+	return nil
+}
+
+// Prune deletes every VM that is not running.
+func (s *Service) Prune(ctx context.Context) ([]string, error) {
+	vms, err := s.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var deleted []string
+	for _, v := range vms {
+		if v.Running {
+			continue
+		}
+		if err := s.Delete(ctx, v.ID); err != nil {
+			return deleted, err
+		}
+		deleted = append(deleted, v.Name)
+	}
+	return deleted, nil
+}
+
+// ConsoleLog returns the path of a VM's serial console log.
+func (s *Service) ConsoleLog(ctx context.Context, name string) (string, error) {
+	v, err := s.Store.GetVM(ctx, name)
+	if err != nil {
+		return "", fmt.Errorf("VM %q: %w", name, err)
+	}
+	return s.consoleLog(v.ID), nil
+}
+
+// SSHTarget says how to reach a running VM.
+type SSHTarget struct {
+	Name, Host, KeyPath, KnownHosts, Alias string
+}
+
+// Target returns the SSH target of a running VM.
+func (s *Service) Target(ctx context.Context, name string) (SSHTarget, error) {
+	in, err := s.Get(ctx, name)
+	if err != nil {
+		return SSHTarget{}, err
+	}
+	if !in.Running {
+		return SSHTarget{}, badRequest("VM %s is %s; start it with `banger vm start %s`", in.Name, in.State, in.Name)
+	}
+	return SSHTarget{Name: in.Name, Host: in.IP, KeyPath: s.KeyPath, KnownHosts: s.KnownHosts.Path, Alias: sshkey.Alias(in.ID)}, nil
+}
+
+// Reconcile runs once when the daemon starts: VMs whose VMM process still
+// runs are adopted, the others are marked stopped and their taps, NAT rules
+// and runtime files removed. Taps of ours that no VM owns are deleted.
+func (s *Service) Reconcile(ctx context.Context) error {
+	vms, err := s.Store.ListVMs(ctx)
+	if err != nil {
+		return err
+	}
+	owned := map[string]bool{}
+	for _, v := range vms {
+		rt, err := readHandles(s.runDir(v.ID))
+		if err != nil {
+			if v.State == "running" {
+				s.Log.InfoContext(ctx, "vm has no runtime handles; marking stopped", "vm", v.Name)
+				_ = s.Store.UpdateVMState(ctx, v.ID, "stopped")
+			}
+			continue
+		}
+		b, berr := s.backend(rt.Handle.Backend)
+		alive := false
+		if berr == nil {
+			st, _ := b.Status(ctx, rt.Handle)
+			alive = st == vmm.StateRunning
+		}
+		if !alive {
+			s.Log.InfoContext(ctx, "vm process is gone; cleaning up", "vm", v.Name, "pid", rt.Handle.PID)
+			s.cleanup(ctx, v.ID, rt)
+			_ = s.Store.UpdateVMState(ctx, v.ID, "stopped")
+			continue
+		}
+		owned[rt.Tap] = true
+		s.runMu.Lock()
+		if s.running == nil {
+			s.running = map[string]*runtime{}
+		}
+		s.running[v.ID] = rt
+		s.runMu.Unlock()
+		if v.State != "running" {
+			_ = s.Store.UpdateVMState(ctx, v.ID, "running")
+		}
+		exited := make(chan struct{})
+		go func(h vmm.Handle) {
+			_ = b.Wait(context.Background(), h)
+			close(exited)
+		}(rt.Handle)
+		go s.watch(v.ID, exited)
+		s.Log.InfoContext(ctx, "adopted running vm", "vm", v.Name, "pid", rt.Handle.PID)
+	}
+	taps, err := s.Links.ListTaps(ctx, s.TapPrefix)
+	if err != nil {
+		return nil // no bridge yet, nothing to clean
+	}
+	for _, t := range taps {
+		if !owned[t] {
+			s.Log.InfoContext(ctx, "removing leftover tap", "tap", t)
+			_ = s.Links.DeleteTap(ctx, t)
+		}
+	}
+	// Runtime dirs of VMs that no longer exist.
+	entries, _ := os.ReadDir(s.RuntimeDir)
+	known := map[string]bool{}
+	for _, v := range vms {
+		known[v.ID] = true
+	}
+	for _, e := range entries {
+		if e.IsDir() && !known[e.Name()] && !strings.HasPrefix(e.Name(), ".") {
+			_ = os.RemoveAll(filepath.Join(s.RuntimeDir, e.Name()))
+		}
+	}
+	return nil
+}

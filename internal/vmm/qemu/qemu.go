@@ -1,0 +1,410 @@
+// Package qemu runs VMs under QEMU's microvm machine.
+package qemu
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"banger/internal/vmm"
+)
+
+// Options configures the QEMU backend.
+type Options struct {
+	// Binary is the QEMU executable; default "qemu-system-x86_64".
+	Binary string
+	// Accel is "kvm" or "tcg", resolved by the caller (see ProbeKVM).
+	Accel string
+	// Logger receives backend diagnostics; nil discards them.
+	Logger *slog.Logger
+	// TSCKHz is passed to TCG guests as tsc_early_khz= so they skip TSC
+	// calibration, which hangs a microvm guest on a busy host. 0 reads it
+	// from /proc/cpuinfo when trustworthy; negative disables the hint.
+	TSCKHz int
+	// StartTimeout bounds how long Start waits for QMP; default 10s.
+	StartTimeout time.Duration
+}
+
+// QEMU implements vmm.VMM.
+type QEMU struct {
+	binary       string
+	accel        string
+	log          *slog.Logger
+	tscKHz       int
+	startTimeout time.Duration
+
+	mu       sync.Mutex
+	children map[int]chan struct{} // pid -> closed once cmd.Wait returned
+}
+
+var _ vmm.VMM = (*QEMU)(nil)
+
+// New returns a QEMU backend.
+func New(o Options) *QEMU {
+	q := &QEMU{
+		binary:       o.Binary,
+		accel:        o.Accel,
+		log:          o.Logger,
+		tscKHz:       o.TSCKHz,
+		startTimeout: o.StartTimeout,
+		children:     make(map[int]chan struct{}),
+	}
+	if q.binary == "" {
+		q.binary = "qemu-system-x86_64"
+	}
+	if q.log == nil {
+		q.log = slog.New(slog.DiscardHandler)
+	}
+	if q.startTimeout <= 0 {
+		q.startTimeout = 10 * time.Second
+	}
+	if q.tscKHz == 0 && q.accel != "kvm" {
+		if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+			q.tscKHz = hostTSCKHz(b)
+		}
+	}
+	return q
+}
+
+// Name implements vmm.VMM.
+func (q *QEMU) Name() string { return "qemu" }
+
+// maxSocketPath is the longest path a unix socket address can hold.
+const maxSocketPath = 107
+
+func validate(cfg vmm.Config, accel string) error {
+	switch {
+	case accel != "kvm" && accel != "tcg":
+		return fmt.Errorf("accel %q: want kvm or tcg", accel)
+	case cfg.Kernel == "":
+		return errors.New("no kernel")
+	case cfg.Dir == "":
+		return errors.New("no runtime dir")
+	case cfg.ConsoleLog == "":
+		return errors.New("no console log path")
+	case cfg.AgentSocket == "":
+		return errors.New("no agent socket path")
+	case cfg.VCPUs <= 0:
+		return fmt.Errorf("vcpus %d: must be positive", cfg.VCPUs)
+	case cfg.MemoryMiB <= 0:
+		return fmt.Errorf("memory %d MiB: must be positive", cfg.MemoryMiB)
+	}
+	for _, p := range []string{QMPSocket(cfg.Dir), cfg.AgentSocket} {
+		if len(p) > maxSocketPath {
+			return fmt.Errorf("socket path %s is %d bytes, longer than the %d a unix socket allows", p, len(p), maxSocketPath)
+		}
+	}
+	for i, d := range cfg.Disks {
+		if d.Format != "" && d.Format != "raw" && d.Format != "qcow2" {
+			return fmt.Errorf("disk %d: format %q: want raw or qcow2", i, d.Format)
+		}
+	}
+	return nil
+}
+
+// Start implements vmm.VMM. It returns once QMP answers; the QEMU process
+// runs in its own session and outlives ctx and the daemon.
+func (q *QEMU) Start(ctx context.Context, cfg vmm.Config) (_ vmm.Handle, err error) {
+	if err := validate(cfg, q.accel); err != nil {
+		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: %w", cfg.ID, err)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: create runtime dir: %w", cfg.ID, err)
+	}
+	qmpPath := QMPSocket(cfg.Dir)
+	sockets := []string{qmpPath, cfg.AgentSocket}
+	// Stale sockets from an earlier run would make QEMU's bind fail.
+	removeFiles(append(sockets, filepath.Join(cfg.Dir, pidFileName)))
+	if err := writeSocketsFile(cfg.Dir, sockets); err != nil {
+		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: %w", cfg.ID, err)
+	}
+
+	if q.accel == "tcg" {
+		cfg.Cmdline = withTSCHint(cfg.Cmdline, q.tscKHz)
+	}
+	args := Args(cfg, q.accel)
+	logPath := filepath.Join(cfg.Dir, logFileName)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: open log: %w", cfg.ID, err)
+	}
+	cmd := exec.Command(q.binary, args...)
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.Dir = cfg.Dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	q.log.Debug("starting qemu", "vm", cfg.ID, "argv", append([]string{q.binary}, args...))
+	err = cmd.Start()
+	logFile.Close() // the child has its own copy
+	if err != nil {
+		removeFiles(append(sockets, filepath.Join(cfg.Dir, socketsFileName)))
+		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: %w", cfg.ID, err)
+	}
+	pid := cmd.Process.Pid
+	done := q.track(cmd)
+
+	defer func() {
+		if err == nil {
+			return
+		}
+		_ = cmd.Process.Kill()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			q.log.Warn("qemu did not exit after SIGKILL", "vm", cfg.ID, "pid", pid)
+		}
+		removeFiles(append(sockets, filepath.Join(cfg.Dir, pidFileName), filepath.Join(cfg.Dir, socketsFileName)))
+	}()
+
+	if err := q.waitQMP(ctx, qmpPath, done); err != nil {
+		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: %w%s", cfg.ID, err, logTail(logPath))
+	}
+	// QMP answered, so pid is still our child and cannot have been reused.
+	start, err := vmm.ProcessStartTime(pid)
+	if err != nil {
+		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: %w%s", cfg.ID, err, logTail(logPath))
+	}
+	h := vmm.Handle{Backend: q.Name(), PID: pid, StartTime: start, Control: qmpPath, Accel: q.accel}
+	q.log.Info("qemu started", "vm", cfg.ID, "pid", pid, "accel", q.accel)
+	return h, nil
+}
+
+// track reaps cmd in the background and returns a channel closed when it has
+// exited.
+func (q *QEMU) track(cmd *exec.Cmd) chan struct{} {
+	done := make(chan struct{})
+	pid := cmd.Process.Pid
+	q.mu.Lock()
+	q.children[pid] = done
+	q.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		q.log.Debug("qemu exited", "pid", pid, "err", err)
+		q.mu.Lock()
+		delete(q.children, pid)
+		q.mu.Unlock()
+		close(done)
+	}()
+	return done
+}
+
+// waitQMP polls for the QMP socket until the handshake succeeds, the process
+// exits, or the start deadline passes.
+func (q *QEMU) waitQMP(ctx context.Context, path string, exited <-chan struct{}) error {
+	ctx, cancel := context.WithTimeout(ctx, q.startTimeout)
+	defer cancel()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	var lastErr error
+	for {
+		select {
+		case <-exited:
+			return errors.New("qemu exited before its QMP socket came up")
+		default:
+		}
+		if _, err := os.Stat(path); err == nil {
+			c, err := DialQMP(ctx, path)
+			if err == nil {
+				c.Close()
+				return nil
+			}
+			lastErr = err
+		}
+		select {
+		case <-exited:
+			return errors.New("qemu exited before its QMP socket came up")
+		case <-ctx.Done():
+			if lastErr != nil {
+				return fmt.Errorf("wait for qmp: %w (last error: %v)", ctx.Err(), lastErr)
+			}
+			return fmt.Errorf("wait for qmp socket %s: %w", path, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// Stop implements vmm.VMM: ACPI power button, wait up to timeout, then
+// SIGKILL. Stopping a VM whose process is gone is not an error.
+func (q *QEMU) Stop(ctx context.Context, h vmm.Handle, timeout time.Duration) error {
+	if !vmm.Alive(h.PID, h.StartTime) {
+		q.waitChild(h.PID)
+		q.cleanup(h)
+		return nil
+	}
+	if err := q.powerdown(ctx, h); err != nil {
+		q.log.Warn("qemu powerdown failed, killing", "pid", h.PID, "err", err)
+	} else {
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		err := q.Wait(wctx, h)
+		cancel()
+		if err == nil {
+			q.cleanup(h)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("stop qemu pid %d: %w", h.PID, ctx.Err())
+		}
+		q.log.Info("guest did not power off in time, killing", "pid", h.PID, "timeout", timeout)
+	}
+	if err := q.Kill(ctx, h); err != nil {
+		return fmt.Errorf("stop qemu pid %d: %w", h.PID, err)
+	}
+	return nil
+}
+
+func (q *QEMU) powerdown(ctx context.Context, h vmm.Handle) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := DialQMP(ctx, h.Control)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Execute(ctx, "system_powerdown", nil)
+	return err
+}
+
+// Kill implements vmm.VMM: SIGKILL if the handle's process is still the
+// same one, then wait for it to go. Killing a gone process is not an error.
+func (q *QEMU) Kill(ctx context.Context, h vmm.Handle) error {
+	err := vmm.SignalProcess(h.PID, h.StartTime, syscall.SIGKILL)
+	if err != nil && !errors.Is(err, vmm.ErrNotRunning) {
+		return fmt.Errorf("kill qemu pid %d: %w", h.PID, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := q.Wait(wctx, h); err != nil {
+		return fmt.Errorf("kill qemu pid %d: wait for exit: %w", h.PID, err)
+	}
+	q.cleanup(h)
+	return nil
+}
+
+// Wait implements vmm.VMM. For a process this QEMU started it waits for the
+// reaper; for one adopted after a daemon restart it polls /proc.
+func (q *QEMU) Wait(ctx context.Context, h vmm.Handle) error {
+	q.mu.Lock()
+	done, ok := q.children[h.PID]
+	q.mu.Unlock()
+	if ok {
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for vmm.Alive(h.PID, h.StartTime) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+// waitChild gives the reaper a moment to collect an exited child, so the
+// pid is not left as a zombie.
+func (q *QEMU) waitChild(pid int) {
+	q.mu.Lock()
+	done, ok := q.children[pid]
+	q.mu.Unlock()
+	if !ok {
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+}
+
+// Status implements vmm.VMM.
+func (q *QEMU) Status(ctx context.Context, h vmm.Handle) (vmm.State, error) {
+	if vmm.Alive(h.PID, h.StartTime) {
+		return vmm.StateRunning, nil
+	}
+	return vmm.StateStopped, nil
+}
+
+// cleanup removes the sockets and pid file of an exited QEMU.
+func (q *QEMU) cleanup(h vmm.Handle) {
+	if h.Control == "" {
+		return
+	}
+	dir := filepath.Dir(h.Control)
+	files := []string{h.Control, filepath.Join(dir, pidFileName)}
+	if b, err := os.ReadFile(filepath.Join(dir, socketsFileName)); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				files = append(files, l)
+			}
+		}
+	}
+	files = append(files, filepath.Join(dir, socketsFileName))
+	removeFiles(files)
+}
+
+func writeSocketsFile(dir string, sockets []string) error {
+	p := filepath.Join(dir, socketsFileName)
+	if err := os.WriteFile(p, []byte(strings.Join(sockets, "\n")+"\n"), 0o600); err != nil {
+		return fmt.Errorf("record socket paths: %w", err)
+	}
+	return nil
+}
+
+func removeFiles(paths []string) {
+	for _, p := range paths {
+		if p != "" {
+			_ = os.Remove(p)
+		}
+	}
+}
+
+// logTail returns the last lines of the log at path, formatted for an error.
+func logTail(path string) string {
+	t := tail(path, 2048)
+	if t == "" {
+		return ""
+	}
+	return "\nqemu.log:\n" + t
+}
+
+// tail returns at most the last n bytes of a file, starting at a line.
+func tail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	off := st.Size() - n
+	if off < 0 {
+		off = 0
+	}
+	b, err := io.ReadAll(io.NewSectionReader(f, off, st.Size()-off))
+	if err != nil {
+		return ""
+	}
+	if off > 0 {
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	return strings.TrimSpace(string(b))
+}

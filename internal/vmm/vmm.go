@@ -1,0 +1,82 @@
+// Package vmm defines the interface every virtual machine monitor backend
+// implements. Nothing above this package knows which VMM runs a VM.
+package vmm
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Disk is a block device attached to the guest, in attach order
+// (the first disk is /dev/vda, the second /dev/vdb, ...).
+type Disk struct {
+	Path     string // host file backing the disk
+	Format   string // "raw" or "qcow2"
+	ReadOnly bool
+}
+
+// NIC is a guest network interface backed by a host tap device.
+type NIC struct {
+	Tap string // host tap device name, already created and attached
+	MAC string // guest MAC address, e.g. 52:54:00:12:34:56
+}
+
+// Config describes one VM for a backend.
+type Config struct {
+	ID        string // banger VM id, used to name files and processes
+	Kernel    string // path to the kernel image
+	Initrd    string // optional initrd path
+	Cmdline   string // kernel command line
+	Disks     []Disk
+	NICs      []NIC
+	VCPUs     int
+	MemoryMiB int
+	// Dir is a per-VM runtime directory the backend may create sockets in.
+	Dir string
+	// ConsoleLog receives the guest's serial console.
+	ConsoleLog string
+	// AgentSocket is the host side of the guest agent channel: a unix socket
+	// the backend creates and connects to the guest agent.
+	AgentSocket string
+	// GuestCID is the vsock context id for backends that use vsock.
+	GuestCID uint32
+}
+
+// Handle identifies a running VMM process. It is serialised into the VM's
+// runtime handles file so a restarted daemon can find the process again.
+type Handle struct {
+	Backend   string `json:"backend"`
+	PID       int    `json:"pid"`
+	StartTime uint64 `json:"start_time"` // /proc/<pid>/stat field 22, guards against pid reuse
+	Control   string `json:"control"`    // control socket (QMP, Firecracker API)
+	Accel     string `json:"accel,omitempty"`
+}
+
+// State is the observed state of a VMM process.
+type State string
+
+const (
+	StateRunning State = "running"
+	StateStopped State = "stopped"
+)
+
+// ErrNotRunning is returned when an operation needs a live VMM process.
+var ErrNotRunning = errors.New("vmm process is not running")
+
+// VMM is one backend: QEMU, Firecracker.
+type VMM interface {
+	// Name is the backend's config name ("qemu", "firecracker").
+	Name() string
+	// Start launches the VM and returns once the VMM accepts control commands.
+	// The process outlives the caller's context and the daemon.
+	Start(ctx context.Context, cfg Config) (Handle, error)
+	// Stop asks the guest to shut down and waits up to timeout, then kills it.
+	Stop(ctx context.Context, h Handle, timeout time.Duration) error
+	// Kill ends the VMM process at once.
+	Kill(ctx context.Context, h Handle) error
+	// Wait blocks until the process exits or ctx ends.
+	Wait(ctx context.Context, h Handle) error
+	// Status reports whether the process behind h is alive.
+	Status(ctx context.Context, h Handle) (State, error)
+}
