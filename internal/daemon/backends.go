@@ -100,7 +100,9 @@ type unavailable struct{ name, why string }
 func (u unavailable) Name() string { return u.name }
 
 // Preflight fails with the reason the backend cannot run VMs.
-func (u unavailable) Preflight(context.Context) error { return fmt.Errorf("vmm = %q: %s", u.name, u.why) }
+func (u unavailable) Preflight(context.Context) error {
+	return fmt.Errorf("vmm = %q: %s", u.name, u.why)
+}
 func (u unavailable) Start(context.Context, vmm.Config) (vmm.Handle, error) {
 	return vmm.Handle{}, fmt.Errorf("vmm %s: %s", u.name, u.why)
 }

@@ -414,9 +414,9 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func) (err e
 	}
 	undo = append(undo, func() { _ = os.RemoveAll(rdir) })
 	cfg := vmm.Config{
-		ID:     v.ID,
-		Kernel: img.Kernel.Path,
-		Initrd: img.Kernel.Initrd,
+		ID:      v.ID,
+		Kernel:  img.Kernel.Path,
+		Initrd:  img.Kernel.Initrd,
 		Cmdline: kernelCmdline(v, netip.PrefixFrom(ip, s.Pool.Prefix().Bits()), s.Pool.Gateway()),
 		Disks: []vmm.Disk{
 			{Path: filepath.Join(s.vmDir(v.ID), "root.qcow2"), Format: "qcow2"},

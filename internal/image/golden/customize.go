@@ -62,6 +62,7 @@ func customize(rootfs, agentBinary string) error {
 		{"banger-net.service", "etc/systemd/system/banger-net.service"},
 		{"banger-hostkeys.service", "etc/systemd/system/banger-hostkeys.service"},
 		{"sshd-banger.conf", "etc/ssh/sshd_config.d/banger.conf"},
+		{"ssh-after-root.conf", "etc/systemd/system/ssh.service.d/banger.conf"},
 		{"fstab", "etc/fstab"},
 		{"hosts", "etc/hosts"},
 		{"resolv.conf", "etc/resolv.conf"},

@@ -287,6 +287,9 @@ func TestCustomize(t *testing.T) {
 			t.Errorf("banger.conf lacks %q", want)
 		}
 	}
+	if !strings.Contains(read("etc/systemd/system/ssh.service.d/banger.conf"), "After=root.mount") {
+		t.Errorf("ssh.service is not ordered after the /root mount")
+	}
 	gone("etc/ssh/ssh_host_ed25519_key")
 	gone("etc/ssh/ssh_host_rsa_key.pub")
 	if read("etc/ssh/moduli") != "moduli" {
@@ -296,7 +299,7 @@ func TestCustomize(t *testing.T) {
 	fstab := read("etc/fstab")
 	for _, want := range []string{
 		"/dev/vda / ext4 defaults 0 1\n",
-		"/dev/vdb /root ext4 defaults,nofail,x-systemd.device-timeout=5s 0 2\n",
+		"/dev/vdb /root ext4 defaults,nofail,x-systemd.device-timeout=90s 0 2\n",
 	} {
 		if !strings.Contains(fstab, want) {
 			t.Errorf("fstab lacks %q:\n%s", want, fstab)
