@@ -203,7 +203,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			_ = b.Wait(context.Background(), h)
 			close(exited)
 		}(rt.Handle)
-		go s.watch(v.ID, exited)
+		go s.watch(v.ID, rt, exited)
 		s.Log.InfoContext(ctx, "adopted running vm", "vm", v.Name, "pid", rt.Handle.PID)
 	}
 	taps, err := s.Links.ListTaps(ctx, s.TapPrefix)

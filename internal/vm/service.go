@@ -84,6 +84,10 @@ type Service struct {
 	StopTimeout  time.Duration
 	BootTimeout  time.Duration
 	Log          *slog.Logger
+	// Ready waits until a booted VM accepts work; nil means waiting for
+	// SSH (and pinning the guest's host key). exited closes if the VMM
+	// process ends first.
+	Ready func(ctx context.Context, v store.VM, exited <-chan struct{}) error
 
 	createMu sync.Mutex // serialises address and CID allocation
 	locksMu  sync.Mutex
@@ -448,7 +452,11 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func) (err e
 		close(exited)
 	}()
 	p.Msg("ssh", "waiting for ssh on "+v.IP)
-	if err := s.waitSSH(ctx, v, exited); err != nil {
+	ready := s.Ready
+	if ready == nil {
+		ready = s.waitSSH
+	}
+	if err := ready(ctx, v, exited); err != nil {
 		return fmt.Errorf("start %s: %w; the serial console is in `banger vm logs %s`", v.Name, err, v.Name)
 	}
 	if err := s.Store.UpdateVMState(ctx, v.ID, "running"); err != nil {
@@ -460,7 +468,7 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func) (err e
 	}
 	s.running[v.ID] = rt
 	s.runMu.Unlock()
-	go s.watch(v.ID, exited)
+	go s.watch(v.ID, rt, exited)
 	p.Msg("ready", fmt.Sprintf("%s is ready after %.1fs", v.Name, time.Since(started).Seconds()))
 	return nil
 }
@@ -471,14 +479,16 @@ func kernelCmdline(v store.VM, addr netip.Prefix, gw netip.Addr) string {
 }
 
 // watch notices a VMM process that exits by itself and cleans up after it.
-func (s *Service) watch(id string, exited <-chan struct{}) {
+// rt identifies the run being watched: by the time the exit is noticed, the
+// VM may have been stopped and started again, and the new run is not ours.
+func (s *Service) watch(id string, rt *runtime, exited <-chan struct{}) {
 	<-exited
 	unlock := s.lock(id)
 	defer unlock()
 	s.runMu.Lock()
-	rt := s.running[id]
+	current := s.running[id]
 	s.runMu.Unlock()
-	if rt == nil || rt.stopping {
+	if current != rt || rt.stopping {
 		return
 	}
 	s.Log.Info("vm process exited", "id", id, "pid", rt.Handle.PID)

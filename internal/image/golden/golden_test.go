@@ -257,7 +257,7 @@ func TestCustomize(t *testing.T) {
 		}
 	}
 	keysUnit := read("etc/systemd/system/banger-hostkeys.service")
-	for _, want := range []string{"Before=ssh.service", "ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key", "ExecStart=/usr/bin/ssh-keygen -A"} {
+	for _, want := range []string{"Before=ssh.service", "ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key", `ExecStart=/usr/bin/ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key`} {
 		if !strings.Contains(keysUnit, want) {
 			t.Errorf("banger-hostkeys.service lacks %q", want)
 		}
@@ -282,7 +282,7 @@ func TestCustomize(t *testing.T) {
 	gone("etc/systemd/system/getty.target.wants/getty@tty1.service")
 
 	sshd := read("etc/ssh/sshd_config.d/banger.conf")
-	for _, want := range []string{"PermitRootLogin prohibit-password", "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UseDNS no"} {
+	for _, want := range []string{"PermitRootLogin prohibit-password", "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UseDNS no", "HostKey /etc/ssh/ssh_host_ed25519_key"} {
 		if !strings.Contains(sshd, want+"\n") {
 			t.Errorf("banger.conf lacks %q", want)
 		}

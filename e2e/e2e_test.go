@@ -1,0 +1,346 @@
+// Package e2e holds the end-to-end tests: they build the banger binaries (or
+// use BANGER_BIN_DIR), run bangerd inside a network namespace the test
+// creates, and boot real VMs under QEMU (KVM where it can run guests, TCG
+// otherwise).
+//
+// Host needs: root (namespaces, bridges, taps), qemu-system-x86_64,
+// debootstrap and e2fsprogs (`make deps`), and the Debian archive for the
+// first image build. The image is cached between runs under
+// BANGER_E2E_CACHE (default /var/cache/banger-e2e).
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// env is one test's banger installation: its own config, state and
+// runtime directories, and a network namespace.
+type env struct {
+	t       *testing.T
+	bin     string
+	cfgPath string
+	state   string
+	runtime string
+	netns   string
+	daemon  *exec.Cmd
+}
+
+func requireHost(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping end-to-end test in -short mode")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("end-to-end tests need root (network namespaces, bridges, taps); run `sudo make test`")
+	}
+	for _, tool := range []string{"qemu-system-x86_64", "qemu-img", "ip"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("end-to-end tests need %s (run `make deps`): %v", tool, err)
+		}
+	}
+}
+
+func repoRoot(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// binaries returns the directory holding banger, bangerd and banger-agent.
+func binaries(t *testing.T) string {
+	t.Helper()
+	if d := os.Getenv("BANGER_BIN_DIR"); d != "" {
+		return d
+	}
+	dir := t.TempDir()
+	root := repoRoot(t)
+	for _, b := range []struct{ name, pkg string }{{"banger", "./cmd/banger"}, {"bangerd", "./cmd/bangerd"}, {"banger-agent", "./cmd/banger-agent"}} {
+		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, b.name), b.pkg)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", b.name, err, out)
+		}
+	}
+	return dir
+}
+
+func cacheDir() string {
+	if d := os.Getenv("BANGER_E2E_CACHE"); d != "" {
+		return d
+	}
+	return "/var/cache/banger-e2e"
+}
+
+// newEnv prepares the config, makes sure the default image is built and
+// current, creates the namespace and starts bangerd inside it.
+func newEnv(t *testing.T, name string) *env {
+	t.Helper()
+	requireHost(t)
+	e := &env{t: t, bin: binaries(t), state: filepath.Join(cacheDir(), "state")}
+	rt, err := os.MkdirTemp("", "banger-e2e-run-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.runtime = rt
+	t.Cleanup(func() { os.RemoveAll(rt) })
+	e.netns = fmt.Sprintf("bge2e-%s-%d", name, os.Getpid())
+	e.cfgPath = filepath.Join(rt, "config.toml")
+	cfg := fmt.Sprintf("state_dir = %q\nruntime_dir = %q\nbridge_name = \"br-bge2e\"\ncidr = \"172.31.77.0/24\"\n"+
+		"log_level = \"debug\"\nstop_timeout = \"20s\"\n[vm_defaults]\nvcpu = 1\nmemory_mib = 768\ndisk_size = \"2G\"\n",
+		e.state, filepath.Join(rt, "run"))
+	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.ensureImage()
+
+	if out, err := exec.Command("ip", "netns", "add", e.netns).CombinedOutput(); err != nil {
+		t.Fatalf("create netns: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		e.stopDaemon()
+		_ = exec.Command("ip", "netns", "del", e.netns).Run()
+	})
+	if out, err := exec.Command("ip", "-n", e.netns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("lo up: %v: %s", err, out)
+	}
+	e.startDaemon()
+	e.removeLeftoverVMs()
+	return e
+}
+
+// ensureImage builds the default image with a daemon in the host's
+// namespace (debootstrap needs the Debian archive; no VM boots here), unless
+// the cached one was built from the same agent and recipe.
+func (e *env) ensureImage() {
+	t := e.t
+	stamp := e.recipeStamp()
+	stampPath := filepath.Join(cacheDir(), "image.stamp")
+	if old, err := os.ReadFile(stampPath); err == nil && string(old) == stamp {
+		if _, err := os.Stat(filepath.Join(e.state, "images", "debian-bookworm", "rootfs.ext4")); err == nil {
+			t.Logf("reusing cached image (stamp %s)", stamp[:12])
+			return
+		}
+	}
+	if _, err := exec.LookPath("debootstrap"); err != nil {
+		t.Skipf("building the default image needs debootstrap (run `make deps`): %v", err)
+	}
+	// Start over, keeping only the package cache.
+	for _, d := range []string{"banger.db", "banger.db-wal", "banger.db-shm", "images", "kernels", "vms", "ssh", "tmp"} {
+		os.RemoveAll(filepath.Join(e.state, d))
+	}
+	start := time.Now()
+	out, code := e.banger(context.Background(), false, "image", "build", "debian-bookworm")
+	e.bangerHost("daemon", "stop")
+	if code != 0 {
+		t.Fatalf("image build failed (exit %d):\n%s", code, out)
+	}
+	t.Logf("built the default image in %s", time.Since(start).Round(time.Second))
+	if err := os.WriteFile(stampPath, []byte(stamp), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recipeStamp hashes what the image is made of: the agent binary and the
+// golden builder's sources and files.
+func (e *env) recipeStamp() string {
+	h := sha256.New()
+	agent, err := os.ReadFile(filepath.Join(e.bin, "banger-agent"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	h.Write(agent)
+	root := filepath.Join(repoRoot(e.t), "internal", "image", "golden")
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err == nil {
+			h.Write([]byte(p))
+			h.Write(b)
+		}
+		return err
+	})
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (e *env) bangerHost(args ...string) {
+	cmd := exec.Command(filepath.Join(e.bin, "banger"), append([]string{"--config", e.cfgPath}, args...)...)
+	_ = cmd.Run()
+}
+
+func (e *env) startDaemon() {
+	t := e.t
+	logf, err := os.Create(filepath.Join(e.runtime, "bangerd.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", e.netns, filepath.Join(e.bin, "bangerd"), "--config", e.cfgPath)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e.daemon = cmd
+	for i := 0; i < 100; i++ {
+		if _, code := e.banger(context.Background(), false, "daemon", "status"); code == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("bangerd did not come up; log:\n%s", e.daemonLog())
+}
+
+func (e *env) stopDaemon() {
+	if e.daemon == nil {
+		return
+	}
+	_ = e.daemon.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = e.daemon.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-e.daemon.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+	e.daemon = nil
+}
+
+func (e *env) daemonLog() string {
+	b, _ := os.ReadFile(filepath.Join(e.state, "bangerd.log"))
+	lines := strings.Split(string(b), "\n")
+	if len(lines) > 60 {
+		lines = lines[len(lines)-60:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// banger runs the CLI inside the namespace (netns=true) or outside it and
+// returns its combined output and exit code.
+func (e *env) banger(ctx context.Context, netns bool, args ...string) (string, int) {
+	argv := append([]string{filepath.Join(e.bin, "banger"), "--config", e.cfgPath}, args...)
+	if netns {
+		argv = append([]string{"ip", "netns", "exec", e.netns}, argv...)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	cmd.Stdin = strings.NewReader("")
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return buf.String(), ee.ExitCode()
+	}
+	if err != nil {
+		e.t.Fatalf("run banger %v: %v", args, err)
+	}
+	return buf.String(), 0
+}
+
+// ok runs the CLI in the namespace and fails the test on a non-zero exit.
+func (e *env) ok(args ...string) string {
+	e.t.Helper()
+	out, code := e.banger(context.Background(), true, args...)
+	if code != 0 {
+		e.t.Fatalf("banger %s: exit %d\n%s\ndaemon log:\n%s", strings.Join(args, " "), code, out, e.daemonLog())
+	}
+	return out
+}
+
+type vmJSON struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	State string `json:"state"`
+	PID   int    `json:"pid"`
+	Tap   string `json:"tap"`
+	IP    string `json:"ip"`
+}
+
+func (e *env) list() []vmJSON {
+	out, code := e.banger(context.Background(), true, "vm", "list", "--json")
+	if code != 0 {
+		e.t.Fatalf("vm list: %s", out)
+	}
+	var vms []vmJSON
+	if err := json.Unmarshal([]byte(out), &vms); err != nil {
+		e.t.Fatalf("vm list --json: %v\n%s", err, out)
+	}
+	return vms
+}
+
+func (e *env) removeLeftoverVMs() {
+	for _, v := range e.list() {
+		e.t.Logf("removing VM %s left by an earlier run", v.Name)
+		e.ok("vm", "delete", v.Name)
+	}
+}
+
+// assertNoTrace checks that nothing of any VM remains: no tap in the
+// namespace, no VMM process, no VM files.
+func (e *env) assertNoTrace(ids ...string) {
+	t := e.t
+	t.Helper()
+	out, err := exec.Command("ip", "-n", e.netns, "-o", "link", "show").CombinedOutput()
+	if err != nil {
+		t.Fatalf("list links: %v", err)
+	}
+	if strings.Contains(string(out), "bgtap-") {
+		t.Errorf("a tap remains in the namespace:\n%s", out)
+	}
+	for _, id := range ids {
+		procs, _ := exec.Command("pgrep", "-f", "banger-"+id).CombinedOutput()
+		if strings.TrimSpace(string(procs)) != "" {
+			t.Errorf("a VMM process of %s remains: pids %s", id, procs)
+		}
+		for _, p := range []string{filepath.Join(e.state, "vms", id), filepath.Join(e.runtime, "run", "vms", id)} {
+			if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s remains (stat err %v)", p, err)
+			}
+		}
+		kh, _ := os.ReadFile(filepath.Join(e.state, "ssh", "known_hosts"))
+		if strings.Contains(string(kh), "banger-"+id) {
+			t.Errorf("known_hosts still pins a key for %s", id)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(e.state, "vms")); len(entries) != 0 {
+		var names []string
+		for _, en := range entries {
+			names = append(names, en.Name())
+		}
+		t.Errorf("VM directories remain: %v", names)
+	}
+}
+
+// idFromLog finds the id of the VM named name in the daemon log.
+func (e *env) idFromLog(name string) string {
+	b, _ := os.ReadFile(filepath.Join(e.state, "bangerd.log"))
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "msg=\"vm created\"") && strings.Contains(line, "vm="+name+" ") {
+			for _, f := range strings.Fields(line) {
+				if strings.HasPrefix(f, "id=") {
+					return strings.TrimPrefix(f, "id=")
+				}
+			}
+		}
+	}
+	return ""
+}
+

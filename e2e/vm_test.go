@@ -1,0 +1,119 @@
+package e2e
+
+import (
+	"context"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestRunReturnsExitCode is the spine: `vm run --rm -- cmd` boots a VM,
+// prints the command's output, exits with its code and leaves nothing.
+func TestRunReturnsExitCode(t *testing.T) {
+	e := newEnv(t, "run")
+	out, code := e.banger(context.Background(), true, "vm", "run", "--rm", "--name", "e2e-run", "--", "sh", "-c", "echo hello; exit 7")
+	if code != 7 {
+		t.Fatalf("vm run exit code %d, want 7; output:\n%s\ndaemon log:\n%s", code, out, e.daemonLog())
+	}
+	if !strings.Contains(out, "hello\n") {
+		t.Fatalf("output lacks the command's output:\n%s", out)
+	}
+	if !strings.Contains(out, "spec: 1 vcpu · 768 MiB · 2G disk") {
+		t.Errorf("output lacks the spec line:\n%s", out)
+	}
+	id := e.idFromLog("e2e-run")
+	if id == "" {
+		t.Fatal("no id for e2e-run in the daemon log")
+	}
+	if vms := e.list(); len(vms) != 0 {
+		t.Errorf("--rm left VMs: %+v", vms)
+	}
+	e.assertNoTrace(id)
+}
+
+// TestLifecycle covers create, ssh, a daemon restart with the VM running,
+// stop/start with the work disk kept, a VMM that dies, and delete.
+func TestLifecycle(t *testing.T) {
+	e := newEnv(t, "life")
+	e.ok("vm", "create", "--name", "e2e-life")
+	id := e.idFromLog("e2e-life")
+	vms := e.list()
+	if len(vms) != 1 || vms[0].State != "running" || vms[0].PID == 0 {
+		t.Fatalf("after create: %+v", vms)
+	}
+	pid := vms[0].PID
+	e.ok("vm", "ssh", "e2e-life", "--", "sh", "-c", "echo kept > /root/marker && sync")
+
+	// The daemon goes away and comes back: the VM keeps running.
+	e.stopDaemon()
+	if err := syscall.Kill(pid, 0); err != nil {
+		t.Fatalf("VMM process %d died with the daemon: %v", pid, err)
+	}
+	e.startDaemon()
+	vms = e.list()
+	if len(vms) != 1 || vms[0].State != "running" || vms[0].PID != pid {
+		t.Fatalf("after daemon restart: %+v (want running, pid %d)", vms, pid)
+	}
+	if out := e.ok("vm", "ssh", "e2e-life", "--", "hostname"); strings.TrimSpace(out) != "e2e-life" {
+		t.Errorf("hostname in guest = %q", out)
+	}
+
+	// Stop and start: the work disk at /root survives.
+	e.ok("vm", "stop", "e2e-life")
+	if v := e.list()[0]; v.State != "stopped" || v.Tap != "" {
+		t.Fatalf("after stop: %+v", v)
+	}
+	e.ok("vm", "start", "e2e-life")
+	if out := e.ok("vm", "ssh", "e2e-life", "--", "cat", "/root/marker"); strings.TrimSpace(out) != "kept" {
+		t.Errorf("/root/marker after restart = %q, want kept", out)
+	}
+	if logs := e.ok("vm", "logs", "e2e-life"); !strings.Contains(logs, "e2e-life login:") && !strings.Contains(logs, "Debian GNU/Linux") {
+		t.Errorf("vm logs shows no console output:\n%.2000s", logs)
+	}
+
+	// A VMM process that dies is shown as stopped, and its tap goes.
+	pid = e.list()[0].PID
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.list()[0].State != "stopped" {
+		if time.Now().After(deadline) {
+			t.Fatalf("VM still %q after its VMM was killed", e.list()[0].State)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	e.ok("vm", "delete", "e2e-life")
+	e.assertNoTrace(id)
+}
+
+// TestBadInput: clear errors, and nothing changes.
+func TestBadInput(t *testing.T) {
+	e := newEnv(t, "bad")
+	e.ok("vm", "create", "--no-start", "--name", "e2e-dup")
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"vm", "show", "no-such-vm"}, "not found"},
+		{[]string{"vm", "create", "--no-start", "--name", "e2e-dup"}, "already exists"},
+		{[]string{"vm", "create", "--no-start", "--name", "Bad_Name"}, "lowercase letters"},
+		{[]string{"vm", "create", "--no-start", "--disk-size", "12Q"}, "bad size"},
+		{[]string{"vm", "create", "--no-start", "--image", "no-such-image"}, "no such image"},
+		{[]string{"vm", "ssh", "e2e-dup"}, "start it with"},
+	}
+	for _, c := range cases {
+		out, code := e.banger(context.Background(), true, c.args...)
+		if code == 0 || !strings.Contains(out, c.want) {
+			t.Errorf("banger %s: exit %d, output %q; want failure mentioning %q", strings.Join(c.args, " "), code, out, c.want)
+		}
+	}
+	vms := e.list()
+	if len(vms) != 1 || vms[0].Name != "e2e-dup" || vms[0].State != "created" {
+		t.Errorf("bad input changed the VM list: %+v", vms)
+	}
+	id := vms[0].ID
+	e.ok("vm", "delete", "e2e-dup")
+	e.assertNoTrace(id)
+}
