@@ -329,6 +329,12 @@ func (e *env) assertNoTrace(ids ...string) {
 	}
 }
 
+// nftRules lists banger's nftables table in the test's namespace.
+func (e *env) nftRules() string {
+	out, _ := exec.Command("ip", "netns", "exec", e.netns, "nft", "list", "table", "ip", "banger").CombinedOutput()
+	return string(out)
+}
+
 // idFromLog finds the id of the VM named name in the daemon log.
 func (e *env) idFromLog(name string) string {
 	b, _ := os.ReadFile(filepath.Join(e.state, "bangerd.log"))
@@ -343,4 +349,3 @@ func (e *env) idFromLog(name string) string {
 	}
 	return ""
 }
-

@@ -36,11 +36,15 @@ func TestRunReturnsExitCode(t *testing.T) {
 // stop/start with the work disk kept, a VMM that dies, and delete.
 func TestLifecycle(t *testing.T) {
 	e := newEnv(t, "life")
-	e.ok("vm", "create", "--name", "e2e-life")
+	e.ok("vm", "create", "--name", "e2e-life", "--nat")
 	id := e.idFromLog("e2e-life")
 	vms := e.list()
 	if len(vms) != 1 || vms[0].State != "running" || vms[0].PID == 0 {
 		t.Fatalf("after create: %+v", vms)
+	}
+	// --nat installs this VM's rules (no traffic is sent through them).
+	if rules := e.nftRules(); !strings.Contains(rules, "ip saddr "+vms[0].IP) || !strings.Contains(rules, "masquerade") {
+		t.Errorf("no NAT rules for %s:\n%s", vms[0].IP, rules)
 	}
 	pid := vms[0].PID
 	e.ok("vm", "ssh", "e2e-life", "--", "sh", "-c", "echo kept > /root/marker && sync")
@@ -63,6 +67,9 @@ func TestLifecycle(t *testing.T) {
 	e.ok("vm", "stop", "e2e-life")
 	if v := e.list()[0]; v.State != "stopped" || v.Tap != "" {
 		t.Fatalf("after stop: %+v", v)
+	}
+	if rules := e.nftRules(); strings.Contains(rules, "ip saddr "+vms[0].IP) {
+		t.Errorf("NAT rules remain after stop:\n%s", rules)
 	}
 	e.ok("vm", "start", "e2e-life")
 	if out := e.ok("vm", "ssh", "e2e-life", "--", "cat", "/root/marker"); strings.TrimSpace(out) != "kept" {
