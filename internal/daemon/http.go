@@ -223,6 +223,10 @@ func (h *Handlers) createVM(w http.ResponseWriter, r *http.Request) {
 		}
 		cr.DiskBytes = n
 	}
+	if err := h.VMs.Check(r.Context(), &cr); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	h.stream(w, r, func(p progress.Func) (any, error) {
 		in, err := h.VMs.Create(r.Context(), cr, p)
 		return toAPI(in), err

@@ -441,3 +441,36 @@ func TestConcurrentCreateVM(t *testing.T) {
 		t.Errorf("ListVMs = %d, %v; want %d", len(vms), err, n)
 	}
 }
+
+func TestWorkspaceRoundTripAndCascade(t *testing.T) {
+	s, _ := openTest(t)
+	ctx := context.Background()
+	k := mustKernel(t, s, "k")
+	img := mustImage(t, s, "img", k.ID)
+	vm, err := s.CreateVM(ctx, vmFor("ws", img.ID, "10.0.0.2", 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetWorkspace(ctx, vm.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("no workspace yet: got %v", err)
+	}
+	if err := s.SetWorkspace(ctx, Workspace{VMID: vm.ID, HostPath: "/src/a", GuestPath: "/root/a", Head: "abc"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetWorkspace(ctx, Workspace{VMID: vm.ID, HostPath: "/src/b", GuestPath: "/root/b", Head: "def"}); err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.GetWorkspace(ctx, vm.ID)
+	if err != nil || w.HostPath != "/src/b" || w.GuestPath != "/root/b" || w.Head != "def" {
+		t.Fatalf("workspace = %+v, %v", w, err)
+	}
+	if err := s.SetWorkspace(ctx, Workspace{VMID: "nope", HostPath: "/x", GuestPath: "/root/x"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("workspace of unknown vm: %v", err)
+	}
+	if err := s.DeleteVM(ctx, vm.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetWorkspace(ctx, vm.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("workspace survived its VM: %v", err)
+	}
+}

@@ -90,12 +90,26 @@ func (s *Service) Restart(ctx context.Context, name string, p progress.Func) (In
 
 // Delete kills a VM if it runs and removes every file and record of it.
 func (s *Service) Delete(ctx context.Context, name string) error {
+	_, err := s.delete(ctx, name, false)
+	return err
+}
+
+// delete removes a VM; with onlyStopped it leaves a running VM alone (the
+// check is made under the VM's lock, so a VM started meanwhile is safe).
+func (s *Service) delete(ctx context.Context, name string, onlyStopped bool) (bool, error) {
 	v, err := s.Store.GetVM(ctx, name)
 	if err != nil {
-		return fmt.Errorf("VM %q: %w", name, err)
+		return false, fmt.Errorf("VM %q: %w", name, err)
 	}
 	unlock := s.lock(v.ID)
 	defer unlock()
+	if onlyStopped && s.isRunning(v.ID) {
+		return false, nil
+	}
+	return true, s.deleteLocked(ctx, v)
+}
+
+func (s *Service) deleteLocked(ctx context.Context, v store.VM) error {
 	if err := s.haltLocked(ctx, v, true, nil); err != nil {
 		return err
 	}
@@ -124,10 +138,13 @@ func (s *Service) Prune(ctx context.Context) ([]string, error) {
 		if v.Running {
 			continue
 		}
-		if err := s.Delete(ctx, v.ID); err != nil {
+		done, err := s.delete(ctx, v.ID, true)
+		if err != nil {
 			return deleted, err
 		}
-		deleted = append(deleted, v.Name)
+		if done {
+			deleted = append(deleted, v.Name)
+		}
 	}
 	return deleted, nil
 }

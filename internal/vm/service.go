@@ -237,16 +237,27 @@ func (s *Service) validate(req *CreateRequest) error {
 	return nil
 }
 
-// Create records a new VM, makes its disks and, unless NoStart, boots it
-// and waits until SSH answers. On failure nothing of the VM remains.
-func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func) (Info, error) {
-	if err := s.validate(&req); err != nil {
-		return Info{}, err
+// Check validates a create request and fills in its defaults, so callers
+// can refuse bad input before starting a long operation.
+func (s *Service) Check(ctx context.Context, req *CreateRequest) error {
+	if err := s.validate(req); err != nil {
+		return err
 	}
 	if req.Name != "" {
 		if _, err := s.Store.GetVM(ctx, req.Name); err == nil {
-			return Info{}, fmt.Errorf("VM name %q: %w; pick another --name or delete the old VM", req.Name, store.ErrAlreadyExists)
+			return fmt.Errorf("VM name %q: %w; pick another --name or delete the old VM", req.Name, store.ErrAlreadyExists)
 		}
+	}
+	return nil
+}
+
+// Create records a new VM, makes its disks and, unless NoStart, boots it
+// and waits until SSH answers. If anything fails before the boot, nothing of
+// the VM remains; a VM whose boot fails is kept (stopped) so that its
+// console log can be read with `banger vm logs`.
+func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func) (Info, error) {
+	if err := s.Check(ctx, &req); err != nil {
+		return Info{}, err
 	}
 	b, err := s.backend(s.Backend)
 	if err != nil {

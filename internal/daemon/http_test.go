@@ -1,0 +1,444 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"banger/internal/api"
+	"banger/internal/image"
+	"banger/internal/progress"
+	"banger/internal/store"
+	"banger/internal/vm"
+	"banger/internal/vm/vmtest"
+)
+
+var opRE = regexp.MustCompile(`^[0-9a-f]{8}$`)
+
+type testDaemon struct {
+	env    *vmtest.Env
+	h      *Handlers
+	client *api.Client
+	socket string
+}
+
+// newTestDaemon serves the API over a unix socket in a temp dir, backed by
+// the fake host of vmtest.
+func newTestDaemon(t *testing.T) *testDaemon {
+	t.Helper()
+	env := vmtest.New(t)
+	sock := filepath.Join(t.TempDir(), "api.sock")
+	h := &Handlers{VMs: env.Service, Images: env.Images, Store: env.Store,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Socket: sock, Version: "test"}
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h.Routes()}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return &testDaemon{env: env, h: h, client: api.NewClient(sock), socket: sock}
+}
+
+func (d *testDaemon) create(t *testing.T, req api.CreateVM) api.VM {
+	t.Helper()
+	v, err := d.client.CreateVM(context.Background(), req, nil)
+	if err != nil {
+		t.Fatalf("CreateVM(%+v): %v", req, err)
+	}
+	return v
+}
+
+func apiErr(t *testing.T, err error) *api.Error {
+	t.Helper()
+	var ae *api.Error
+	if !errors.As(err, &ae) {
+		t.Fatalf("error %v (%T) is not an *api.Error", err, err)
+	}
+	return ae
+}
+
+func TestOpHeaderAndErrorCodes(t *testing.T) {
+	d := newTestDaemon(t)
+	d.create(t, api.CreateVM{Name: "on"})
+	d.create(t, api.CreateVM{Name: "off", NoStart: true})
+	tests := []struct {
+		method, path, body string
+		code               int
+		kind               string // "" for success
+	}{
+		{"GET", "/v1/ping", "", 200, ""},
+		{"GET", "/v1/vms", "", 200, ""},
+		{"GET", "/v1/vms/on", "", 200, ""},
+		{"GET", "/v1/vms/on/ssh", "", 200, ""},
+		{"GET", "/v1/vms/off/logs", "", 200, ""},
+		{"GET", "/v1/images", "", 200, ""},
+		{"GET", "/v1/images/" + vmtest.ImageName, "", 200, ""},
+		{"GET", "/v1/kernels", "", 200, ""},
+		{"GET", "/v1/vms/ghost", "", 404, api.KindNotFound},
+		{"DELETE", "/v1/vms/ghost", "", 404, api.KindNotFound},
+		{"GET", "/v1/vms/ghost/logs", "", 404, api.KindNotFound},
+		{"GET", "/v1/vms/ghost/ssh", "", 404, api.KindNotFound},
+		{"GET", "/v1/images/ghost", "", 404, api.KindNotFound},
+		{"GET", "/v1/vms/off/ssh", "", 400, api.KindBadRequest},
+		{"POST", "/v1/vms", `{"bogus": 1}`, 400, api.KindBadRequest},
+		{"POST", "/v1/vms", `{"name": `, 400, api.KindBadRequest},
+		{"POST", "/v1/vms", `{"disk_size": "lots"}`, 400, api.KindBadRequest},
+		{"DELETE", "/v1/images/" + vmtest.ImageName, "", 409, api.KindInUse},
+		{"POST", "/v1/vms/on/explode", "", 404, api.KindUnknown},
+		{"GET", "/v1/nothing", "", 404, api.KindUnknown},
+		{"PUT", "/v1/vms", "", 404, api.KindUnknown},
+		{"GET", "/v2/vms", "", 404, api.KindUnknown},
+	}
+	routes := d.h.Routes()
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			var body io.Reader
+			if tt.body != "" {
+				body = strings.NewReader(tt.body)
+			}
+			rec := httptest.NewRecorder()
+			routes.ServeHTTP(rec, httptest.NewRequest(tt.method, tt.path, body))
+			op := rec.Header().Get(api.OpHeader)
+			if !opRE.MatchString(op) {
+				t.Fatalf("%s header = %q", api.OpHeader, op)
+			}
+			if rec.Code != tt.code {
+				t.Fatalf("status %d, want %d; body %s", rec.Code, tt.code, rec.Body)
+			}
+			if tt.kind == "" {
+				return
+			}
+			var e api.Error
+			if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil {
+				t.Fatalf("error body %q: %v", rec.Body, err)
+			}
+			if e.Kind != tt.kind || e.OpID != op || e.Message == "" {
+				t.Fatalf("error %+v, want kind %s and op %s", e, tt.kind, op)
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+				t.Fatalf("content type %q", ct)
+			}
+		})
+	}
+}
+
+func TestOpIDsDiffer(t *testing.T) {
+	d := newTestDaemon(t)
+	seen := map[string]bool{}
+	for range 20 {
+		rec := httptest.NewRecorder()
+		d.h.Routes().ServeHTTP(rec, httptest.NewRequest("GET", "/v1/ping", nil))
+		seen[rec.Header().Get(api.OpHeader)] = true
+	}
+	if len(seen) < 19 {
+		t.Fatalf("only %d distinct op ids in 20 requests", len(seen))
+	}
+}
+
+func TestAPIErrorMapping(t *testing.T) {
+	ctx := context.WithValue(context.Background(), opKey{}, "cafe0001")
+	tests := []struct {
+		name string
+		err  error
+		kind string
+		code int
+	}{
+		{"not found", fmt.Errorf("VM %q: %w", "x", store.ErrNotFound), api.KindNotFound, 404},
+		{"no recipe", fmt.Errorf("image x: %w", image.ErrNoRecipe), api.KindNotFound, 404},
+		{"already exists", fmt.Errorf("name: %w", store.ErrAlreadyExists), api.KindAlreadyExists, 409},
+		{"in use", fmt.Errorf("image: %w", store.ErrInUse), api.KindInUse, 409},
+		{"bad request", fmt.Errorf("wrapped: %w", vm.ErrBadRequest), api.KindBadRequest, 400},
+		{"other", errors.New("disk on fire"), api.KindFailed, 500},
+		{"api error", &api.Error{Kind: api.KindBadRequest, Message: "decode"}, api.KindBadRequest, 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, code := apiError(ctx, tt.err)
+			if e.Kind != tt.kind || code != tt.code || e.OpID != "cafe0001" {
+				t.Fatalf("apiError = %+v, %d; want kind %s code %d op cafe0001", e, code, tt.kind, tt.code)
+			}
+			if !strings.Contains(e.Message, strings.TrimSuffix(tt.err.Error(), " (op cafe0001)")) {
+				t.Fatalf("message %q lost the error %q", e.Message, tt.err)
+			}
+		})
+	}
+}
+
+func TestClientSeesErrorKinds(t *testing.T) {
+	d := newTestDaemon(t)
+	ctx := context.Background()
+	d.create(t, api.CreateVM{Name: "dup"})
+
+	_, err := d.client.GetVM(ctx, "ghost")
+	e := apiErr(t, err)
+	if e.Kind != api.KindNotFound || !opRE.MatchString(e.OpID) || !strings.Contains(err.Error(), "(op "+e.OpID+")") || !strings.Contains(err.Error(), "ghost") {
+		t.Fatalf("GetVM(ghost) = %v (%+v)", err, e)
+	}
+
+	tests := []struct {
+		name string
+		req  api.CreateVM
+		kind string
+	}{
+		{"duplicate", api.CreateVM{Name: "dup"}, api.KindAlreadyExists},
+		{"unparsable size", api.CreateVM{DiskSize: "lots"}, api.KindBadRequest},
+		{"small disk", api.CreateVM{DiskSize: "1M"}, api.KindBadRequest},
+		{"vcpus", api.CreateVM{VCPUs: 65}, api.KindBadRequest},
+		{"memory", api.CreateVM{MemoryMiB: 1}, api.KindBadRequest},
+		{"name", api.CreateVM{Name: "Nope!"}, api.KindBadRequest},
+		{"image", api.CreateVM{Image: "ghost-image"}, api.KindNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := d.client.CreateVM(ctx, tt.req, nil)
+			if e := apiErr(t, err); e.Kind != tt.kind || !opRE.MatchString(e.OpID) {
+				t.Fatalf("CreateVM(%+v) = %+v, want kind %s", tt.req, e, tt.kind)
+			}
+		})
+	}
+	vms, err := d.client.ListVMs(ctx)
+	if err != nil || len(vms) != 1 {
+		t.Fatalf("after failed creates: %d VMs, %v", len(vms), err)
+	}
+
+	_, err = d.client.VMAction(ctx, "dup", "explode", nil)
+	if e := apiErr(t, err); e.Kind != api.KindUnknown {
+		t.Fatalf("unknown action: %+v", e)
+	}
+	_, err = d.client.VMAction(ctx, "ghost", "start", nil)
+	if e := apiErr(t, err); e.Kind != api.KindNotFound || !opRE.MatchString(e.OpID) {
+		t.Fatalf("start ghost: %+v", e)
+	}
+	if e := apiErr(t, d.client.DeleteImage(ctx, vmtest.ImageName)); e.Kind != api.KindInUse {
+		t.Fatalf("delete used image: %+v", e)
+	}
+}
+
+func TestCreateStreamsProgressThenResult(t *testing.T) {
+	d := newTestDaemon(t)
+	sawSSH := make(chan struct{})
+	// Ready holds the boot until the client has seen the "ssh" event, so
+	// this only passes if events reach the client while the create runs.
+	d.env.Service.Ready = func(ctx context.Context, _ store.VM, _ <-chan struct{}) error {
+		select {
+		case <-sawSSH:
+			return nil
+		case <-time.After(5 * time.Second):
+			return errors.New("the client never saw the ssh event")
+		}
+	}
+	var events []api.Event
+	v, err := d.client.CreateVM(context.Background(), api.CreateVM{Name: "streamed", NAT: true, DiskSize: "2G"}, func(ev api.Event) {
+		events = append(events, ev)
+		if ev.Step == "ssh" {
+			close(sawSSH)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for _, ev := range events {
+		if ev.Type != "log" || ev.Message == "" {
+			t.Errorf("event %+v, want a log event with a message", ev)
+		}
+		steps = append(steps, ev.Step)
+	}
+	if want := "create,network,boot,ssh,ready"; strings.Join(steps, ",") != want {
+		t.Fatalf("steps %v, want %s", steps, want)
+	}
+	if v.Name != "streamed" || v.State != "running" || !v.NAT || v.DiskBytes != 2<<30 || v.PID == 0 || v.IP == "" {
+		t.Fatalf("result %+v", v)
+	}
+}
+
+func TestStreamEvents(t *testing.T) {
+	d := newTestDaemon(t)
+	read := func(t *testing.T, op func(progress.Func) (any, error)) ([]api.Event, string) {
+		t.Helper()
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("POST", "/v1/x", nil)
+		req = req.WithContext(context.WithValue(req.Context(), opKey{}, "0000beef"))
+		d.h.stream(rec, req, op)
+		if rec.Code != 200 {
+			t.Fatalf("status %d", rec.Code)
+		}
+		var evs []api.Event
+		sc := bufio.NewScanner(rec.Body)
+		for sc.Scan() {
+			var ev api.Event
+			if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+				t.Fatalf("line %q: %v", sc.Text(), err)
+			}
+			evs = append(evs, ev)
+		}
+		return evs, rec.Header().Get("Content-Type")
+	}
+	evs, ct := read(t, func(p progress.Func) (any, error) {
+		p.Send(progress.Event{Step: "copy", Done: 5, Total: 10})
+		p.Msg("note", "hello")
+		return map[string]int{"answer": 42}, nil
+	})
+	if ct != "application/x-ndjson" {
+		t.Errorf("content type %q", ct)
+	}
+	if len(evs) != 3 {
+		t.Fatalf("events %+v", evs)
+	}
+	if e := evs[0]; e.Type != "progress" || e.Step != "copy" || e.Done != 5 || e.Total != 10 {
+		t.Errorf("progress event %+v", e)
+	}
+	if e := evs[1]; e.Type != "log" || e.Step != "note" || e.Message != "hello" {
+		t.Errorf("log event %+v", e)
+	}
+	if e := evs[2]; e.Type != "result" || string(e.Result) != `{"answer":42}` {
+		t.Errorf("result event %+v (%s)", e, e.Result)
+	}
+
+	evs, _ = read(t, func(p progress.Func) (any, error) {
+		p.Msg("x", "before failing")
+		return nil, fmt.Errorf("VM %q: %w", "ghost", store.ErrNotFound)
+	})
+	if len(evs) != 2 || evs[1].Type != "error" || evs[1].Error == nil ||
+		evs[1].Error.Kind != api.KindNotFound || evs[1].Error.OpID != "0000beef" || evs[1].Result != nil {
+		t.Fatalf("error stream %+v", evs)
+	}
+}
+
+func TestListAndShowRoundTrip(t *testing.T) {
+	d := newTestDaemon(t)
+	ctx := context.Background()
+	on := d.create(t, api.CreateVM{Name: "bravo", NAT: true, VCPUs: 3, MemoryMiB: 768, DiskSize: "3G"})
+	off := d.create(t, api.CreateVM{Name: "alpha", NoStart: true})
+	if off.State != "created" || off.PID != 0 || off.Tap != "" {
+		t.Fatalf("NoStart VM %+v", off)
+	}
+	vms, err := d.client.ListVMs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vms) != 2 {
+		t.Fatalf("%d VMs", len(vms))
+	}
+	infos, err := d.env.Service.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]api.VM{}
+	for _, v := range vms {
+		byID[v.ID] = v
+	}
+	for _, in := range infos {
+		got, want := byID[in.ID], toAPI(in)
+		if !got.CreatedAt.Equal(want.CreatedAt) || got.CreatedAt.IsZero() {
+			t.Errorf("%s created_at %v, want %v", in.Name, got.CreatedAt, want.CreatedAt)
+		}
+		got.CreatedAt, want.CreatedAt = time.Time{}, time.Time{}
+		if got != want {
+			t.Errorf("listed %+v\nwant   %+v", got, want)
+		}
+		for _, key := range []string{in.Name, in.ID} {
+			shown, err := d.client.GetVM(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			shown.CreatedAt = time.Time{}
+			if shown != got {
+				t.Errorf("GetVM(%s) = %+v\nwant %+v", key, shown, got)
+			}
+		}
+	}
+	b := byID[on.ID]
+	if b.State != "running" || b.Image != vmtest.ImageName || b.VCPUs != 3 || b.MemoryMiB != 768 || b.DiskBytes != 3<<30 ||
+		!b.NAT || b.Backend != vmtest.Backend || b.Accel != "fake" || b.PID == 0 || b.Tap == "" || b.MAC == "" || b.Dir == "" {
+		t.Errorf("running VM shown as %+v", b)
+	}
+}
+
+func TestLogs(t *testing.T) {
+	d := newTestDaemon(t)
+	ctx := context.Background()
+	v := d.create(t, api.CreateVM{Name: "chatty", NoStart: true})
+	var buf strings.Builder
+	if err := d.client.Logs(ctx, "chatty", &buf); err != nil || buf.Len() != 0 {
+		t.Fatalf("logs of a never-booted VM: %q, %v", buf.String(), err)
+	}
+	content := "[    0.000000] Linux version 6.1.0\nDebian GNU/Linux 12 chatty ttyS0\n" + strings.Repeat("x", 100000) + "\n"
+	if err := os.WriteFile(filepath.Join(v.Dir, "console.log"), []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	buf.Reset()
+	if err := d.client.Logs(ctx, v.ID, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if buf.String() != content {
+		t.Fatalf("logs: got %d bytes, want %d", buf.Len(), len(content))
+	}
+	if e := apiErr(t, d.client.Logs(ctx, "ghost", &buf)); e.Kind != api.KindNotFound {
+		t.Fatalf("logs of unknown VM: %+v", e)
+	}
+}
+
+func TestLifecycleOverClient(t *testing.T) {
+	d := newTestDaemon(t)
+	ctx := context.Background()
+	v := d.create(t, api.CreateVM{Name: "cycle"})
+	d.create(t, api.CreateVM{Name: "idle", NoStart: true})
+
+	tg, err := d.client.SSHTarget(ctx, "cycle")
+	if err != nil || tg.Host != v.IP || tg.User != "root" || tg.Port != 22 || tg.VM != "cycle" || tg.HostKeyAlias == "" || tg.KeyPath == "" || tg.KnownHosts == "" {
+		t.Fatalf("SSHTarget = %+v, %v", tg, err)
+	}
+	var steps []string
+	stopped, err := d.client.VMAction(ctx, "cycle", "stop", func(ev api.Event) { steps = append(steps, ev.Step) })
+	if err != nil || stopped.State != "stopped" || stopped.PID != 0 || len(steps) == 0 || steps[0] != "stop" {
+		t.Fatalf("stop = %+v, %v, steps %v", stopped, err, steps)
+	}
+	if _, err := d.client.SSHTarget(ctx, "cycle"); apiErr(t, err).Kind != api.KindBadRequest {
+		t.Fatalf("SSHTarget of stopped VM: %v", err)
+	}
+	started, err := d.client.VMAction(ctx, "cycle", "start", nil)
+	if err != nil || started.State != "running" || started.PID == 0 || started.PID == v.PID {
+		t.Fatalf("start = %+v, %v", started, err)
+	}
+	restarted, err := d.client.VMAction(ctx, "cycle", "restart", nil)
+	if err != nil || restarted.State != "running" || restarted.PID == started.PID {
+		t.Fatalf("restart = %+v, %v", restarted, err)
+	}
+	pr, err := d.client.PruneVMs(ctx)
+	if err != nil || len(pr.Deleted) != 1 || pr.Deleted[0] != "idle" {
+		t.Fatalf("prune = %+v, %v", pr, err)
+	}
+	killed, err := d.client.VMAction(ctx, "cycle", "kill", nil)
+	if err != nil || killed.State != "stopped" {
+		t.Fatalf("kill = %+v, %v", killed, err)
+	}
+	if err := d.client.DeleteVM(ctx, "cycle"); err != nil {
+		t.Fatal(err)
+	}
+	if vms, err := d.client.ListVMs(ctx); err != nil || len(vms) != 0 {
+		t.Fatalf("after delete: %+v, %v", vms, err)
+	}
+	pr, err = d.client.PruneVMs(ctx)
+	if err != nil || pr.Deleted == nil || len(pr.Deleted) != 0 {
+		t.Fatalf("empty prune = %#v, %v", pr, err)
+	}
+	p, err := d.client.Ping(ctx)
+	if err != nil || p.Version != "test" || p.Socket != d.socket || p.PID != os.Getpid() {
+		t.Fatalf("ping = %+v, %v", p, err)
+	}
+}
