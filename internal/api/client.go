@@ -236,3 +236,8 @@ func (c *Client) ListKernels(ctx context.Context) ([]Kernel, error) {
 	err := c.call(ctx, http.MethodGet, "/kernels", nil, &out)
 	return out, err
 }
+
+// SetWorkspace records the workspace a VM holds.
+func (c *Client) SetWorkspace(ctx context.Context, name string, ws Workspace) error {
+	return c.call(ctx, http.MethodPost, vmPath(name, "/workspace"), ws, nil)
+}

@@ -60,22 +60,31 @@ type Ping struct {
 
 // VM is a VM as the API shows it: the durable record plus live state.
 type VM struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	State     string    `json:"state"` // created, running, stopped
-	Image     string    `json:"image"`
-	IP        string    `json:"ip"`
-	MAC       string    `json:"mac"`
-	VCPUs     int       `json:"vcpus"`
-	MemoryMiB int       `json:"memory_mib"`
-	DiskBytes int64     `json:"disk_bytes"`
-	NAT       bool      `json:"nat"`
-	Backend   string    `json:"backend"`
-	Accel     string    `json:"accel,omitempty"`
-	PID       int       `json:"pid,omitempty"`
-	Tap       string    `json:"tap,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	Dir       string    `json:"dir,omitempty"`
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	State     string     `json:"state"` // created, running, stopped
+	Image     string     `json:"image"`
+	IP        string     `json:"ip"`
+	MAC       string     `json:"mac"`
+	VCPUs     int        `json:"vcpus"`
+	MemoryMiB int        `json:"memory_mib"`
+	DiskBytes int64      `json:"disk_bytes"`
+	NAT       bool       `json:"nat"`
+	Backend   string     `json:"backend"`
+	Accel     string     `json:"accel,omitempty"`
+	PID       int        `json:"pid,omitempty"`
+	Tap       string     `json:"tap,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	Dir       string     `json:"dir,omitempty"`
+	Workspace *Workspace `json:"workspace,omitempty"`
+}
+
+// Workspace is the repository a VM holds.
+type Workspace struct {
+	HostPath  string    `json:"host_path"`
+	GuestPath string    `json:"guest_path"`
+	Head      string    `json:"head"`
+	UpdatedAt time.Time `json:"updated_at,omitempty"`
 }
 
 // CreateVM is the body of POST /v1/vms.

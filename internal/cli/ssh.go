@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -58,9 +59,17 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// sshOpts adjust one ssh run.
+type sshOpts struct {
+	stdin  io.Reader // default: the CLI's stdin
+	stdout io.Writer // default: the CLI's stdout
+	tty    bool      // force a TTY (an interactive shell with a command)
+}
+
 // ssh runs the system ssh client against a VM and returns the remote exit
-// code. ssh's own failures (exit 255) become errors.
-func (a *app) ssh(ctx context.Context, c *api.Client, name string, command []string) (int, error) {
+// code. ssh's own failures (exit 255) become errors. Without a command it
+// opens an interactive shell.
+func (a *app) ssh(ctx context.Context, c *api.Client, name string, command []string, o sshOpts) (int, error) {
 	t, err := c.SSHTarget(ctx, name)
 	if err != nil {
 		return 0, err
@@ -69,9 +78,15 @@ func (a *app) ssh(ctx context.Context, c *api.Client, name string, command []str
 	if err != nil {
 		return 0, fmt.Errorf("the ssh client is missing: apt-get install openssh-client")
 	}
-	tty := len(command) == 0 && term.IsTerminal(int(os.Stdin.Fd()))
+	tty := (o.tty || len(command) == 0) && term.IsTerminal(int(os.Stdin.Fd()))
 	cmd := exec.Command(bin, sshArgs(t, tty, command)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = a.stdin, a.stdout, a.stderr
+	if o.stdin != nil {
+		cmd.Stdin = o.stdin
+	}
+	if o.stdout != nil {
+		cmd.Stdout = o.stdout
+	}
 	err = cmd.Run()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {

@@ -16,6 +16,7 @@ import (
 
 	"banger/internal/api"
 	"banger/internal/config"
+	"banger/internal/workspace"
 )
 
 type vmFlags struct {
@@ -50,7 +51,7 @@ func (f *vmFlags) request() (api.CreateVM, error) {
 
 func (a *app) vmCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "vm", Short: "Create, run and manage VMs"}
-	cmd.AddCommand(a.vmRunCmd(), a.vmCreateCmd(), a.vmListCmd(), a.vmShowCmd(), a.vmSSHCmd(), a.vmLogsCmd(),
+	cmd.AddCommand(a.vmWorkspaceCmd(), a.vmExecCmd(), a.vmRunCmd(), a.vmCreateCmd(), a.vmListCmd(), a.vmShowCmd(), a.vmSSHCmd(), a.vmLogsCmd(),
 		a.vmDeleteCmd(), a.vmPruneCmd())
 	for _, action := range []struct{ name, short string }{
 		{"start", "Boot a stopped VM and wait for SSH"},
@@ -116,30 +117,58 @@ func (a *app) vmCreateCmd() *cobra.Command {
 
 func (a *app) vmRunCmd() *cobra.Command {
 	var f vmFlags
-	var rm bool
+	var wf wsFlags
+	var rm, dryRun bool
 	cmd := &cobra.Command{
-		Use:   "run [flags] [-- command args...]",
+		Use:   "run [PATH] [flags] [-- command args...]",
 		Short: "Create and boot a VM, then open a shell in it or run a command and return its exit code",
-		Example: "  banger vm run\n  banger vm run --rm -- uname -a\n" +
+		Long: "Create and boot a VM, then open a shell in it or run a command and return its exit code.\n\n" +
+			"With PATH, a git checkout is copied to /root/<repo-name> first (tracked files; untracked ones\n" +
+			"with --include-untracked; ignored files never) with its history, and the command runs there.",
+		Example: "  banger vm run\n  banger vm run --rm -- uname -a\n  banger vm run ./repo -- make test\n" +
 			"  banger vm run --vcpu 2 --memory 2048 --disk-size 16G --name scratch",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dash := cmd.ArgsLenAtDash()
-			if (dash == -1 && len(args) > 0) || dash > 0 {
-				return fmt.Errorf("unexpected argument %q: put the command after --, e.g. `banger vm run -- %s` (workspace paths are not supported yet)", args[0], strings.Join(args, " "))
+			var paths, command []string
+			if dash == -1 {
+				paths = args
+			} else {
+				paths, command = args[:dash], args[dash:]
+			}
+			if len(paths) > 1 {
+				return fmt.Errorf("unexpected argument %q: give one repository path, and put the command after --", paths[1])
+			}
+			var repo *workspace.Repo
+			if len(paths) == 1 {
+				r, err := workspace.Open(cmd.Context(), paths[0], wf.options())
+				if err != nil {
+					return err
+				}
+				repo = &r
+			} else if dryRun || wf.set() {
+				return fmt.Errorf("--dry-run, --branch, --from and --include-untracked need a repository PATH")
+			}
+			if dryRun {
+				for _, f := range repo.Files {
+					fmt.Fprintln(a.stdout, f)
+				}
+				return nil
 			}
 			req, err := f.request()
 			if err != nil {
 				return err
 			}
-			return a.run(cmd.Context(), req, rm, args)
+			return a.run(cmd.Context(), req, rm, repo, command)
 		},
 	}
 	f.add(cmd)
+	wf.add(cmd)
 	cmd.Flags().BoolVar(&rm, "rm", false, "delete the VM when the shell or command ends")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print the files that would be copied from PATH and stop")
 	return cmd
 }
 
-func (a *app) run(ctx context.Context, req api.CreateVM, rm bool, command []string) error {
+func (a *app) run(ctx context.Context, req api.CreateVM, rm bool, repo *workspace.Repo, command []string) error {
 	c, err := a.client(ctx)
 	if err != nil {
 		return err
@@ -166,7 +195,15 @@ func (a *app) run(ctx context.Context, req api.CreateVM, rm bool, command []stri
 	}
 	cancel()
 	fmt.Fprintf(a.stderr, "spec: %d vcpu · %d MiB · %s disk\n", vm.VCPUs, vm.MemoryMiB, config.FormatSize(vm.DiskBytes))
-	code, sshErr := a.ssh(ctx, c, vm.Name, command)
+	var code int
+	var sshErr error
+	if repo != nil {
+		if sshErr = a.prepare(ctx, c, vm.Name, *repo); sshErr == nil {
+			code, sshErr = a.execIn(ctx, c, vm.Name, repo.GuestPath(), command)
+		}
+	} else {
+		code, sshErr = a.ssh(ctx, c, vm.Name, command, sshOpts{})
+	}
 	if rm {
 		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer dcancel()
@@ -196,7 +233,7 @@ func (a *app) vmSSHCmd() *cobra.Command {
 				return err
 			}
 			signal.Ignore(os.Interrupt)
-			code, err := a.ssh(cmd.Context(), c, args[0], args[1:])
+			code, err := a.ssh(cmd.Context(), c, args[0], args[1:], sshOpts{})
 			if err != nil {
 				return err
 			}

@@ -59,6 +59,7 @@ func (h *Handlers) Routes() http.Handler {
 	mux.HandleFunc("POST /v1/vms/{name}/{action}", h.vmAction)
 	mux.HandleFunc("GET /v1/vms/{name}/ssh", h.sshTarget)
 	mux.HandleFunc("GET /v1/vms/{name}/logs", h.logs)
+	mux.HandleFunc("POST /v1/vms/{name}/workspace", h.setWorkspace)
 	mux.HandleFunc("GET /v1/images", h.listImages)
 	mux.HandleFunc("POST /v1/images/build", h.buildImage)
 	mux.HandleFunc("GET /v1/images/{name}", h.getImage)
@@ -187,7 +188,12 @@ func (h *Handlers) shutdown(w http.ResponseWriter, r *http.Request) {
 }
 
 func toAPI(in vm.Info) api.VM {
-	return api.VM{
+	var ws *api.Workspace
+	if in.Workspace != nil {
+		ws = &api.Workspace{HostPath: in.Workspace.HostPath, GuestPath: in.Workspace.GuestPath, Head: in.Workspace.Head,
+			UpdatedAt: in.Workspace.UpdatedAt}
+	}
+	return api.VM{Workspace: ws,
 		ID: in.ID, Name: in.Name, State: in.State, Image: in.ImageName, IP: in.IP, MAC: in.MAC,
 		VCPUs: in.VCPUs, MemoryMiB: in.MemoryMiB, DiskBytes: in.DiskBytes, NAT: in.NAT,
 		Backend: in.Backend, Accel: in.Accel, PID: in.PID, Tap: in.Tap, CreatedAt: in.CreatedAt, Dir: in.Dir,
@@ -253,6 +259,16 @@ func (h *Handlers) vmAction(w http.ResponseWriter, r *http.Request) {
 		in, err := op(r.Context(), name, p)
 		return toAPI(in), err
 	})
+}
+
+func (h *Handlers) setWorkspace(w http.ResponseWriter, r *http.Request) {
+	var ws api.Workspace
+	if err := decode(r, &ws); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	err := h.VMs.SetWorkspace(r.Context(), r.PathValue("name"), store.Workspace{HostPath: ws.HostPath, GuestPath: ws.GuestPath, Head: ws.Head})
+	h.reply(w, r, ws, err)
 }
 
 func (h *Handlers) deleteVM(w http.ResponseWriter, r *http.Request) {

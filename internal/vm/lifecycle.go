@@ -246,3 +246,17 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	}
 	return nil
 }
+
+// SetWorkspace records which repository a VM holds and where.
+func (s *Service) SetWorkspace(ctx context.Context, name string, ws store.Workspace) error {
+	v, err := s.Store.GetVM(ctx, name)
+	if err != nil {
+		return fmt.Errorf("VM %q: %w", name, err)
+	}
+	if !filepath.IsAbs(ws.HostPath) || !strings.HasPrefix(filepath.Clean(ws.GuestPath)+"/", "/root/") || filepath.Clean(ws.GuestPath) == "/root" {
+		return badRequest("workspace paths: host path must be absolute and guest path under /root, got %q and %q", ws.HostPath, ws.GuestPath)
+	}
+	ws.VMID = v.ID
+	ws.GuestPath = filepath.Clean(ws.GuestPath)
+	return s.Store.SetWorkspace(ctx, ws)
+}

@@ -152,10 +152,14 @@ type Info struct {
 	Tap       string
 	Accel     string
 	Dir       string
+	Workspace *store.Workspace
 }
 
 func (s *Service) info(ctx context.Context, v store.VM) Info {
 	in := Info{VM: v, Dir: s.vmDir(v.ID)}
+	if ws, err := s.Store.GetWorkspace(ctx, v.ID); err == nil {
+		in.Workspace = &ws
+	}
 	if img, err := s.Store.GetImage(ctx, v.ImageID); err == nil {
 		in.ImageName = img.Name
 	}
