@@ -241,3 +241,21 @@ func (c *Client) ListKernels(ctx context.Context) ([]Kernel, error) {
 func (c *Client) SetWorkspace(ctx context.Context, name string, ws Workspace) error {
 	return c.call(ctx, http.MethodPost, vmPath(name, "/workspace"), ws, nil)
 }
+
+// Forward forwards a host port to a VM until ctx ends; ready is called once
+// the host side listens.
+func (c *Client) Forward(ctx context.Context, name string, req ForwardRequest, ready func(Forward)) error {
+	return c.stream(ctx, http.MethodPost, vmPath(name, "/forwards"), req, nil, func(ev Event) {
+		var f Forward
+		if ev.Type == "forward" && json.Unmarshal(ev.Result, &f) == nil && ready != nil {
+			ready(f)
+		}
+	})
+}
+
+// ListForwards lists the active forwards.
+func (c *Client) ListForwards(ctx context.Context) ([]Forward, error) {
+	var out []Forward
+	err := c.call(ctx, http.MethodGet, "/forwards", nil, &out)
+	return out, err
+}

@@ -142,3 +142,18 @@ type BuildImage struct {
 type PruneResult struct {
 	Deleted []string `json:"deleted"`
 }
+
+// ForwardRequest is the body of POST /v1/vms/{name}/forwards. The forward
+// lives as long as the request's response stream stays open.
+type ForwardRequest struct {
+	Spec string `json:"spec"` // [HOST_ADDR:]HOST_PORT:GUEST_PORT
+}
+
+// Forward is an active port forward.
+type Forward struct {
+	ID      int       `json:"id"`
+	VM      string    `json:"vm"`
+	Listen  string    `json:"listen"`
+	Target  string    `json:"target"`
+	Started time.Time `json:"started"`
+}

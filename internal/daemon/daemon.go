@@ -19,6 +19,7 @@ import (
 
 	"banger/internal/config"
 	"banger/internal/disk"
+	"banger/internal/forward"
 	"banger/internal/image"
 	"banger/internal/image/golden"
 	"banger/internal/network"
@@ -187,6 +188,7 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 		},
 		KeyPath:     cfg.SSHKeyPath,
 		KnownHosts:  &sshkey.KnownHosts{Path: cfg.KnownHostsPath()},
+		Forwards:    &forward.Manager{Log: log},
 		StopTimeout: stopTimeout,
 		Log:         log,
 	}

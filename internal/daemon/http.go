@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 
 	"banger/internal/api"
 	"banger/internal/config"
+	"banger/internal/forward"
 	"banger/internal/image"
 	"banger/internal/progress"
 	"banger/internal/store"
@@ -60,6 +62,8 @@ func (h *Handlers) Routes() http.Handler {
 	mux.HandleFunc("GET /v1/vms/{name}/ssh", h.sshTarget)
 	mux.HandleFunc("GET /v1/vms/{name}/logs", h.logs)
 	mux.HandleFunc("POST /v1/vms/{name}/workspace", h.setWorkspace)
+	mux.HandleFunc("POST /v1/vms/{name}/forwards", h.forward)
+	mux.HandleFunc("GET /v1/forwards", h.listForwards)
 	mux.HandleFunc("GET /v1/images", h.listImages)
 	mux.HandleFunc("POST /v1/images/build", h.buildImage)
 	mux.HandleFunc("GET /v1/images/{name}", h.getImage)
@@ -140,6 +144,11 @@ func decode(r *http.Request, v any) error {
 // stream runs op and streams its progress as NDJSON events, ending with a
 // result or an error event.
 func (h *Handlers) stream(w http.ResponseWriter, r *http.Request, op func(progress.Func) (any, error)) {
+	h.streamRaw(w, r, func(p progress.Func, _ func(api.Event)) (any, error) { return op(p) })
+}
+
+// streamRaw is stream for operations that also send events of their own.
+func (h *Handlers) streamRaw(w http.ResponseWriter, r *http.Request, op func(progress.Func, func(api.Event)) (any, error)) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
@@ -161,7 +170,7 @@ func (h *Handlers) stream(w http.ResponseWriter, r *http.Request, op func(progre
 		}
 		send(api.Event{Type: typ, Step: e.Step, Done: e.Done, Total: e.Total, Message: e.Message})
 	}
-	res, err := op(p)
+	res, err := op(p, send)
 	if err != nil {
 		e, _ := apiError(r.Context(), err)
 		h.Log.WarnContext(r.Context(), "operation failed", "op", OpID(r.Context()), "err", e.Message)
@@ -269,6 +278,49 @@ func (h *Handlers) setWorkspace(w http.ResponseWriter, r *http.Request) {
 	}
 	err := h.VMs.SetWorkspace(r.Context(), r.PathValue("name"), store.Workspace{HostPath: ws.HostPath, GuestPath: ws.GuestPath, Head: ws.Head})
 	h.reply(w, r, ws, err)
+}
+
+// forward holds a port forward open for as long as the client keeps the
+// response stream open, or until the VM stops.
+func (h *Handlers) forward(w http.ResponseWriter, r *http.Request) {
+	var req api.ForwardRequest
+	if err := decode(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	sp, err := forward.ParseSpec(req.Spec)
+	if err != nil {
+		h.fail(w, r, &api.Error{Kind: api.KindBadRequest, Message: err.Error()})
+		return
+	}
+	f, done, err := h.VMs.Forward(r.Context(), r.PathValue("name"), sp)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	defer h.VMs.Forwards.Remove(f.ID)
+	h.streamRaw(w, r, func(_ progress.Func, send func(api.Event)) (any, error) {
+		b, _ := json.Marshal(forwardAPI(*f))
+		send(api.Event{Type: "forward", Result: b})
+		select {
+		case <-r.Context().Done():
+			return nil, r.Context().Err()
+		case <-done:
+			return nil, fmt.Errorf("VM %s stopped; the forward ended", f.VMName)
+		}
+	})
+}
+
+func forwardAPI(f forward.Forward) api.Forward {
+	return api.Forward{ID: f.ID, VM: f.VMName, Listen: f.Listen.String(), Target: f.Target.String(), Started: f.Started}
+}
+
+func (h *Handlers) listForwards(w http.ResponseWriter, r *http.Request) {
+	out := []api.Forward{}
+	for _, f := range h.VMs.Forwards.List("") {
+		out = append(out, forwardAPI(f))
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (h *Handlers) deleteVM(w http.ResponseWriter, r *http.Request) {

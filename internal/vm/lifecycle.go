@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"banger/internal/forward"
 	"banger/internal/progress"
 	"banger/internal/sshkey"
 	"banger/internal/store"
@@ -206,6 +208,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 			continue
 		}
 		owned[rt.Tap] = true
+		rt.done = make(chan struct{})
 		s.runMu.Lock()
 		if s.running == nil {
 			s.running = map[string]*runtime{}
@@ -259,4 +262,28 @@ func (s *Service) SetWorkspace(ctx context.Context, name string, ws store.Worksp
 	ws.VMID = v.ID
 	ws.GuestPath = filepath.Clean(ws.GuestPath)
 	return s.Store.SetWorkspace(ctx, ws)
+}
+
+// Forward forwards a host port to a running VM. The returned channel closes
+// when the VM stops (the forward is then already removed).
+func (s *Service) Forward(ctx context.Context, name string, sp forward.Spec) (*forward.Forward, <-chan struct{}, error) {
+	v, err := s.Store.GetVM(ctx, name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("VM %q: %w", name, err)
+	}
+	unlock := s.lock(v.ID)
+	defer unlock()
+	rt := s.runtimeOf(v.ID)
+	if rt == nil {
+		return nil, nil, badRequest("VM %s is not running; start it with `banger vm start %s`", v.Name, v.Name)
+	}
+	ip, err := netip.ParseAddr(v.IP)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := s.Forwards.Add(v.ID, v.Name, sp, ip)
+	if err != nil {
+		return nil, nil, badRequest("%v", err)
+	}
+	return f, rt.done, nil
 }

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"banger/internal/disk"
+	"banger/internal/forward"
 	"banger/internal/image"
 	"banger/internal/progress"
 	"banger/internal/sshkey"
@@ -81,6 +82,7 @@ type Service struct {
 	Defaults     Defaults
 	KeyPath      string
 	KnownHosts   *sshkey.KnownHosts
+	Forwards     *forward.Manager
 	StopTimeout  time.Duration
 	BootTimeout  time.Duration
 	Log          *slog.Logger
@@ -99,12 +101,14 @@ type Service struct {
 // runtime is what the daemon knows about a running VM. It is mirrored in
 // the VM's handles.json so that a restarted daemon finds it again.
 type runtime struct {
-	Handle      vmm.Handle `json:"handle"`
-	Tap         string     `json:"tap"`
-	AgentSocket string     `json:"agent_socket"`
-	IP          string     `json:"ip"`
-	NAT         bool       `json:"nat"`
-	StartedAt   time.Time  `json:"started_at"`
+	Handle vmm.Handle `json:"handle"`
+	// done closes when this run ends; forwards to the VM end with it.
+	done        chan struct{}
+	Tap         string    `json:"tap"`
+	AgentSocket string    `json:"agent_socket"`
+	IP          string    `json:"ip"`
+	NAT         bool      `json:"nat"`
+	StartedAt   time.Time `json:"started_at"`
 	stopping    bool
 }
 
@@ -456,7 +460,7 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func) (err e
 		return fmt.Errorf("start %s: %w", v.Name, err)
 	}
 	undo = append(undo, func() { _ = b.Kill(bg, h) })
-	rt := &runtime{Handle: h, Tap: tap, AgentSocket: cfg.AgentSocket, IP: v.IP, NAT: v.NAT, StartedAt: started}
+	rt := &runtime{done: make(chan struct{}), Handle: h, Tap: tap, AgentSocket: cfg.AgentSocket, IP: v.IP, NAT: v.NAT, StartedAt: started}
 	if err := writeHandles(rdir, rt); err != nil {
 		return err
 	}
@@ -526,7 +530,14 @@ func (s *Service) cleanup(ctx context.Context, id string, rt *runtime) {
 	_ = os.RemoveAll(s.runDir(id))
 	s.runMu.Lock()
 	delete(s.running, id)
+	if rt.done != nil {
+		close(rt.done)
+		rt.done = nil
+	}
 	s.runMu.Unlock()
+	if s.Forwards != nil {
+		s.Forwards.RemoveVM(id)
+	}
 }
 
 func (s *Service) waitSSH(ctx context.Context, v store.VM, exited <-chan struct{}) error {
