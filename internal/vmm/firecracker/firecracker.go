@@ -1,0 +1,514 @@
+// Package firecracker runs VMs under Firecracker, optionally inside its
+// jailer, and configures them through Firecracker's REST API on a unix
+// socket.
+package firecracker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"banger/internal/vmm"
+)
+
+// Options configures the Firecracker backend.
+type Options struct {
+	// Binary is the firecracker executable; default "firecracker".
+	Binary string
+	// JailerBinary is the jailer executable; default "jailer".
+	JailerBinary string
+	// JailerEnabled runs each VM under the jailer, as its own uid in a chroot.
+	JailerEnabled bool
+	// ChrootBase is the jailer's --chroot-base-dir; default /srv/jailer. It
+	// must be on the same filesystem as the kernels and disks, which are
+	// hard-linked into each jail (see SameFilesystem).
+	ChrootBase string
+	// UIDBase is added to a VM's guest CID to give its jailed process a uid
+	// and gid of its own; default DefaultUIDBase.
+	UIDBase int
+	// Logger receives backend diagnostics; nil discards them.
+	Logger *slog.Logger
+	// Run runs a command to completion and returns its combined output; it
+	// is used by Preflight. Default: os/exec.
+	Run func(ctx context.Context, argv []string) ([]byte, error)
+	// StartTimeout bounds how long Start waits for the API socket; default 10s.
+	StartTimeout time.Duration
+}
+
+// DefaultUIDBase is the first uid/gid of jailed Firecracker processes.
+const DefaultUIDBase = 900_000_000
+
+// DefaultChrootBase is the jailer's own default --chroot-base-dir.
+const DefaultChrootBase = "/srv/jailer"
+
+// Files Start creates in Config.Dir.
+const (
+	apiSocketName = "fc.sock"
+	logFileName   = "firecracker.log"
+	metricsName   = "firecracker.metrics"
+	stateFileName = "firecracker.state"
+)
+
+// Firecracker implements vmm.VMM.
+type Firecracker struct {
+	binary, jailer string
+	jailed         bool
+	chrootBase     string
+	uidBase        int
+	log            *slog.Logger
+	run            func(ctx context.Context, argv []string) ([]byte, error)
+	startTimeout   time.Duration
+
+	mu       sync.Mutex
+	children map[int]chan struct{} // pid -> closed once cmd.Wait returned
+}
+
+var _ vmm.VMM = (*Firecracker)(nil)
+
+// New returns a Firecracker backend.
+func New(o Options) *Firecracker {
+	f := &Firecracker{
+		binary:       o.Binary,
+		jailer:       o.JailerBinary,
+		jailed:       o.JailerEnabled,
+		chrootBase:   o.ChrootBase,
+		uidBase:      o.UIDBase,
+		log:          o.Logger,
+		run:          o.Run,
+		startTimeout: o.StartTimeout,
+		children:     make(map[int]chan struct{}),
+	}
+	if f.binary == "" {
+		f.binary = "firecracker"
+	}
+	if f.jailer == "" {
+		f.jailer = "jailer"
+	}
+	if f.chrootBase == "" {
+		f.chrootBase = DefaultChrootBase
+	}
+	if f.uidBase <= 0 {
+		f.uidBase = DefaultUIDBase
+	}
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
+	if f.run == nil {
+		f.run = func(ctx context.Context, argv []string) ([]byte, error) {
+			return exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+		}
+	}
+	if f.startTimeout <= 0 {
+		f.startTimeout = 10 * time.Second
+	}
+	return f
+}
+
+// Name implements vmm.VMM.
+func (f *Firecracker) Name() string { return "firecracker" }
+
+// APISocket is where Start puts (or links) the API socket for a VM runtime
+// directory; Handle.Control is this path.
+func APISocket(dir string) string { return filepath.Join(dir, apiSocketName) }
+
+// Preflight checks that the firecracker binary runs and is a supported
+// version, and that the jailer is there when enabled.
+func (f *Firecracker) Preflight(ctx context.Context) error {
+	out, err := f.run(ctx, []string{f.binary, "--version"})
+	if err != nil {
+		return fmt.Errorf("firecracker preflight: run %s --version: %w: %s", f.binary, err, firstLine(string(out)))
+	}
+	v, ok := parseVersion(string(out))
+	if !ok {
+		return fmt.Errorf("firecracker preflight: no version in %q", firstLine(string(out)))
+	}
+	if ok, msg := CheckVersion(v); !ok {
+		return fmt.Errorf("firecracker preflight: %s", msg)
+	}
+	if f.jailed {
+		if _, err := exec.LookPath(f.jailer); err != nil {
+			return fmt.Errorf("firecracker preflight: jailer enabled but %w", err)
+		}
+	}
+	return nil
+}
+
+// maxSocketPath is the longest path a unix socket address can hold.
+const maxSocketPath = 107
+
+func (f *Firecracker) validate(cfg vmm.Config) error {
+	switch {
+	case cfg.ID == "":
+		return errors.New("no vm id")
+	case cfg.Kernel == "":
+		return errors.New("no kernel")
+	case cfg.Dir == "":
+		return errors.New("no runtime dir")
+	case cfg.ConsoleLog == "":
+		return errors.New("no console log path")
+	case cfg.AgentSocket == "":
+		return errors.New("no agent socket path")
+	case cfg.VCPUs <= 0 || cfg.VCPUs > 32:
+		return fmt.Errorf("vcpus %d: firecracker takes 1 to 32", cfg.VCPUs)
+	case cfg.MemoryMiB <= 0:
+		return fmt.Errorf("memory %d MiB: must be positive", cfg.MemoryMiB)
+	case cfg.GuestCID < 3:
+		return fmt.Errorf("guest cid %d: vsock needs 3 or more", cfg.GuestCID)
+	case len(cfg.Disks) == 0:
+		return errors.New("no root disk")
+	}
+	if f.jailed {
+		if err := jailID(cfg.ID); err != nil {
+			return err
+		}
+	}
+	for _, p := range []string{APISocket(cfg.Dir), cfg.AgentSocket} {
+		if len(p) > maxSocketPath {
+			return fmt.Errorf("socket path %s is %d bytes, longer than the %d a unix socket allows", p, len(p), maxSocketPath)
+		}
+	}
+	for i, d := range cfg.Disks {
+		if d.Format != "" && d.Format != "raw" {
+			return fmt.Errorf("disk %d (%s): format %q: firecracker only takes raw disks (see PrepareRootDisk)", i, d.Path, d.Format)
+		}
+	}
+	return nil
+}
+
+// jailID checks the jailer's rule for --id: alphanumerics and hyphens, at
+// most 64 characters.
+func jailID(id string) error {
+	if len(id) > 64 {
+		return fmt.Errorf("vm id %q: the jailer takes at most 64 characters", id)
+	}
+	for _, r := range id {
+		if !(r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return fmt.Errorf("vm id %q: the jailer takes only letters, digits and hyphens", id)
+		}
+	}
+	return nil
+}
+
+// JailUID is the uid and gid a jailed VM's Firecracker runs as: uidBase plus
+// the VM's guest CID, which the store keeps unique among VMs. The tap device
+// of a jailed VM must be owned by this uid.
+func JailUID(uidBase int, cfg vmm.Config) int { return uidBase + int(cfg.GuestCID) }
+
+// Start implements vmm.VMM. It returns once Firecracker has accepted the
+// whole configuration and InstanceStart; the process runs in its own session
+// and outlives ctx and the daemon. On failure nothing it created is left.
+func (f *Firecracker) Start(ctx context.Context, cfg vmm.Config) (_ vmm.Handle, err error) {
+	if err := f.validate(cfg); err != nil {
+		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w", cfg.ID, err)
+	}
+	st := &runState{Dir: cfg.Dir}
+	defer func() {
+		if err != nil {
+			st.undo(f.log)
+		}
+	}()
+	if _, err := os.Stat(cfg.Dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+			return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: create runtime dir: %w", cfg.ID, err)
+		}
+		st.CreatedDir = true
+	}
+	apiHost := APISocket(cfg.Dir)
+	logPath := filepath.Join(cfg.Dir, logFileName)
+	// Stale files from an earlier run would make Firecracker's binds fail.
+	removeFiles(apiHost, cfg.AgentSocket, filepath.Join(cfg.Dir, stateFileName))
+
+	var lay layout
+	if f.jailed {
+		lay, err = f.buildJail(cfg, st)
+	} else {
+		lay, err = plainLayout(cfg, st)
+	}
+	if err != nil {
+		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w", cfg.ID, err)
+	}
+	if err := st.save(); err != nil {
+		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w", cfg.ID, err)
+	}
+
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC|os.O_APPEND, 0o600)
+	if err != nil {
+		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: open log: %w", cfg.ID, err)
+	}
+	st.Created = append(st.Created, logPath)
+	argv := f.argv(cfg, lay)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
+	cmd.Dir = cfg.Dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	f.log.Debug("starting firecracker", "vm", cfg.ID, "argv", argv)
+	err = cmd.Start()
+	logFile.Close() // the child has its own copy
+	if err != nil {
+		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w", cfg.ID, err)
+	}
+	pid := cmd.Process.Pid
+	done := f.track(cmd)
+	st.kill = func() {
+		_ = cmd.Process.Kill()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			f.log.Warn("firecracker did not exit after SIGKILL", "vm", cfg.ID, "pid", pid)
+		}
+	}
+
+	c := NewClient(apiHost)
+	if err := f.waitAPI(ctx, c, done); err != nil {
+		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w%s", cfg.ID, err, logTail(logPath))
+	}
+	if err := configure(ctx, c, cfg, lay); err != nil {
+		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w%s", cfg.ID, err, logTail(logPath))
+	}
+	// The API answered, so pid is still our child and cannot have been reused.
+	start, err := vmm.ProcessStartTime(pid)
+	if err != nil {
+		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w", cfg.ID, err)
+	}
+	f.log.Info("firecracker started", "vm", cfg.ID, "pid", pid, "jailed", f.jailed)
+	return vmm.Handle{Backend: f.Name(), PID: pid, StartTime: start, Control: apiHost, Accel: "kvm"}, nil
+}
+
+// argv is the command line: firecracker itself, or the jailer wrapping it.
+func (f *Firecracker) argv(cfg vmm.Config, lay layout) []string {
+	if !f.jailed {
+		return []string{f.binary, "--api-sock", lay.apiSock, "--id", cfg.ID}
+	}
+	id := strconv.Itoa(lay.uid)
+	return []string{f.jailer,
+		"--id", cfg.ID,
+		"--exec-file", lay.execFile,
+		"--uid", id, "--gid", id,
+		"--chroot-base-dir", f.chrootBase,
+		"--cgroup-version", "2",
+		"--", "--api-sock", lay.apiSock,
+	}
+}
+
+// configure sends the VM's whole configuration, then InstanceStart.
+func configure(ctx context.Context, c *Client, cfg vmm.Config, lay layout) error {
+	steps := []func() error{
+		func() error { return c.PutLogger(ctx, Logger{LogPath: lay.logger, Level: "Info", ShowLevel: true}) },
+		func() error { return c.PutMetrics(ctx, Metrics{MetricsPath: lay.metrics}) },
+		func() error { return c.PutSerial(ctx, SerialDevice{SerialOutPath: lay.console}) },
+		func() error {
+			return c.PutBootSource(ctx, BootSource{KernelImagePath: lay.kernel, InitrdPath: lay.initrd, BootArgs: cfg.Cmdline})
+		},
+		func() error {
+			return c.PutMachineConfig(ctx, MachineConfig{VCPUCount: cfg.VCPUs, MemSizeMiB: cfg.MemoryMiB})
+		},
+	}
+	for i, d := range cfg.Disks {
+		steps = append(steps, func() error {
+			return c.PutDrive(ctx, Drive{DriveID: DriveID(i), PathOnHost: lay.disks[i], IsRootDevice: i == 0, IsReadOnly: d.ReadOnly})
+		})
+	}
+	for i, n := range cfg.NICs {
+		steps = append(steps, func() error {
+			return c.PutNetworkInterface(ctx, NetworkInterface{IfaceID: "eth" + strconv.Itoa(i), HostDevName: n.Tap, GuestMAC: n.MAC})
+		})
+	}
+	steps = append(steps,
+		func() error { return c.PutVsock(ctx, Vsock{GuestCID: cfg.GuestCID, UDSPath: lay.vsock}) },
+		func() error { return c.Action(ctx, ActionInstanceStart) },
+	)
+	for _, s := range steps {
+		if err := s(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DriveID names disk i: "rootfs" for the first (root) disk, "disk<i>" after.
+func DriveID(i int) string {
+	if i == 0 {
+		return "rootfs"
+	}
+	return "disk" + strconv.Itoa(i)
+}
+
+// track reaps cmd in the background and returns a channel closed when it has
+// exited.
+func (f *Firecracker) track(cmd *exec.Cmd) chan struct{} {
+	done := make(chan struct{})
+	pid := cmd.Process.Pid
+	f.mu.Lock()
+	f.children[pid] = done
+	f.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		f.log.Debug("firecracker exited", "pid", pid, "err", err)
+		f.mu.Lock()
+		delete(f.children, pid)
+		f.mu.Unlock()
+		close(done)
+	}()
+	return done
+}
+
+// waitAPI polls the API socket until GET / answers, the process exits, or
+// the start deadline passes.
+func (f *Firecracker) waitAPI(ctx context.Context, c *Client, exited <-chan struct{}) error {
+	ctx, cancel := context.WithTimeout(ctx, f.startTimeout)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var lastErr error
+	for {
+		select {
+		case <-exited:
+			return errors.New("firecracker exited before its API socket came up")
+		default:
+		}
+		if _, err := os.Stat(c.Socket()); err == nil {
+			rctx, rcancel := context.WithTimeout(ctx, time.Second)
+			err := c.Get(rctx, "/", nil)
+			rcancel()
+			if err == nil {
+				return nil
+			}
+			lastErr = err
+		}
+		select {
+		case <-exited:
+			return errors.New("firecracker exited before its API socket came up")
+		case <-ctx.Done():
+			if lastErr != nil {
+				return fmt.Errorf("wait for the firecracker API: %w (last error: %v)", ctx.Err(), lastErr)
+			}
+			return fmt.Errorf("the firecracker API socket %s never appeared: %w", c.Socket(), ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// Stop implements vmm.VMM: SendCtrlAltDel, wait up to timeout, then SIGKILL.
+// Stopping a VM whose process is gone is not an error.
+func (f *Firecracker) Stop(ctx context.Context, h vmm.Handle, timeout time.Duration) error {
+	if !vmm.Alive(h.PID, h.StartTime) {
+		f.waitChild(h.PID)
+		f.cleanup(h)
+		return nil
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err := NewClient(h.Control).Action(actx, ActionSendCtrlAltDel)
+	cancel()
+	if err != nil {
+		f.log.Warn("firecracker SendCtrlAltDel failed, killing", "pid", h.PID, "err", err)
+	} else {
+		wctx, cancel := context.WithTimeout(ctx, timeout)
+		err := f.Wait(wctx, h)
+		cancel()
+		if err == nil {
+			f.cleanup(h)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("stop firecracker pid %d: %w", h.PID, ctx.Err())
+		}
+		f.log.Info("guest did not shut down in time, killing", "pid", h.PID, "timeout", timeout)
+	}
+	if err := f.Kill(ctx, h); err != nil {
+		return fmt.Errorf("stop firecracker pid %d: %w", h.PID, err)
+	}
+	return nil
+}
+
+// Kill implements vmm.VMM: SIGKILL if the handle's process is still the same
+// one, wait for it to go, and remove the jail and runtime files.
+func (f *Firecracker) Kill(ctx context.Context, h vmm.Handle) error {
+	err := vmm.SignalProcess(h.PID, h.StartTime, syscall.SIGKILL)
+	if err != nil && !errors.Is(err, vmm.ErrNotRunning) {
+		return fmt.Errorf("kill firecracker pid %d: %w", h.PID, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := f.Wait(wctx, h); err != nil {
+		return fmt.Errorf("kill firecracker pid %d: wait for exit: %w", h.PID, err)
+	}
+	f.cleanup(h)
+	return nil
+}
+
+// Wait implements vmm.VMM. For a process this backend started it waits for
+// the reaper; for one adopted after a daemon restart it polls /proc.
+func (f *Firecracker) Wait(ctx context.Context, h vmm.Handle) error {
+	f.mu.Lock()
+	done, ok := f.children[h.PID]
+	f.mu.Unlock()
+	if ok {
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for vmm.Alive(h.PID, h.StartTime) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return nil
+}
+
+func (f *Firecracker) waitChild(pid int) {
+	f.mu.Lock()
+	done, ok := f.children[pid]
+	f.mu.Unlock()
+	if !ok {
+		return
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+}
+
+// Status implements vmm.VMM.
+func (f *Firecracker) Status(ctx context.Context, h vmm.Handle) (vmm.State, error) {
+	if vmm.Alive(h.PID, h.StartTime) {
+		return vmm.StateRunning, nil
+	}
+	return vmm.StateStopped, nil
+}
+
+// cleanup undoes what Start recorded in the runtime dir's state file.
+func (f *Firecracker) cleanup(h vmm.Handle) {
+	if h.Control == "" {
+		return
+	}
+	st, err := loadState(filepath.Dir(h.Control))
+	if err != nil {
+		f.log.Warn("firecracker cleanup: no state", "err", err)
+		return
+	}
+	st.cleanup(f.log)
+}
+
+func removeFiles(paths ...string) {
+	for _, p := range paths {
+		if p != "" {
+			_ = os.Remove(p)
+		}
+	}
+}

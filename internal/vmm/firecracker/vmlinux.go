@@ -1,0 +1,321 @@
+package firecracker
+
+import (
+	"bytes"
+	"compress/bzip2"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Firecracker 1.x on x86_64 boots an uncompressed ELF vmlinux, while
+// distributions ship a bzImage: a real-mode setup followed by a compressed
+// payload (the kernel's arch/x86/boot/compressed/vmlinux.bin, i.e. the
+// stripped ELF vmlinux, plus relocation data). ExtractVmlinux unpacks it.
+
+var elfMagic = []byte{0x7f, 'E', 'L', 'F'}
+
+// payload compressions, by the magic at the start of the payload.
+var compressions = []struct {
+	name      string
+	magic     []byte
+	supported bool
+}{
+	{"gzip", []byte{0x1f, 0x8b}, true},
+	{"lz4", []byte{0x02, 0x21, 0x4c, 0x18}, true}, // lz4 legacy frame, Debian's choice
+	{"bzip2", []byte("BZh"), true},
+	{"xz", []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}, false},
+	{"zstd", []byte{0x28, 0xb5, 0x2f, 0xfd}, false},
+	{"lzo", []byte{0x89, 'L', 'Z', 'O'}, false},
+	{"lzma", []byte{0x5d, 0x00, 0x00}, false},
+}
+
+// ExtractVmlinux writes the uncompressed ELF kernel inside the bzImage at
+// bzImage to dst. A file that already is an ELF is copied as is. gzip, lz4
+// and bzip2 payloads are supported; xz, zstd, lzo and lzma are recognised and
+// reported. dst is written through a temporary file, so it either appears
+// whole or not at all.
+func ExtractVmlinux(bzImage, dst string) error {
+	b, err := os.ReadFile(bzImage)
+	if err != nil {
+		return fmt.Errorf("extract vmlinux from %s: %w", bzImage, err)
+	}
+	out, err := vmlinuxFromImage(b)
+	if err != nil {
+		return fmt.Errorf("extract vmlinux from %s: %w", bzImage, err)
+	}
+	if err := writeFileAtomic(dst, out, 0o644); err != nil {
+		return fmt.Errorf("extract vmlinux from %s: %w", bzImage, err)
+	}
+	return nil
+}
+
+// KernelCompression names the compression of a bzImage's payload, "elf" for
+// an uncompressed ELF kernel.
+func KernelCompression(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read kernel %s: %w", path, err)
+	}
+	if bytes.HasPrefix(b, elfMagic) {
+		return "elf", nil
+	}
+	p, err := bzPayload(b)
+	if err != nil {
+		return "", fmt.Errorf("read kernel %s: %w", path, err)
+	}
+	for _, c := range compressions {
+		if bytes.HasPrefix(p, c.magic) {
+			return c.name, nil
+		}
+	}
+	return "", fmt.Errorf("read kernel %s: unknown payload compression (magic % x)", path, p[:min(len(p), 6)])
+}
+
+func vmlinuxFromImage(b []byte) ([]byte, error) {
+	if bytes.HasPrefix(b, elfMagic) {
+		return b, nil
+	}
+	p, err := bzPayload(b)
+	if err != nil {
+		return nil, err
+	}
+	if len(p) < 8 {
+		return nil, errors.New("payload too short")
+	}
+	// The kernel build appends the uncompressed size (le32) to every payload.
+	size := int(binary.LittleEndian.Uint32(p[len(p)-4:]))
+	stream := p[:len(p)-4]
+	var out []byte
+	for _, c := range compressions {
+		if !bytes.HasPrefix(p, c.magic) {
+			continue
+		}
+		if !c.supported {
+			return nil, fmt.Errorf("payload is %s-compressed, which banger cannot unpack; extract vmlinux with the kernel's scripts/extract-vmlinux and point the image at it", c.name)
+		}
+		switch c.name {
+		case "gzip":
+			out, err = readAllLimit(gzipReader(stream), size)
+		case "bzip2":
+			out, err = readAllLimit(bzip2.NewReader(bytes.NewReader(stream)), size)
+		case "lz4":
+			out, err = lz4Legacy(stream, size)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decompress %s payload: %w", c.name, err)
+		}
+		break
+	}
+	if out == nil {
+		return nil, fmt.Errorf("unknown payload compression (magic % x)", p[:6])
+	}
+	if len(out) != size {
+		return nil, fmt.Errorf("decompressed %d bytes, the image says %d", len(out), size)
+	}
+	if !bytes.HasPrefix(out, elfMagic) {
+		return nil, fmt.Errorf("decompressed payload is not an ELF file (starts % x)", out[:min(len(out), 4)])
+	}
+	return trimELF(out), nil
+}
+
+// bzPayload returns the compressed payload of a bzImage (boot protocol
+// >= 2.08, which has payload_offset and payload_length).
+func bzPayload(b []byte) ([]byte, error) {
+	if len(b) < 0x250 || string(b[0x202:0x206]) != "HdrS" {
+		return nil, errors.New("not a bzImage (no HdrS boot header) and not an ELF vmlinux")
+	}
+	if v := binary.LittleEndian.Uint16(b[0x206:]); v < 0x208 {
+		return nil, fmt.Errorf("boot protocol %#x has no payload fields (need >= 2.08)", v)
+	}
+	setup := int(b[0x1f1])
+	if setup == 0 {
+		setup = 4
+	}
+	off := (setup+1)*512 + int(binary.LittleEndian.Uint32(b[0x248:]))
+	n := int(binary.LittleEndian.Uint32(b[0x24c:]))
+	if off < 0 || n <= 0 || off+n > len(b) {
+		return nil, fmt.Errorf("payload at %d+%d lies outside the %d-byte image", off, n, len(b))
+	}
+	return b[off : off+n], nil
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+func gzipReader(b []byte) io.Reader {
+	r, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return errReader{err}
+	}
+	r.Multistream(false)
+	return r
+}
+
+func readAllLimit(r io.Reader, size int) ([]byte, error) {
+	out := make([]byte, 0, size)
+	buf := bytes.NewBuffer(out)
+	if _, err := io.Copy(buf, io.LimitReader(r, int64(size)+1)); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// lz4LegacyMagic starts an lz4 legacy frame and may reappear between blocks.
+const lz4LegacyMagic = 0x184c2102
+
+// lz4Legacy decodes an lz4 legacy frame (lz4 -l): the magic, then blocks of
+// le32 compressed length + lz4 block, each at most 8 MiB decompressed.
+func lz4Legacy(src []byte, size int) ([]byte, error) {
+	if len(src) < 4 || binary.LittleEndian.Uint32(src) != lz4LegacyMagic {
+		return nil, errors.New("no lz4 legacy magic")
+	}
+	dst := make([]byte, 0, size)
+	i := 4
+	for i+4 <= len(src) {
+		n := int(binary.LittleEndian.Uint32(src[i:]))
+		i += 4
+		if n == lz4LegacyMagic {
+			continue
+		}
+		if n <= 0 || i+n > len(src) {
+			return nil, fmt.Errorf("lz4 block of %d bytes at offset %d runs past the payload", n, i)
+		}
+		var err error
+		if dst, err = lz4Block(dst, src[i:i+n]); err != nil {
+			return nil, fmt.Errorf("lz4 block at offset %d: %w", i, err)
+		}
+		i += n
+		if len(dst) > size {
+			return nil, fmt.Errorf("decompressed more than the %d bytes the image announces", size)
+		}
+	}
+	return dst, nil
+}
+
+// lz4Block appends the decoding of one lz4 block to dst. Matches may refer
+// back into earlier blocks (the kernel's legacy frames are linked).
+func lz4Block(dst, src []byte) ([]byte, error) {
+	i := 0
+	for i < len(src) {
+		tok := src[i]
+		i++
+		lit := int(tok >> 4)
+		if lit == 15 {
+			for {
+				if i >= len(src) {
+					return nil, errors.New("truncated literal length")
+				}
+				c := src[i]
+				i++
+				lit += int(c)
+				if c != 255 {
+					break
+				}
+			}
+		}
+		if i+lit > len(src) {
+			return nil, errors.New("literals run past the block")
+		}
+		dst = append(dst, src[i:i+lit]...)
+		i += lit
+		if i == len(src) {
+			break // the last sequence has literals only
+		}
+		if i+2 > len(src) {
+			return nil, errors.New("truncated match offset")
+		}
+		off := int(src[i]) | int(src[i+1])<<8
+		i += 2
+		if off == 0 || off > len(dst) {
+			return nil, fmt.Errorf("match offset %d outside the %d bytes decoded", off, len(dst))
+		}
+		ml := int(tok & 15)
+		if ml == 15 {
+			for {
+				if i >= len(src) {
+					return nil, errors.New("truncated match length")
+				}
+				c := src[i]
+				i++
+				ml += int(c)
+				if c != 255 {
+					break
+				}
+			}
+		}
+		ml += 4
+		start := len(dst) - off
+		if off >= ml {
+			dst = append(dst, dst[start:start+ml]...)
+			continue
+		}
+		for k := 0; k < ml; k++ { // overlapping copy repeats the pattern
+			dst = append(dst, dst[start+k])
+		}
+	}
+	return dst, nil
+}
+
+// trimELF drops what follows the ELF file proper (the relocation table the
+// kernel build appends), if the headers say where the file ends.
+func trimELF(b []byte) []byte {
+	if len(b) < 64 || b[4] != 2 || b[5] != 1 { // ELFCLASS64, little endian
+		return b
+	}
+	le := binary.LittleEndian
+	end := uint64(64)
+	phoff, phentsize, phnum := le.Uint64(b[0x20:]), uint64(le.Uint16(b[0x36:])), uint64(le.Uint16(b[0x38:]))
+	shoff, shentsize, shnum := le.Uint64(b[0x28:]), uint64(le.Uint16(b[0x3a:])), uint64(le.Uint16(b[0x3c:]))
+	end = max(end, phoff+phentsize*phnum, shoff+shentsize*shnum)
+	for k := uint64(0); k < phnum; k++ {
+		o := phoff + k*phentsize
+		if o+0x28 > uint64(len(b)) {
+			return b
+		}
+		end = max(end, le.Uint64(b[o+0x08:])+le.Uint64(b[o+0x20:])) // p_offset + p_filesz
+	}
+	for k := uint64(0); k < shnum; k++ {
+		o := shoff + k*shentsize
+		if o+0x28 > uint64(len(b)) {
+			return b
+		}
+		if le.Uint32(b[o+0x04:]) == 8 { // SHT_NOBITS takes no file space
+			continue
+		}
+		end = max(end, le.Uint64(b[o+0x18:])+le.Uint64(b[o+0x20:])) // sh_offset + sh_size
+	}
+	if end < uint64(len(b)) {
+		return b[:end]
+	}
+	return b
+}
+
+// writeFileAtomic writes b to a temporary file next to dst and renames it.
+func writeFileAtomic(dst string, b []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", dst, err)
+	}
+	return nil
+}
