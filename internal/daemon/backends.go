@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	"banger/internal/config"
 	"banger/internal/store"
 	"banger/internal/vmm"
+	"banger/internal/vmm/firecracker"
 	"banger/internal/vmm/qemu"
 )
 
@@ -29,16 +31,45 @@ func Backends(ctx context.Context, cfg *config.Config, st *store.Store, log *slo
 		},
 	}
 	backends := map[string]vmm.VMM{"qemu": q}
-	chosen := "qemu"
-	if cfg.VMM == "firecracker" {
-		chosen = "firecracker"
-		why := "this build of banger has no Firecracker backend yet"
-		if _, err := exec.LookPath(cfg.FirecrackerBin); err != nil {
-			why = fmt.Sprintf("the firecracker binary %q was not found on PATH, and %s", cfg.FirecrackerBin, why)
-		}
-		backends["firecracker"] = unavailable{name: "firecracker", why: why + `; set vmm = "qemu" or "auto" in the config`}
+	fcPath, fcErr := exec.LookPath(cfg.FirecrackerBin)
+	if fcErr == nil {
+		_, jailerErr := exec.LookPath(cfg.JailerBin)
+		backends["firecracker"] = firecracker.New(firecracker.Options{
+			Binary: fcPath, JailerBinary: cfg.JailerBin, JailerEnabled: jailerErr == nil, Logger: log,
+		})
+	} else {
+		backends["firecracker"] = unavailable{name: "firecracker", why: fmt.Sprintf(
+			"the firecracker binary %q was not found on PATH (install Firecracker, see docs/firecracker.md, or set firecracker_bin)", cfg.FirecrackerBin)}
 	}
+	chosen := "qemu"
+	switch cfg.VMM {
+	case "firecracker":
+		chosen = "firecracker"
+	case "auto":
+		// Firecracker needs KVM that really runs guests; QEMU boots anywhere.
+		if fcErr == nil && q.kvmWorks(ctx, cfg) {
+			chosen = "firecracker"
+		}
+	}
+	log.InfoContext(ctx, "vmm backend", "vmm", cfg.VMM, "chosen", chosen)
 	return backends, chosen, nil
+}
+
+// kvmWorks says whether the KVM probe, run with the default image's kernel,
+// found that KVM can run guests. Without a kernel yet it answers no.
+func (a *accelQEMU) kvmWorks(ctx context.Context, cfg *config.Config) bool {
+	if a.fixed == "tcg" {
+		return false
+	}
+	kdir := filepath.Join(cfg.KernelsDir(), cfg.DefaultImage)
+	kernel, initrd := filepath.Join(kdir, "vmlinuz"), filepath.Join(kdir, "initrd.img")
+	if _, err := os.Stat(kernel); err != nil {
+		return false
+	}
+	if _, err := os.Stat(initrd); err != nil {
+		initrd = ""
+	}
+	return a.resolve(ctx, kernel, initrd) == "kvm"
 }
 
 // accelQEMU is the QEMU backend with the accelerator chosen per start: the

@@ -199,6 +199,15 @@ const tapFlags = netlink.TUNTAP_NO_PI | netlink.TUNTAP_VNET_HDR
 // TapPrefix) that no process has open, which is a leftover of an earlier
 // run and is recreated. If any step fails the new tap is deleted.
 func (l Links) CreateTap(ctx context.Context, name, bridge string) (err error) {
+	return l.CreateTapOwned(ctx, name, bridge, 0)
+}
+
+// CreateTapOwned is CreateTap for a tap that the user uid (and its group of
+// the same number) may open, e.g. a jailed VMM running as its own uid.
+func (l Links) CreateTapOwned(ctx context.Context, name, bridge string, uid int) (err error) {
+	if uid < 0 {
+		return fmt.Errorf("create tap %s: invalid owner uid %d", name, uid)
+	}
 	if err := ValidateIfName(name); err != nil {
 		return fmt.Errorf("create tap: %w", err)
 	}
@@ -240,8 +249,8 @@ func (l Links) CreateTap(ctx context.Context, name, bridge string) (err error) {
 		LinkAttrs: netlink.LinkAttrs{Name: name},
 		Mode:      netlink.TUNTAP_MODE_TAP,
 		Flags:     tapFlags,
-		Owner:     0,
-		Group:     0,
+		Owner:     uint32(uid),
+		Group:     uint32(uid),
 	}
 	if err := h.LinkAdd(tap); err != nil {
 		return fmt.Errorf("create tap %s: %w", name, err)

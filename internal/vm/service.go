@@ -29,7 +29,7 @@ import (
 // Links is the part of the network package the service needs.
 type Links interface {
 	EnsureBridge(ctx context.Context, name string, gw netip.Prefix) error
-	CreateTap(ctx context.Context, name, bridge string) error
+	CreateTapOwned(ctx context.Context, name, bridge string, uid int) error
 	DeleteTap(ctx context.Context, name string) error
 	ListTaps(ctx context.Context, prefix string) ([]string, error)
 }
@@ -138,6 +138,24 @@ func (s *Service) vmDir(id string) string      { return filepath.Join(s.VMsDir, 
 func (s *Service) runDir(id string) string     { return filepath.Join(s.RuntimeDir, id) }
 func (s *Service) consoleLog(id string) string { return filepath.Join(s.vmDir(id), "console.log") }
 func handlesPath(dir string) string            { return filepath.Join(dir, "handles.json") }
+
+// backendOf is the backend of a VM, or nil.
+func (s *Service) backendOf(v store.VM) vmm.VMM { return s.Backends[v.Backend] }
+
+const (
+	rootQcow2 = "root.qcow2"
+	rootRaw   = "root.raw"
+)
+
+// rootDisk is the VM's root disk: a raw file for backends that made one,
+// else the qcow2 overlay.
+func (s *Service) rootDisk(id string) vmm.Disk {
+	raw := filepath.Join(s.vmDir(id), rootRaw)
+	if _, err := os.Stat(raw); err == nil {
+		return vmm.Disk{Path: raw, Format: "raw"}
+	}
+	return vmm.Disk{Path: filepath.Join(s.vmDir(id), rootQcow2), Format: "qcow2"}
+}
 
 func (s *Service) backend(name string) (vmm.VMM, error) {
 	b, ok := s.Backends[name]
@@ -345,7 +363,11 @@ func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create VM dir: %w", err)
 	}
-	if err := s.Disks.Overlay(ctx, img.Image.Rootfs, filepath.Join(dir, "root.qcow2")); err != nil {
+	if rd, ok := s.backendOf(v).(vmm.RootDisker); ok {
+		if _, err := rd.PrepareRootDisk(ctx, img.Image.Rootfs, dir); err != nil {
+			return err
+		}
+	} else if err := s.Disks.Overlay(ctx, img.Image.Rootfs, filepath.Join(dir, rootQcow2)); err != nil {
 		return err
 	}
 	_, authorized, err := sshkey.Ensure(s.KeyPath)
@@ -421,28 +443,20 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func) (err e
 	if err := s.Links.EnsureBridge(ctx, s.Bridge, s.Pool.GatewayPrefix()); err != nil {
 		return fmt.Errorf("start %s: %w", v.Name, err)
 	}
-	if err := s.Links.CreateTap(ctx, tap, s.Bridge); err != nil {
-		return fmt.Errorf("start %s: %w", v.Name, err)
-	}
-	undo = append(undo, func() { _ = s.Links.DeleteTap(bg, tap) })
-	if v.NAT {
-		if err := s.NAT.Enable(ctx, ip, s.Bridge); err != nil {
+	kernel := img.Kernel.Path
+	if ka, ok := b.(vmm.KernelAdapter); ok {
+		if kernel, err = ka.Kernel(ctx, kernel); err != nil {
 			return fmt.Errorf("start %s: %w", v.Name, err)
 		}
-		undo = append(undo, func() { _ = s.NAT.Disable(bg, ip) })
 	}
 	rdir := s.runDir(v.ID)
-	if err := os.MkdirAll(rdir, 0o700); err != nil {
-		return fmt.Errorf("start %s: %w", v.Name, err)
-	}
-	undo = append(undo, func() { _ = os.RemoveAll(rdir) })
 	cfg := vmm.Config{
 		ID:      v.ID,
-		Kernel:  img.Kernel.Path,
+		Kernel:  kernel,
 		Initrd:  img.Kernel.Initrd,
 		Cmdline: kernelCmdline(v, netip.PrefixFrom(ip, s.Pool.Prefix().Bits()), s.Pool.Gateway()),
 		Disks: []vmm.Disk{
-			{Path: filepath.Join(s.vmDir(v.ID), "root.qcow2"), Format: "qcow2"},
+			s.rootDisk(v.ID),
 			{Path: filepath.Join(s.vmDir(v.ID), "work.ext4"), Format: "raw"},
 		},
 		NICs:        []vmm.NIC{{Tap: tap, MAC: v.MAC}},
@@ -453,6 +467,24 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func) (err e
 		AgentSocket: filepath.Join(rdir, "agent.sock"),
 		GuestCID:    v.GuestCID,
 	}
+	owner := 0
+	if to, ok := b.(vmm.TapOwner); ok {
+		owner = to.TapOwner(cfg)
+	}
+	if err := s.Links.CreateTapOwned(ctx, tap, s.Bridge, owner); err != nil {
+		return fmt.Errorf("start %s: %w", v.Name, err)
+	}
+	undo = append(undo, func() { _ = s.Links.DeleteTap(bg, tap) })
+	if v.NAT {
+		if err := s.NAT.Enable(ctx, ip, s.Bridge); err != nil {
+			return fmt.Errorf("start %s: %w", v.Name, err)
+		}
+		undo = append(undo, func() { _ = s.NAT.Disable(bg, ip) })
+	}
+	if err := os.MkdirAll(rdir, 0o700); err != nil {
+		return fmt.Errorf("start %s: %w", v.Name, err)
+	}
+	undo = append(undo, func() { _ = os.RemoveAll(rdir) })
 	p.Msg("boot", fmt.Sprintf("booting %s on %s", v.Name, b.Name()))
 	started := time.Now()
 	h, err := b.Start(ctx, cfg)

@@ -80,3 +80,24 @@ type VMM interface {
 	// Status reports whether the process behind h is alive.
 	Status(ctx context.Context, h Handle) (State, error)
 }
+
+// Backends may need disks and kernels in their own formats, and taps owned
+// by the user their VMM runs as. These optional interfaces say so; the VM
+// service uses them when a backend implements them and the defaults
+// (a qcow2 overlay, the image's kernel as is, a root-owned tap) otherwise.
+
+// RootDisker makes a VM's root disk from an image's raw rootfs, in dir.
+type RootDisker interface {
+	PrepareRootDisk(ctx context.Context, image, dir string) (Disk, error)
+}
+
+// KernelAdapter turns an image's kernel into the form the backend boots,
+// e.g. an uncompressed vmlinux extracted from a bzImage.
+type KernelAdapter interface {
+	Kernel(ctx context.Context, kernel string) (string, error)
+}
+
+// TapOwner names the uid that must own a VM's tap device.
+type TapOwner interface {
+	TapOwner(cfg Config) int
+}

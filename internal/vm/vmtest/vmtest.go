@@ -261,6 +261,14 @@ type Links struct {
 	bridges map[string]netip.Prefix
 	created []string
 	deleted []string
+	owners  map[string]int
+}
+
+// Owner returns the uid a tap was created for.
+func (l *Links) Owner(name string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.owners[name]
 }
 
 // NewLinks returns fake links with the given taps already present.
@@ -281,7 +289,12 @@ func (l *Links) EnsureBridge(_ context.Context, name string, gw netip.Prefix) er
 }
 
 // CreateTap implements vm.Links.
-func (l *Links) CreateTap(_ context.Context, name, bridge string) error {
+func (l *Links) CreateTap(ctx context.Context, name, bridge string) error {
+	return l.CreateTapOwned(ctx, name, bridge, 0)
+}
+
+// CreateTapOwned implements vm.Links and records the owner.
+func (l *Links) CreateTapOwned(_ context.Context, name, bridge string, uid int) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, ok := l.taps[name]; ok {
@@ -292,6 +305,10 @@ func (l *Links) CreateTap(_ context.Context, name, bridge string) error {
 	}
 	l.taps[name] = bridge
 	l.created = append(l.created, name)
+	if l.owners == nil {
+		l.owners = map[string]int{}
+	}
+	l.owners[name] = uid
 	return nil
 }
 

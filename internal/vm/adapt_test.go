@@ -1,0 +1,61 @@
+package vm_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"banger/internal/vm"
+	"banger/internal/vm/vmtest"
+	"banger/internal/vmm"
+)
+
+// adaptedVMM is a fake backend that wants a raw root disk, its own kernel
+// form and taps owned by uid 4242, like a jailed Firecracker.
+type adaptedVMM struct {
+	*vmtest.VMM
+	rootImage string
+}
+
+func (a *adaptedVMM) PrepareRootDisk(_ context.Context, image, dir string) (vmm.Disk, error) {
+	a.rootImage = image
+	p := filepath.Join(dir, "root.raw")
+	return vmm.Disk{Path: p, Format: "raw"}, os.WriteFile(p, nil, 0o600)
+}
+
+func (a *adaptedVMM) Kernel(_ context.Context, kernel string) (string, error) {
+	return kernel + ".vmlinux", nil
+}
+
+func (a *adaptedVMM) TapOwner(vmm.Config) int { return 4242 }
+
+func TestBackendAdaptersAreUsed(t *testing.T) {
+	e := vmtest.New(t)
+	a := &adaptedVMM{VMM: e.VMM}
+	e.Service.Backends[vmtest.Backend] = a
+	info, err := e.Service.Create(context.Background(), vm.CreateRequest{Name: "fc"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.rootImage != e.Image.Rootfs {
+		t.Errorf("root disk prepared from %q, want %q", a.rootImage, e.Image.Rootfs)
+	}
+	if _, err := os.Stat(filepath.Join(e.VMDir(info.ID), "root.qcow2")); !os.IsNotExist(err) {
+		t.Errorf("a qcow2 overlay was made for a backend with its own root disk (err %v)", err)
+	}
+	starts := e.VMM.Starts()
+	if len(starts) != 1 {
+		t.Fatalf("starts: %d", len(starts))
+	}
+	cfg := starts[0]
+	if cfg.Kernel != e.Kernel.Path+".vmlinux" {
+		t.Errorf("kernel %q, want the adapted one", cfg.Kernel)
+	}
+	if cfg.Disks[0].Format != "raw" || filepath.Base(cfg.Disks[0].Path) != "root.raw" {
+		t.Errorf("root disk %+v, want root.raw", cfg.Disks[0])
+	}
+	if got := e.Links.Owner(info.Tap); got != 4242 {
+		t.Errorf("tap owner %d, want 4242", got)
+	}
+}

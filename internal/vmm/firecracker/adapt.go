@@ -1,0 +1,64 @@
+package firecracker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"banger/internal/vmm"
+)
+
+var (
+	_ vmm.RootDisker    = (*Firecracker)(nil)
+	_ vmm.KernelAdapter = (*Firecracker)(nil)
+	_ vmm.TapOwner      = (*Firecracker)(nil)
+)
+
+// RootDiskName is the file name of a VM's raw root disk.
+const RootDiskName = "root.raw"
+
+// PrepareRootDisk implements vmm.RootDisker: Firecracker takes raw block
+// files only, so the image is snapshotted, reflinked or sparse-copied.
+func (f *Firecracker) PrepareRootDisk(ctx context.Context, image, dir string) (vmm.Disk, error) {
+	dst := filepath.Join(dir, RootDiskName)
+	method, err := PrepareRootDisk(ctx, image, dst)
+	if err != nil {
+		return vmm.Disk{}, err
+	}
+	f.log.InfoContext(ctx, "root disk prepared", "path", dst, "method", method)
+	return vmm.Disk{Path: dst, Format: "raw"}, nil
+}
+
+// Kernel implements vmm.KernelAdapter: Firecracker on x86_64 boots an
+// uncompressed ELF vmlinux. It is extracted once, next to the kernel.
+func (f *Firecracker) Kernel(ctx context.Context, kernel string) (string, error) {
+	comp, err := KernelCompression(kernel)
+	if err != nil {
+		return "", err
+	}
+	if comp == "elf" {
+		return kernel, nil
+	}
+	dst := filepath.Join(filepath.Dir(kernel), "vmlinux")
+	src, err := os.Stat(kernel)
+	if err != nil {
+		return "", fmt.Errorf("kernel for firecracker: %w", err)
+	}
+	if st, err := os.Stat(dst); err == nil && !st.ModTime().Before(src.ModTime()) {
+		return dst, nil
+	}
+	if err := ExtractVmlinux(kernel, dst); err != nil {
+		return "", err
+	}
+	return dst, nil
+}
+
+// TapOwner implements vmm.TapOwner: a jailed Firecracker runs as a uid of
+// its own and must be able to open its tap.
+func (f *Firecracker) TapOwner(cfg vmm.Config) int {
+	if !f.jailed {
+		return 0
+	}
+	return JailUID(f.uidBase, cfg)
+}
