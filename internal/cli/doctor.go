@@ -25,7 +25,7 @@ func (a *app) doctorCmd() *cobra.Command {
 			cfg := a.cfg
 			in := doctor.Inputs{
 				StateDir: cfg.StateDir, RuntimeDir: cfg.RuntimeDir, VMM: cfg.VMM, Accel: cfg.Accel,
-				QEMUBin: cfg.QEMUBin, FirecrackerBin: cfg.FirecrackerBin, BridgeName: cfg.BridgeName,
+				QEMUBin: cfg.QEMUBin, FirecrackerBin: cfg.FirecrackerBin, JailerBin: cfg.JailerBin, BridgeName: cfg.BridgeName,
 			}
 			if kernel, initrd := a.probeKernel(); kernel != "" {
 				in.KVMProbe = func(ctx context.Context) (bool, string, error) {

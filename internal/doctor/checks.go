@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"syscall"
+
+	"banger/internal/vmm/firecracker"
 	"time"
 )
 
@@ -77,6 +79,11 @@ func Run(ctx context.Context, in Inputs) Report {
 
 	add(checkQEMU(ctx, in, backend == "qemu")...)
 	add(checkFirecracker(ctx, in, fcPath, fcErr, in.VMM == "firecracker"))
+	if fcErr == nil {
+		for _, c := range checkFirecrackerHost(in) {
+			add(c)
+		}
+	}
 	for _, t := range tools {
 		add(checkTool(in, t))
 	}
@@ -431,9 +438,45 @@ func checkFirecracker(ctx context.Context, in Inputs, path string, lookErr error
 		c.Fix = "reinstall the firecracker release binary for this architecture"
 		return c
 	}
+	v := parseVersion(out)
+	ok, msg := firecracker.CheckVersion(strings.TrimPrefix(v, "v"))
+	c.Detail = fmt.Sprintf("%s (%s)", msg, path)
+	if !ok {
+		c.Status = StatusWarn
+		c.Fix = "install a supported Firecracker release (docs/firecracker.md)"
+		return c
+	}
 	c.Status = StatusOK
-	c.Detail = fmt.Sprintf("firecracker %s (%s)", parseVersion(out), path)
 	return c
+}
+
+// checkFirecrackerHost reports how Firecracker root disks would be made on
+// this host, and, with the jailer, whether its chroot base shares a
+// filesystem with the state directory (jails hard-link kernels and disks).
+func checkFirecrackerHost(in Inputs) []Check {
+	dir := nearestExisting(in.StateDir)
+	out := []Check{{Name: "fc root disk", Status: StatusInfo,
+		Detail: "Firecracker root disks: " + firecracker.ProbeRootDiskMethod(dir)}}
+	if _, err := in.LookPath(in.JailerBin); err != nil {
+		out = append(out, Check{Name: "jailer", Status: StatusInfo, Detail: "jailer not installed; Firecracker VMs run without it"})
+		return out
+	}
+	base := in.JailerChrootBase
+	if base == "" {
+		base = firecracker.DefaultChrootBase
+	}
+	same, err := firecracker.SameFilesystem(nearestExisting(base), dir)
+	switch {
+	case err != nil:
+		out = append(out, Check{Name: "jailer", Status: StatusWarn, Detail: err.Error(), Fix: "create " + base + " on the filesystem of " + in.StateDir})
+	case !same:
+		out = append(out, Check{Name: "jailer", Status: StatusWarn,
+			Detail: fmt.Sprintf("chroot base %s is not on the filesystem of %s, so kernels and disks cannot be hard-linked into jails", base, in.StateDir),
+			Fix:    "set jailer_chroot_base to a directory on the same filesystem as state_dir"})
+	default:
+		out = append(out, Check{Name: "jailer", Status: StatusOK, Detail: fmt.Sprintf("chroot base %s shares a filesystem with %s", base, in.StateDir)})
+	}
+	return out
 }
 
 // tool is a program banger runs, and the Debian package that provides it.

@@ -110,6 +110,8 @@ type Inputs struct {
 	VMM, Accel           string // vmm auto|qemu|firecracker, accel auto|kvm|tcg ("" means auto)
 	QEMUBin              string // default "qemu-system-x86_64"
 	FirecrackerBin       string // default "firecracker"
+	JailerBin            string // default "jailer"
+	JailerChrootBase     string // default /srv/jailer
 	BridgeName           string
 
 	// KVMProbe boots a guest kernel under KVM to find out whether KVM can
@@ -140,6 +142,9 @@ func (in Inputs) withDefaults() Inputs {
 	}
 	if in.QEMUBin == "" {
 		in.QEMUBin = "qemu-system-x86_64"
+	}
+	if in.JailerBin == "" {
+		in.JailerBin = "jailer"
 	}
 	if in.FirecrackerBin == "" {
 		in.FirecrackerBin = "firecracker"

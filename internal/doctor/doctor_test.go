@@ -40,7 +40,7 @@ func newFakeHost(t *testing.T) *fakeHost {
 		cmds: map[string]cmdResult{
 			"/usr/bin/qemu-system-x86_64 --version": {out: qemuVersionOut},
 			"/usr/bin/qemu-system-x86_64 -M help":   {out: qemuMachinesOut},
-			"/usr/bin/firecracker --version":        {out: "Firecracker v1.7.0\n\nSupported snapshot data format versions: v1.0.0\n"},
+			"/usr/bin/firecracker --version":        {out: "Firecracker v1.16.1\n\nSupported snapshot data format versions: v1.0.0\n"},
 		},
 		free: 100 * gib,
 		probe: func(context.Context) (bool, string, error) {
@@ -219,8 +219,22 @@ func TestQEMUOptionalWhenFirecrackerChosen(t *testing.T) {
 	if q := mustFind(t, r, "qemu"); q.Status != StatusWarn || q.Hard {
 		t.Errorf("qemu = %s hard=%v, want soft warn", q.Status, q.Hard)
 	}
-	if fc := mustFind(t, r, "firecracker"); fc.Status != StatusOK || fc.Detail != "firecracker 1.7.0 (/usr/bin/firecracker)" {
+	if fc := mustFind(t, r, "firecracker"); fc.Status != StatusOK || !strings.HasPrefix(fc.Detail, "firecracker 1.16.1 (supported: ") {
 		t.Errorf("firecracker = %s %q", fc.Status, fc.Detail)
+	}
+	if rd := mustFind(t, r, "fc root disk"); !strings.Contains(rd.Detail, "copy") && !strings.Contains(rd.Detail, "snapshot") {
+		t.Errorf("fc root disk = %q", rd.Detail)
+	}
+}
+
+func TestFirecrackerOutsideSupportedRangeWarns(t *testing.T) {
+	h := newFakeHost(t)
+	h.bins["firecracker"] = "/usr/bin/firecracker"
+	h.cmds["/usr/bin/firecracker --version"] = cmdResult{out: "Firecracker v1.7.0\n"}
+	r := Run(context.Background(), h.inputs())
+	fc := mustFind(t, r, "firecracker")
+	if fc.Status != StatusWarn || !strings.Contains(fc.Detail, "older than") || fc.Fix == "" {
+		t.Errorf("firecracker 1.7.0 = %s %q fix %q; want a warning with a fix", fc.Status, fc.Detail, fc.Fix)
 	}
 }
 
