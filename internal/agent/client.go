@@ -82,3 +82,19 @@ func (c *Client) Hello(ctx context.Context) (Hello, error) {
 	}
 	return h, nil
 }
+
+// Ports lists the guest's listening TCP and UDP sockets, sorted by port.
+func (c *Client) Ports(ctx context.Context) ([]Port, error) {
+	var p []Port
+	if err := c.Call(ctx, "ports", &p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Stats returns the guest's load, memory, disk and uptime figures.
+func (c *Client) Stats(ctx context.Context) (Stats, error) {
+	var s Stats
+	err := c.Call(ctx, "stats", &s)
+	return s, err
+}

@@ -35,6 +35,22 @@ type Hello struct {
 	Protocol int    `json:"protocol"`
 	Version  string `json:"version"`
 	Hostname string `json:"hostname"`
+	// Capabilities lists the methods the agent answers. Agents older than
+	// the field send none; they answer only "hello" and "health".
+	Capabilities []string `json:"capabilities,omitempty"`
+}
+
+// Supports reports whether the agent that sent h answers method.
+func (h Hello) Supports(method string) bool {
+	if len(h.Capabilities) == 0 {
+		return method == "hello" || method == "health"
+	}
+	for _, c := range h.Capabilities {
+		if c == method {
+			return true
+		}
+	}
+	return false
 }
 
 // Health is the result of method "health".

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +18,39 @@ import (
 type Server struct {
 	Version  string
 	ProcRoot string // "/proc" unless testing
+	// Statfs sizes file systems for "stats"; SysStatfs when nil.
+	Statfs Statfs
+}
+
+// methods is the table of everything the server answers. Hello lists its
+// keys as capabilities.
+func (s *Server) methods() map[string]func() (any, error) {
+	return map[string]func() (any, error){
+		"hello": func() (any, error) {
+			host, _ := os.Hostname()
+			return Hello{Protocol: ProtocolVersion, Version: s.Version, Hostname: host, Capabilities: s.capabilities()}, nil
+		},
+		"health": func() (any, error) { return Health{OK: true, UptimeSeconds: s.uptime()}, nil },
+		"ports":  func() (any, error) { return listeningPorts(s.procRoot()) },
+		"stats":  func() (any, error) { return s.stats() },
+	}
+}
+
+func (s *Server) capabilities() []string {
+	m := s.methods()
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (s *Server) procRoot() string {
+	if s.ProcRoot == "" {
+		return "/proc"
+	}
+	return s.ProcRoot
 }
 
 // Serve reads requests from rw and writes responses until ctx ends or rw
@@ -52,15 +86,13 @@ func (s *Server) handle(line []byte) Response {
 	if err := json.Unmarshal(line, &req); err != nil {
 		return Response{Error: "bad request: " + err.Error()}
 	}
-	var result any
-	switch req.Method {
-	case "hello":
-		host, _ := os.Hostname()
-		result = Hello{Protocol: ProtocolVersion, Version: s.Version, Hostname: host}
-	case "health":
-		result = Health{OK: true, UptimeSeconds: s.uptime()}
-	default:
+	fn, ok := s.methods()[req.Method]
+	if !ok {
 		return Response{ID: req.ID, Error: fmt.Sprintf("unknown method %q", req.Method)}
+	}
+	result, err := fn()
+	if err != nil {
+		return Response{ID: req.ID, Error: err.Error()}
 	}
 	b, err := json.Marshal(result)
 	if err != nil {
@@ -70,11 +102,7 @@ func (s *Server) handle(line []byte) Response {
 }
 
 func (s *Server) uptime() float64 {
-	root := s.ProcRoot
-	if root == "" {
-		root = "/proc"
-	}
-	b, err := os.ReadFile(root + "/uptime")
+	b, err := os.ReadFile(s.procRoot() + "/uptime")
 	if err != nil {
 		return 0
 	}
