@@ -155,27 +155,25 @@ func (e *env) ensureImage() {
 	}
 }
 
-// recipeStamp hashes what the image is made of: the agent binary and the
-// golden builder's sources and files.
+// recipeStamp hashes what the image is made of: the sources of the guest
+// agent and of the golden image builder (not the agent binary, whose
+// embedded version changes with every commit).
 func (e *env) recipeStamp() string {
 	h := sha256.New()
-	agent, err := os.ReadFile(filepath.Join(e.bin, "banger-agent"))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	h.Write(agent)
-	root := filepath.Join(repoRoot(e.t), "internal", "image", "golden")
-	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") {
+	root := repoRoot(e.t)
+	for _, dir := range []string{"cmd/banger-agent", "internal/agent", "internal/image/golden"} {
+		_ = filepath.WalkDir(filepath.Join(root, dir), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err == nil {
+				h.Write([]byte(p))
+				h.Write(b)
+			}
 			return err
-		}
-		b, err := os.ReadFile(p)
-		if err == nil {
-			h.Write([]byte(p))
-			h.Write(b)
-		}
-		return err
-	})
+		})
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 

@@ -118,7 +118,12 @@ func TestWorkspaceAndExec(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(clone, "added.txt")); string(b) != "fresh\n" {
 		t.Errorf("added.txt after apply = %q", b)
 	}
+	checkAgentNamesAndForward(t, e, vms[0])
+
 	id := vms[0].ID
 	e.ok("vm", "delete", "e2e-ws")
 	e.assertNoTrace(id)
+	if b, _ := os.ReadFile(filepath.Join(e.state, "ssh", "config")); strings.Contains(string(b), "e2e-ws.vm") {
+		t.Errorf("ssh config still names the deleted VM:\n%s", b)
+	}
 }

@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"net"
 	"net/netip"
 	"strings"
@@ -68,5 +70,25 @@ func TestClientServerOverPipe(t *testing.T) {
 	}
 	if err := c.Call(cctx, "nope", nil); err == nil || !strings.Contains(err.Error(), "unknown method") {
 		t.Fatalf("unknown method: %v", err)
+	}
+}
+
+func TestHelloRefusesOlderProtocol(t *testing.T) {
+	host, guest := net.Pipe()
+	defer host.Close()
+	go func() {
+		buf := make([]byte, 512)
+		n, _ := guest.Read(buf)
+		var req Request
+		_ = json.Unmarshal(buf[:n], &req)
+		b, _ := json.Marshal(Response{ID: req.ID, Result: json.RawMessage(`{"protocol":0,"version":"ancient"}`)})
+		guest.Write(append(b, '\n'))
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := NewClient(host).Hello(ctx)
+	var old *TooOldError
+	if !errors.As(err, &old) || old.Have != 0 || !strings.Contains(err.Error(), "rebuild the image") {
+		t.Fatalf("want TooOldError telling to rebuild, got %v", err)
 	}
 }

@@ -78,7 +78,7 @@ func (c *Client) Hello(ctx context.Context) (Hello, error) {
 		return h, err
 	}
 	if h.Protocol < ProtocolVersion {
-		return h, fmt.Errorf("the image's banger-agent speaks protocol %d but this bangerd needs %d: rebuild the image (banger image build --force)", h.Protocol, ProtocolVersion)
+		return h, &TooOldError{Have: h.Protocol, Want: ProtocolVersion}
 	}
 	return h, nil
 }
@@ -97,4 +97,12 @@ func (c *Client) Stats(ctx context.Context) (Stats, error) {
 	var s Stats
 	err := c.Call(ctx, "stats", &s)
 	return s, err
+}
+
+// TooOldError says the guest's agent speaks an older protocol than the
+// daemon needs.
+type TooOldError struct{ Have, Want int }
+
+func (e *TooOldError) Error() string {
+	return fmt.Sprintf("the image's banger-agent speaks protocol %d but this bangerd needs %d: rebuild the image (banger image build --force)", e.Have, e.Want)
 }

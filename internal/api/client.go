@@ -259,3 +259,17 @@ func (c *Client) ListForwards(ctx context.Context) ([]Forward, error) {
 	err := c.call(ctx, http.MethodGet, "/forwards", nil, &out)
 	return out, err
 }
+
+// Ports lists a VM's listening sockets (from its guest agent).
+func (c *Client) Ports(ctx context.Context, name string) ([]Port, error) {
+	var out []Port
+	err := c.call(ctx, http.MethodGet, vmPath(name, "/ports"), nil, &out)
+	return out, err
+}
+
+// Stats returns a VM's load, memory and disk figures.
+func (c *Client) Stats(ctx context.Context, name string) (Stats, error) {
+	var out Stats
+	err := c.call(ctx, http.MethodGet, vmPath(name, "/stats"), nil, &out)
+	return out, err
+}

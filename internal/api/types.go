@@ -157,3 +157,31 @@ type Forward struct {
 	Target  string    `json:"target"`
 	Started time.Time `json:"started"`
 }
+
+// Port is a listening socket in a guest.
+type Port struct {
+	Proto   string `json:"proto"`
+	Address string `json:"address"`
+	Port    uint16 `json:"port"`
+	PID     int    `json:"pid,omitempty"`
+	Process string `json:"process,omitempty"`
+}
+
+// Stats are a guest's load, memory and disk figures.
+type Stats struct {
+	Load1         float64     `json:"load1"`
+	Load5         float64     `json:"load5"`
+	Load15        float64     `json:"load15"`
+	MemTotal      uint64      `json:"mem_total"`
+	MemAvailable  uint64      `json:"mem_available"`
+	Disks         []DiskUsage `json:"disks"`
+	UptimeSeconds float64     `json:"uptime_seconds"`
+	Hostname      string      `json:"hostname"`
+}
+
+// DiskUsage is one filesystem of a guest.
+type DiskUsage struct {
+	Path  string `json:"path"`
+	Total uint64 `json:"total"`
+	Free  uint64 `json:"free"`
+}

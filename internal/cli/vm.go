@@ -51,7 +51,7 @@ func (f *vmFlags) request() (api.CreateVM, error) {
 
 func (a *app) vmCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "vm", Short: "Create, run and manage VMs"}
-	cmd.AddCommand(a.vmWorkspaceCmd(), a.vmExecCmd(), a.vmForwardCmd(), a.vmRunCmd(), a.vmCreateCmd(), a.vmListCmd(), a.vmShowCmd(), a.vmSSHCmd(), a.vmLogsCmd(),
+	cmd.AddCommand(a.vmWorkspaceCmd(), a.vmExecCmd(), a.vmForwardCmd(), a.vmPortsCmd(), a.vmStatsCmd(), a.vmRunCmd(), a.vmCreateCmd(), a.vmListCmd(), a.vmShowCmd(), a.vmSSHCmd(), a.vmLogsCmd(),
 		a.vmDeleteCmd(), a.vmPruneCmd())
 	for _, action := range []struct{ name, short string }{
 		{"start", "Boot a stopped VM and wait for SSH"},

@@ -59,6 +59,7 @@ type Config struct {
 	NATDefault     bool   `toml:"nat_default"`
 	DefaultImage   string `toml:"default_image"`
 	DebianMirror   string `toml:"debian_mirror"`
+	CatalogURL     string `toml:"catalog_url"`
 	SSHKeyPath     string `toml:"ssh_key_path"`
 	StopTimeout    string `toml:"stop_timeout"`
 
@@ -379,6 +380,12 @@ func (c *Config) Validate() error {
 
 	if u, err := url.Parse(c.DebianMirror); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("debian_mirror %q is not an http(s) URL: e.g. debian_mirror = %q", c.DebianMirror, DefaultDebianMirror)
+	}
+
+	if c.CatalogURL != "" {
+		if u, err := url.Parse(c.CatalogURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("catalog_url %q is not an http(s) URL: e.g. catalog_url = %q, or leave it out to use only the built-in catalog", c.CatalogURL, "https://example.org/banger/catalog.json")
+		}
 	}
 
 	if _, err := c.StopTimeoutDuration(); err != nil {

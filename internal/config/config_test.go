@@ -289,6 +289,7 @@ func TestValidateErrors(t *testing.T) {
 		{"image name", func(c *Config) { c.DefaultImage = "Debian_Bookworm" }, `default_image "Debian_Bookworm" is not a valid image name`},
 		{"image name leading dash", func(c *Config) { c.DefaultImage = "-x" }, `default_image "-x"`},
 		{"mirror", func(c *Config) { c.DebianMirror = "deb.debian.org" }, `debian_mirror "deb.debian.org" is not an http(s) URL`},
+		{"catalog url", func(c *Config) { c.CatalogURL = "file:///srv/catalog.json" }, `catalog_url "file:///srv/catalog.json" is not an http(s) URL`},
 		{"stop timeout", func(c *Config) { c.StopTimeout = "30" }, `stop_timeout "30": use a positive duration`},
 		{"stop timeout negative", func(c *Config) { c.StopTimeout = "-5s" }, `stop_timeout "-5s"`},
 		{"disk size", func(c *Config) { c.VMDefaults.DiskSize = "lots" }, `vm_defaults.disk_size: bad size "lots": use a number with a unit`},

@@ -28,3 +28,7 @@ func (c *Config) VMRuntimeDir(id string) string { return filepath.Join(c.Runtime
 
 // KnownHostsPath is the SSH known_hosts file for guests.
 func (c *Config) KnownHostsPath() string { return filepath.Join(c.StateDir, "ssh", "known_hosts") }
+
+// SSHConfigPath is banger's own ssh config, included from ~/.ssh/config by
+// `banger ssh-config --install` so that `ssh NAME.vm` works.
+func (c *Config) SSHConfigPath() string { return filepath.Join(c.StateDir, "ssh", "config") }

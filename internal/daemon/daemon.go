@@ -19,6 +19,7 @@ import (
 
 	"banger/internal/config"
 	"banger/internal/disk"
+	"banger/internal/dns"
 	"banger/internal/forward"
 	"banger/internal/image"
 	"banger/internal/image/golden"
@@ -76,6 +77,14 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err := svc.VMs.Reconcile(ctx); err != nil {
 		log.Warn("reconcile", "err", err)
 	}
+	nm := &names{vms: svc.VMs, log: log, sshPath: cfg.SSHConfigPath(), run: dns.Exec}
+	nm.startDNS(ctx, dns.DefaultAddr)
+	if nm.srv != nil {
+		defer nm.srv.Close()
+	}
+	svc.VMs.BridgeReady = nm.bridgeReady
+	svc.VMs.Changed = nm.writeSSHConfig
+	nm.writeSSHConfig(ctx)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -64,6 +64,8 @@ func (h *Handlers) Routes() http.Handler {
 	mux.HandleFunc("POST /v1/vms/{name}/workspace", h.setWorkspace)
 	mux.HandleFunc("POST /v1/vms/{name}/forwards", h.forward)
 	mux.HandleFunc("GET /v1/forwards", h.listForwards)
+	mux.HandleFunc("GET /v1/vms/{name}/ports", h.ports)
+	mux.HandleFunc("GET /v1/vms/{name}/stats", h.stats)
 	mux.HandleFunc("GET /v1/images", h.listImages)
 	mux.HandleFunc("POST /v1/images/build", h.buildImage)
 	mux.HandleFunc("GET /v1/images/{name}", h.getImage)
@@ -321,6 +323,25 @@ func (h *Handlers) listForwards(w http.ResponseWriter, r *http.Request) {
 		out = append(out, forwardAPI(f))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handlers) ports(w http.ResponseWriter, r *http.Request) {
+	ports, err := h.VMs.Ports(r.Context(), r.PathValue("name"))
+	out := make([]api.Port, 0, len(ports))
+	for _, p := range ports {
+		out = append(out, api.Port{Proto: p.Proto, Address: p.Address, Port: p.Port, PID: p.PID, Process: p.Process})
+	}
+	h.reply(w, r, out, err)
+}
+
+func (h *Handlers) stats(w http.ResponseWriter, r *http.Request) {
+	st, err := h.VMs.Stats(r.Context(), r.PathValue("name"))
+	out := api.Stats{Load1: st.Load1, Load5: st.Load5, Load15: st.Load15, MemTotal: st.MemTotal,
+		MemAvailable: st.MemAvailable, UptimeSeconds: st.UptimeSeconds, Hostname: st.Hostname}
+	for _, d := range st.Disks {
+		out.Disks = append(out.Disks, api.DiskUsage{Path: d.Path, Total: d.Total, Free: d.Free})
+	}
+	h.reply(w, r, out, err)
 }
 
 func (h *Handlers) deleteVM(w http.ResponseWriter, r *http.Request) {

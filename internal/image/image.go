@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 
+	"banger/internal/image/catalog"
 	"banger/internal/image/golden"
 	"banger/internal/progress"
 	"banger/internal/store"
@@ -53,14 +56,77 @@ type Service struct {
 	Mirror      string
 	Log         *slog.Logger
 
-	mu     sync.Mutex
-	builds map[string]*build
+	// DefaultImage is the image whose kernel container images boot with
+	// when no kernel is named; Ensure builds it when missing.
+	DefaultImage string
+	// CatalogURL is a remote catalog.json merged over the embedded one;
+	// empty means the embedded catalog only.
+	CatalogURL string
+	// OCICacheDir holds compressed OCI layer blobs; empty means "oci" next
+	// to CacheDir.
+	OCICacheDir string
+	// BundleCacheDir holds downloaded catalog bundles; empty means
+	// "bundles" next to CacheDir.
+	BundleCacheDir string
+	// HTTPClient downloads catalogs and bundles; nil means a default client.
+	HTTPClient *http.Client
+
+	mu  sync.Mutex
+	ops map[string]*op // operations under way, by image name or "kernel:"+name
+
+	fetcherOnce sync.Once
+	fetcher     *catalog.Fetcher
+
+	// cacheMu is held shared by operations that use the download caches
+	// and exclusively by PruneCache.
+	cacheMu sync.RWMutex
 }
 
-type build struct {
+// op is an operation under way that concurrent callers share.
+type op struct {
+	what string // "build", "pull", ...
 	done chan struct{}
-	img  store.Image
+	val  any
 	err  error
+	subs []progress.Func // guarded by Service.mu
+}
+
+// shared runs fn unless an operation with the same key is under way, in
+// which case it waits for that one and returns its result. Every caller
+// receives the progress of the operation from the moment it joined.
+func (s *Service) shared(ctx context.Context, key, what string, p progress.Func, fn func(progress.Func) (any, error)) (any, error) {
+	s.mu.Lock()
+	if s.ops == nil {
+		s.ops = map[string]*op{}
+	}
+	if o, ok := s.ops[key]; ok {
+		o.subs = append(o.subs, p)
+		s.mu.Unlock()
+		p.Msg("image", fmt.Sprintf("waiting for the %s of %s already under way", o.what, strings.TrimPrefix(key, "kernel:")))
+		select {
+		case <-o.done:
+			return o.val, o.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	o := &op{what: what, done: make(chan struct{}), subs: []progress.Func{p}}
+	s.ops[key] = o
+	s.mu.Unlock()
+	fan := func(e progress.Event) {
+		s.mu.Lock()
+		subs := append([]progress.Func(nil), o.subs...)
+		s.mu.Unlock()
+		for _, f := range subs {
+			f.Send(e)
+		}
+	}
+	o.val, o.err = fn(fan)
+	s.mu.Lock()
+	delete(s.ops, key)
+	s.mu.Unlock()
+	close(o.done)
+	return o.val, o.err
 }
 
 // Resolved is an image with its kernel.
@@ -115,29 +181,11 @@ func (s *Service) Build(ctx context.Context, name string, force bool, p progress
 	if !ok {
 		return store.Image{}, fmt.Errorf("image %q: %w to build; buildable images: %v", name, ErrNoRecipe, Recipes())
 	}
-	s.mu.Lock()
-	if s.builds == nil {
-		s.builds = map[string]*build{}
-	}
-	if b, ok := s.builds[name]; ok {
-		s.mu.Unlock()
-		p.Msg("image", "waiting for the build of "+name+" already under way")
-		select {
-		case <-b.done:
-			return b.img, b.err
-		case <-ctx.Done():
-			return store.Image{}, ctx.Err()
-		}
-	}
-	b := &build{done: make(chan struct{})}
-	s.builds[name] = b
-	s.mu.Unlock()
-	b.img, b.err = s.build(ctx, name, suite, force, p)
-	s.mu.Lock()
-	delete(s.builds, name)
-	s.mu.Unlock()
-	close(b.done)
-	return b.img, b.err
+	v, err := s.shared(ctx, name, "build", p, func(p progress.Func) (any, error) {
+		return s.build(ctx, name, suite, force, p)
+	})
+	img, _ := v.(store.Image)
+	return img, err
 }
 
 func (s *Service) build(ctx context.Context, name, suite string, force bool, p progress.Func) (store.Image, error) {

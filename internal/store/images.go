@@ -17,10 +17,11 @@ type Image struct {
 	SizeBytes int64
 	Managed   bool   // banger owns the files and may delete them
 	Source    string // where it came from, e.g. "debootstrap:bookworm" or a path
+	Init      string // init=<Init> on the kernel command line; "" for the default
 	CreatedAt time.Time
 }
 
-const imageCols = "id, name, rootfs, kernel_id, size_bytes, managed, source, created_at"
+const imageCols = "id, name, rootfs, kernel_id, size_bytes, managed, source, created_at, init"
 
 // CreateImage inserts img. An empty ID is replaced by NewID() and a zero
 // CreatedAt by the current time; the stored record is returned. A KernelID
@@ -43,9 +44,9 @@ func (s *Store) CreateImage(ctx context.Context, img Image) (Image, error) {
 	}
 	img.CreatedAt = img.CreatedAt.UTC()
 	_, err := s.db.ExecContext(ctx,
-		"INSERT INTO images("+imageCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		"INSERT INTO images("+imageCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		img.ID, img.Name, img.Rootfs, nullString(img.KernelID), img.SizeBytes,
-		boolInt(img.Managed), img.Source, formatTime(img.CreatedAt))
+		boolInt(img.Managed), img.Source, formatTime(img.CreatedAt), img.Init)
 	if err != nil {
 		switch {
 		case isUnique(err):
@@ -123,7 +124,7 @@ func scanImage(r scanner) (Image, error) {
 		managed int
 		created string
 	)
-	if err := r.Scan(&img.ID, &img.Name, &img.Rootfs, &kernel, &img.SizeBytes, &managed, &img.Source, &created); err != nil {
+	if err := r.Scan(&img.ID, &img.Name, &img.Rootfs, &kernel, &img.SizeBytes, &managed, &img.Source, &created, &img.Init); err != nil {
 		return Image{}, err
 	}
 	img.KernelID = kernel.String
@@ -134,4 +135,60 @@ func scanImage(r scanner) (Image, error) {
 	}
 	img.CreatedAt = t
 	return img, nil
+}
+
+// PromotedKernel gives the new location of a kernel that is promoted
+// together with an image.
+type PromotedKernel struct {
+	ID     string
+	Path   string
+	Initrd string
+}
+
+// PromoteImage records, in one transaction, that an image's rootfs (and
+// optionally its kernel's files) moved into banger-owned storage: the new
+// paths are stored and both records are marked managed.
+func (s *Store) PromoteImage(ctx context.Context, imageID, rootfs string, k *PromotedKernel) error {
+	if rootfs == "" {
+		return fmt.Errorf("promoting image %q: rootfs is required", imageID)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("promoting image %q: %w", imageID, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, "UPDATE images SET rootfs = ?, managed = 1 WHERE id = ?", rootfs, imageID)
+	if err != nil {
+		return fmt.Errorf("promoting image %q: %w", imageID, err)
+	}
+	if err := checkUpdated(res, "image", imageID); err != nil {
+		return err
+	}
+	if k != nil {
+		if k.Path == "" {
+			return fmt.Errorf("promoting kernel %q: path is required", k.ID)
+		}
+		res, err := tx.ExecContext(ctx, "UPDATE kernels SET path = ?, initrd = ?, managed = 1 WHERE id = ?", k.Path, k.Initrd, k.ID)
+		if err != nil {
+			return fmt.Errorf("promoting kernel %q: %w", k.ID, err)
+		}
+		if err := checkUpdated(res, "kernel", k.ID); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("promoting image %q: %w", imageID, err)
+	}
+	return nil
+}
+
+func checkUpdated(res sql.Result, kind, id string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("updating %s %q: %w", kind, id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s %q: %w", kind, id, ErrNotFound)
+	}
+	return nil
 }

@@ -126,6 +126,7 @@ func (s *Service) deleteLocked(ctx context.Context, v store.VM) error {
 		return fmt.Errorf("delete %s: %w", v.Name, err)
 	}
 	s.Log.InfoContext(ctx, "vm deleted", "vm", v.Name, "id", v.ID)
+	s.changed(ctx)
 	return nil
 }
 

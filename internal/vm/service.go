@@ -86,6 +86,12 @@ type Service struct {
 	StopTimeout  time.Duration
 	BootTimeout  time.Duration
 	Log          *slog.Logger
+	// BridgeReady runs after each successful EnsureBridge (e.g. to route
+	// the .vm DNS zone to the daemon); nil does nothing.
+	BridgeReady func(ctx context.Context)
+	// Changed runs after a VM was created, started, stopped or deleted
+	// (e.g. to rewrite banger's ssh config); nil does nothing.
+	Changed func(ctx context.Context)
 	// Ready waits until a booted VM accepts work; nil means waiting for
 	// SSH (and pinning the guest's host key). exited closes if the VMM
 	// process ends first.
@@ -443,6 +449,9 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func) (err e
 	if err := s.Links.EnsureBridge(ctx, s.Bridge, s.Pool.GatewayPrefix()); err != nil {
 		return fmt.Errorf("start %s: %w", v.Name, err)
 	}
+	if s.BridgeReady != nil {
+		s.BridgeReady(ctx)
+	}
 	kernel := img.Kernel.Path
 	if ka, ok := b.(vmm.KernelAdapter); ok {
 		if kernel, err = ka.Kernel(ctx, kernel); err != nil {
@@ -464,7 +473,7 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func) (err e
 		MemoryMiB:   v.MemoryMiB,
 		Dir:         rdir,
 		ConsoleLog:  s.consoleLog(v.ID),
-		AgentSocket: filepath.Join(rdir, "agent.sock"),
+		AgentSocket: s.agentSocket(v.ID),
 		GuestCID:    v.GuestCID,
 	}
 	owner := 0
@@ -505,7 +514,7 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func) (err e
 	p.Msg("ssh", "waiting for ssh on "+v.IP)
 	ready := s.Ready
 	if ready == nil {
-		ready = s.waitSSH
+		ready = s.waitReady
 	}
 	if err := ready(ctx, v, exited); err != nil {
 		return fmt.Errorf("start %s: %w; the serial console is in `banger vm logs %s`", v.Name, err, v.Name)
@@ -520,8 +529,25 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func) (err e
 	s.running[v.ID] = rt
 	s.runMu.Unlock()
 	go s.watch(v.ID, rt, exited)
+	s.changed(ctx)
 	p.Msg("ready", fmt.Sprintf("%s is ready after %.1fs", v.Name, time.Since(started).Seconds()))
 	return nil
+}
+
+func (s *Service) changed(ctx context.Context) {
+	if s.Changed != nil {
+		s.Changed(ctx)
+	}
+}
+
+// LookupIP returns the address of the running VM called name.
+func (s *Service) LookupIP(ctx context.Context, name string) (netip.Addr, bool) {
+	v, err := s.Store.GetVM(ctx, name)
+	if err != nil || v.Name != name || !s.isRunning(v.ID) {
+		return netip.Addr{}, false
+	}
+	ip, err := netip.ParseAddr(v.IP)
+	return ip, err == nil
 }
 
 func kernelCmdline(v store.VM, addr netip.Prefix, gw netip.Addr) string {
@@ -570,6 +596,7 @@ func (s *Service) cleanup(ctx context.Context, id string, rt *runtime) {
 	if s.Forwards != nil {
 		s.Forwards.RemoveVM(id)
 	}
+	s.changed(ctx)
 }
 
 func (s *Service) waitSSH(ctx context.Context, v store.VM, exited <-chan struct{}) error {

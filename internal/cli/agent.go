@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func (a *app) vmPortsCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "ports VM",
+		Short: "List the TCP and UDP ports listening in a VM (from its guest agent)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			ports, err := c.Ports(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSONOut(a.stdout, ports)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "PROTO\tADDRESS\tPORT\tPID\tPROCESS")
+			for _, p := range ports {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", p.Proto, p.Address, p.Port, p.PID, p.Process)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func (a *app) vmStatsCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "stats VM",
+		Short: "Show a VM's load, memory and disk use (from its guest agent)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			st, err := c.Stats(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSONOut(a.stdout, st)
+			}
+			fmt.Fprintf(a.stdout, "host:    %s, up %.0fs\n", st.Hostname, st.UptimeSeconds)
+			fmt.Fprintf(a.stdout, "load:    %.2f %.2f %.2f\n", st.Load1, st.Load5, st.Load15)
+			fmt.Fprintf(a.stdout, "memory:  %s available of %s\n", humanBytes(st.MemAvailable), humanBytes(st.MemTotal))
+			for _, d := range st.Disks {
+				fmt.Fprintf(a.stdout, "disk %s: %s free of %s\n", d.Path, humanBytes(d.Free), humanBytes(d.Total))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+// humanBytes renders n in binary units with one decimal, e.g. "1.5 GiB".
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,76 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"sync"
+
+	"banger/internal/dns"
+	"banger/internal/sshconfig"
+	"banger/internal/vm"
+)
+
+// names serves the .vm zone and keeps banger's ssh config current.
+type names struct {
+	vms     *vm.Service
+	log     *slog.Logger
+	sshPath string
+	srv     *dns.Server
+	run     dns.Runner
+
+	mu       sync.Mutex
+	resolved bool // the bridge's resolved routing is set
+}
+
+// startDNS serves <vm>.vm on addr. Failing to bind is logged, not fatal:
+// VMs work without names.
+func (n *names) startDNS(ctx context.Context, addr string) {
+	if addr == "" || addr == "off" {
+		return
+	}
+	n.srv = &dns.Server{Addr: addr, Log: n.log, Lookup: func(name string) (netip.Addr, bool) {
+		return n.vms.LookupIP(context.Background(), name)
+	}}
+	if err := n.srv.Start(ctx); err != nil {
+		n.log.Warn("the .vm DNS server could not start; NAME.vm will not resolve", "addr", addr, "err", err)
+		n.srv = nil
+		return
+	}
+	n.log.Info("serving the .vm zone", "addr", n.srv.LocalAddr().String())
+}
+
+// bridgeReady routes the .vm zone to our server through systemd-resolved,
+// once per daemon lifetime, where resolved runs (see docs/dns.md).
+func (n *names) bridgeReady(ctx context.Context) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.resolved || n.srv == nil || !dns.ResolvedActive(ctx, n.run) {
+		return
+	}
+	if err := dns.ConfigureResolved(ctx, n.run, n.vms.Bridge, n.srv.LocalAddr().String()); err != nil {
+		n.log.Warn("route .vm through systemd-resolved", "err", err)
+		return
+	}
+	n.resolved = true
+}
+
+// writeSSHConfig rewrites banger's ssh config with a block per VM.
+func (n *names) writeSSHConfig(ctx context.Context) {
+	infos, err := n.vms.List(ctx)
+	if err != nil {
+		n.log.Warn("ssh config", "err", err)
+		return
+	}
+	entries := make([]sshconfig.Entry, 0, len(infos))
+	for _, in := range infos {
+		ip, err := netip.ParseAddr(in.IP)
+		if err != nil {
+			continue
+		}
+		entries = append(entries, sshconfig.Entry{Name: in.Name, ID: in.ID, IP: ip})
+	}
+	if err := sshconfig.Write(n.sshPath, sshconfig.Render(entries, n.vms.KeyPath, n.vms.KnownHosts.Path)); err != nil {
+		n.log.Warn("ssh config", "err", err)
+	}
+}
