@@ -21,13 +21,14 @@ readonly RUNTIME_PKGS=(
 	nftables        # nft: only needed for --nat
 	zstd            # image compression
 	ca-certificates # https downloads
+	git             # workspaces: listing and bundling your checkout
 )
 readonly DEV_PKGS=(shellcheck)
 
 # Equivalent names elsewhere, in the same order as RUNTIME_PKGS and DEV_PKGS.
-readonly FEDORA_PKGS="qemu-system-x86-core qemu-img debootstrap e2fsprogs openssh-clients iproute nftables zstd ca-certificates"
+readonly FEDORA_PKGS="qemu-system-x86-core qemu-img debootstrap e2fsprogs openssh-clients iproute nftables zstd ca-certificates git"
 readonly FEDORA_DEV_PKGS="ShellCheck"
-readonly ARCH_PKGS="qemu-system-x86 qemu-img debootstrap e2fsprogs openssh iproute2 nftables zstd ca-certificates"
+readonly ARCH_PKGS="qemu-system-x86 qemu-img debootstrap e2fsprogs openssh iproute2 nftables zstd ca-certificates git"
 readonly ARCH_DEV_PKGS="shellcheck"
 
 die() {
