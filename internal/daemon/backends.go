@@ -86,6 +86,10 @@ type accelQEMU struct {
 
 func (a *accelQEMU) Name() string { return "qemu" }
 
+// RequiredTools names the QEMU binary, so that a missing one is reported
+// with its package before anything is created.
+func (a *accelQEMU) RequiredTools() []string { return []string{a.binary} }
+
 func (a *accelQEMU) resolve(ctx context.Context, kernel, initrd string) string {
 	if a.fixed == "kvm" || a.fixed == "tcg" {
 		return a.fixed

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"banger/internal/hosttools"
 	"banger/internal/vmm/firecracker"
 	"time"
 )
@@ -486,12 +487,12 @@ type tool struct {
 }
 
 var tools = []tool{
-	{"debootstrap", "debootstrap", "builds the default Debian guest image", true},
-	{"mkfs.ext4", "e2fsprogs", "formats guest disk images", true},
-	{"debugfs", "e2fsprogs", "writes files into guest images without mounting them", true},
-	{"ssh", "openssh-client", "connects to guests", true},
-	{"ip", "iproute2", "manages tap devices and the bridge", true},
-	{"nft", "nftables", "only needed for --nat", false},
+	{"debootstrap", hosttools.Package("debootstrap"), "builds the default Debian guest image", true},
+	{"mkfs.ext4", hosttools.Package("mkfs.ext4"), "formats guest disk images", true},
+	{"debugfs", hosttools.Package("debugfs"), "writes files into guest images without mounting them", true},
+	{"ssh", hosttools.Package("ssh"), "connects to guests", true},
+	{"ip", hosttools.Package("ip"), "manages tap devices and the bridge", true},
+	{"nft", hosttools.Package("nft"), "only needed for --nat", false},
 }
 
 func checkTool(in Inputs, t tool) Check {

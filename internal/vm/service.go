@@ -19,6 +19,7 @@ import (
 
 	"banger/internal/disk"
 	"banger/internal/forward"
+	"banger/internal/hosttools"
 	"banger/internal/image"
 	"banger/internal/progress"
 	"banger/internal/sshkey"
@@ -92,6 +93,8 @@ type Service struct {
 	// Changed runs after a VM was created, started, stopped or deleted
 	// (e.g. to rewrite banger's ssh config); nil does nothing.
 	Changed func(ctx context.Context)
+	// LookPath finds host tools; nil means exec.LookPath.
+	LookPath func(string) (string, error)
 	// Ready waits until a booted VM accepts work; nil means waiting for
 	// SSH (and pinning the guest's host key). exited closes if the VMM
 	// process ends first.
@@ -299,6 +302,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func
 		if err := pf.Preflight(ctx); err != nil {
 			return Info{}, err
 		}
+	}
+	if err := hosttools.Require(s.LookPath, s.requiredTools(b)...); err != nil {
+		return Info{}, err
 	}
 	img, err := s.Images.Ensure(ctx, req.Image, p)
 	if err != nil {
@@ -532,6 +538,18 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func) (err e
 	s.changed(ctx)
 	p.Msg("ready", fmt.Sprintf("%s is ready after %.1fs", v.Name, time.Since(started).Seconds()))
 	return nil
+}
+
+// requiredTools are the host programs creating and booting a VM on b runs.
+func (s *Service) requiredTools(b vmm.VMM) []string {
+	tools := []string{"mkfs.ext4"}
+	if _, ok := b.(vmm.RootDisker); !ok {
+		tools = append(tools, "qemu-img")
+	}
+	if r, ok := b.(interface{ RequiredTools() []string }); ok {
+		tools = append(tools, r.RequiredTools()...)
+	}
+	return tools
 }
 
 func (s *Service) changed(ctx context.Context) {

@@ -548,6 +548,7 @@ func (e *Env) NewService() *vm.Service {
 		StopTimeout:  time.Second,
 		BootTimeout:  time.Second,
 		Log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+		LookPath:     func(name string) (string, error) { return "/usr/bin/" + name, nil },
 		Ready: func(_ context.Context, v store.VM, _ <-chan struct{}) error {
 			e.readyMu.Lock()
 			defer e.readyMu.Unlock()
