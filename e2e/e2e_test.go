@@ -168,7 +168,8 @@ func (e *env) recipeStamp() string {
 			}
 			b, err := os.ReadFile(p)
 			if err == nil {
-				h.Write([]byte(p))
+				rel, _ := filepath.Rel(root, p) // the same in any clone
+				h.Write([]byte(rel))
 				h.Write(b)
 			}
 			return err
