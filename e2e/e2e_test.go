@@ -100,9 +100,14 @@ func newEnv(t *testing.T, name string) *env {
 	t.Cleanup(func() { os.RemoveAll(rt) })
 	e.netns = fmt.Sprintf("bge2e-%s-%d", name, os.Getpid())
 	e.cfgPath = filepath.Join(rt, "config.toml")
+	synced := filepath.Join(rt, "synced.txt")
+	if err := os.WriteFile(synced, []byte("synced from the host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cfg := fmt.Sprintf("state_dir = %q\nruntime_dir = %q\nbridge_name = \"br-bge2e\"\ncidr = \"172.31.77.0/24\"\n"+
-		"log_level = \"debug\"\nstop_timeout = \"20s\"\n[vm_defaults]\nvcpu = 1\nmemory_mib = 768\ndisk_size = \"2G\"\n",
-		e.state, filepath.Join(rt, "run"))
+		"log_level = \"debug\"\nstop_timeout = \"20s\"\n[vm_defaults]\nvcpu = 1\nmemory_mib = 768\ndisk_size = \"2G\"\n"+
+		"[[file_sync]]\nhost = %q\nguest = \"/root/synced/hello.txt\"\nmode = \"0600\"\n",
+		e.state, filepath.Join(rt, "run"), synced)
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

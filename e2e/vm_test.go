@@ -62,6 +62,10 @@ func TestLifecycle(t *testing.T) {
 	if out := e.ok("vm", "ssh", "e2e-life", "--", "hostname"); strings.TrimSpace(out) != "e2e-life" {
 		t.Errorf("hostname in guest = %q", out)
 	}
+	// [[file_sync]] copied the host file in at start, with its mode.
+	if out := e.ok("vm", "ssh", "e2e-life", "--", "sh", "-c", "stat -c %a /root/synced/hello.txt; cat /root/synced/hello.txt"); out != "600\nsynced from the host\n" {
+		t.Errorf("file_sync result: %q", out)
+	}
 
 	// Stop and start: the work disk at /root survives.
 	e.ok("vm", "stop", "e2e-life")

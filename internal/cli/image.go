@@ -2,6 +2,9 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -33,16 +36,19 @@ func (a *app) imageCmd() *cobra.Command {
 		},
 	}
 	build.Flags().BoolVar(&force, "force", false, "rebuild even if the image exists (refused while a VM uses it)")
-	var asJSON bool
+	var asJSON, available bool
 	list := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
-		Short:   "List images",
+		Short:   "List images (--available: those the catalog offers)",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if available {
+				return a.printCatalog(cmd, c, true, asJSON)
 			}
 			imgs, err := c.ListImages(cmd.Context())
 			if err != nil {
@@ -60,6 +66,7 @@ func (a *app) imageCmd() *cobra.Command {
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	list.Flags().BoolVar(&available, "available", false, "list the images the catalog offers")
 	var showJSON bool
 	show := &cobra.Command{
 		Use:   "show NAME",
@@ -100,22 +107,26 @@ func (a *app) imageCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(build, list, show, del)
+	cmd.AddCommand(build, list, show, del, a.imagePullCmd(), a.imageRegisterCmd(), a.imagePromoteCmd(),
+		a.imageCacheCmd(), a.bundleCmd("image"))
 	return cmd
 }
 
 func (a *app) kernelCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "kernel", Short: "Inspect kernels"}
-	var asJSON bool
+	cmd := &cobra.Command{Use: "kernel", Short: "Manage guest kernels"}
+	var asJSON, available bool
 	list := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls"},
-		Short:   "List kernels",
+		Short:   "List kernels (--available: those the catalog offers)",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := a.client(cmd.Context())
 			if err != nil {
 				return err
+			}
+			if available {
+				return a.printCatalog(cmd, c, false, asJSON)
 			}
 			ks, err := c.ListKernels(cmd.Context())
 			if err != nil {
@@ -125,14 +136,344 @@ func (a *app) kernelCmd() *cobra.Command {
 				return writeJSONOut(a.stdout, ks)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tVERSION\tPATH")
+			fmt.Fprintln(tw, "NAME\tVERSION\tMANAGED\tPATH")
 			for _, k := range ks {
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", k.Name, k.Version, k.Path)
+				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", k.Name, k.Version, k.Managed, k.Path)
 			}
 			return tw.Flush()
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.AddCommand(list)
+	list.Flags().BoolVar(&available, "available", false, "list the kernels the catalog offers")
+
+	var showJSON bool
+	show := &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show one kernel",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			k, err := c.GetKernel(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if showJSON {
+				return writeJSONOut(a.stdout, k)
+			}
+			fmt.Fprintf(a.stdout, "name:    %s\nid:      %s\nversion: %s\npath:    %s\ninitrd:  %s\nmanaged: %v\n",
+				k.Name, k.ID, k.Version, k.Path, k.Initrd, k.Managed)
+			return nil
+		},
+	}
+	show.Flags().BoolVar(&showJSON, "json", false, "print JSON")
+
+	pull := &cobra.Command{
+		Use:   "pull NAME",
+		Short: "Download a kernel from the catalog (see `banger kernel list --available`)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			pp := newProgress(a.stderr)
+			k, err := c.PullKernel(cmd.Context(), api.PullKernel{Name: args[0]}, pp.event)
+			pp.finish()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%s %s\n", k.Name, k.Version)
+			return nil
+		},
+	}
+
+	del := &cobra.Command{
+		Use:     "rm NAME",
+		Aliases: []string{"delete"},
+		Short:   "Delete a kernel no image uses",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteKernel(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "deleted %s\n", args[0])
+			return nil
+		},
+	}
+
+	var from string
+	imp := &cobra.Command{
+		Use:   "import NAME --from DIR",
+		Short: "Copy a kernel into banger: DIR holds vmlinuz, vmlinux or bzImage, optionally initrd.img and modules/",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := absPath("--from", from)
+			if err != nil {
+				return err
+			}
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			k, err := c.ImportKernel(cmd.Context(), api.ImportKernel{Name: args[0], From: dir})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%s %s %s\n", k.Name, k.Version, k.Path)
+			return nil
+		},
+	}
+	imp.Flags().StringVar(&from, "from", "", "directory holding the kernel (required)")
+	_ = imp.MarkFlagRequired("from")
+
+	cmd.AddCommand(list, show, pull, del, imp, a.bundleCmd("kernel"))
 	return cmd
+}
+
+// absPath makes a path given on the command line absolute: the daemon has
+// its own working directory.
+func absPath(flag, p string) (string, error) {
+	if p == "" {
+		return "", fmt.Errorf("%s is required", flag)
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("%s %s: %w", flag, p, err)
+	}
+	return abs, nil
+}
+
+// pullRef makes a local path absolute and leaves names and registry
+// references alone. A bare word is a path only when it names a regular
+// file or an OCI layout here, so a catalog name still wins over a stray
+// directory of the same name.
+func pullRef(ref string) string {
+	local := strings.ContainsRune(ref, '/') || strings.HasPrefix(ref, ".")
+	if !local {
+		if fi, err := os.Stat(ref); err == nil {
+			if fi.Mode().IsRegular() {
+				local = true
+			} else if _, err := os.Stat(filepath.Join(ref, "oci-layout")); err == nil {
+				local = true
+			}
+		}
+	}
+	if !local {
+		return ref
+	}
+	if _, err := os.Stat(ref); err != nil {
+		return ref // e.g. ghcr.io/org/image:tag
+	}
+	if abs, err := filepath.Abs(ref); err == nil {
+		return abs
+	}
+	return ref
+}
+
+func (a *app) imagePullCmd() *cobra.Command {
+	var name, size, kernel string
+	cmd := &cobra.Command{
+		Use:   "pull REF",
+		Short: "Install an image from the catalog, a registry (alpine:3.19), an OCI layout directory or a docker-archive file",
+		Long: `Install an image. REF is looked up in the image catalog first
+(banger image list --available); otherwise it is an OCI layout directory, a
+docker-archive file (docker save -o img.tar) or a registry reference.
+
+Container images boot with the default image's kernel unless --kernel names
+another. Images without systemd or sshd boot /sbin/banger-init, which
+installs them on the VM's first boot (the VM needs network access).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			pp := newProgress(a.stderr)
+			img, err := c.PullImage(cmd.Context(), api.PullImage{Ref: pullRef(args[0]), Name: name, Size: size, Kernel: kernel}, pp.event)
+			pp.finish()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%s %s (kernel %s)\n", img.Name, config.FormatSize(img.SizeBytes), img.Kernel)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&name, "name", "", "image name (default: derived from REF, e.g. alpine:3.19 -> alpine-3.19)")
+	cmd.Flags().StringVar(&size, "size", "", "rootfs size of a container image, e.g. 4G (default: content x 1.5, at least 1G)")
+	cmd.Flags().StringVar(&kernel, "kernel", "", "kernel to boot the image with (default: the catalog's, else the default image's)")
+	return cmd
+}
+
+func (a *app) imageRegisterCmd() *cobra.Command {
+	var req api.RegisterImage
+	cmd := &cobra.Command{
+		Use:   "register --name N --rootfs FILE (--kernel FILE [--initrd FILE] | --kernel-ref KERNEL)",
+		Short: "Use an ext4 file (and kernel) you own as an image, in place; banger never deletes them",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if req.Rootfs, err = absPath("--rootfs", req.Rootfs); err != nil {
+				return err
+			}
+			if (req.Kernel == "") == (req.KernelRef == "") {
+				return fmt.Errorf("give either --kernel FILE or --kernel-ref NAME")
+			}
+			for _, f := range []struct {
+				flag string
+				p    *string
+			}{{"--kernel", &req.Kernel}, {"--initrd", &req.Initrd}} {
+				if *f.p != "" {
+					if *f.p, err = absPath(f.flag, *f.p); err != nil {
+						return err
+					}
+				}
+			}
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			img, err := c.RegisterImage(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%s %s (kernel %s, unmanaged)\n", img.Name, config.FormatSize(img.SizeBytes), img.Kernel)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&req.Name, "name", "", "image name (required)")
+	cmd.Flags().StringVar(&req.Rootfs, "rootfs", "", "ext4 root filesystem file (required)")
+	cmd.Flags().StringVar(&req.Kernel, "kernel", "", "kernel file (vmlinux or bzImage); registered as <name>-kernel")
+	cmd.Flags().StringVar(&req.Initrd, "initrd", "", "initrd for --kernel")
+	cmd.Flags().StringVar(&req.KernelRef, "kernel-ref", "", "name of a kernel banger knows (see `banger kernel list`)")
+	_ = cmd.MarkFlagRequired("name")
+	_ = cmd.MarkFlagRequired("rootfs")
+	return cmd
+}
+
+func (a *app) imagePromoteCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "promote NAME",
+		Short: "Copy a registered image (and its kernel) into banger's storage and let banger manage it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			pp := newProgress(a.stderr)
+			img, err := c.PromoteImage(cmd.Context(), args[0], pp.event)
+			pp.finish()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%s now managed: %s\n", img.Name, img.Rootfs)
+			return nil
+		},
+	}
+}
+
+func (a *app) imageCacheCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "cache", Short: "Manage the download caches (OCI layers, catalog bundles)"}
+	var dryRun, asJSON bool
+	prune := &cobra.Command{
+		Use:   "prune",
+		Short: "Remove cached OCI layers and catalog bundles (installed images do not need them)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rep, err := c.PruneImageCache(cmd.Context(), api.PruneCache{DryRun: dryRun})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSONOut(a.stdout, rep)
+			}
+			verb := "removed"
+			if dryRun {
+				verb = "would remove"
+			}
+			for _, f := range rep.Files {
+				fmt.Fprintf(a.stdout, "%s %s (%s)\n", verb, f.Path, config.FormatSize(f.Bytes))
+			}
+			fmt.Fprintf(a.stdout, "%s %d files, %s\n", verb, len(rep.Files), config.FormatSize(rep.Bytes))
+			return nil
+		},
+	}
+	prune.Flags().BoolVar(&dryRun, "dry-run", false, "only list what would be removed")
+	prune.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(prune)
+	return cmd
+}
+
+// bundleCmd is `image bundle` or `kernel bundle`.
+func (a *app) bundleCmd(kind string) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "bundle NAME --out DIR",
+		Short: "Write a catalog bundle of the " + kind + " and its catalog.json entry into DIR",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := absPath("--out", out)
+			if err != nil {
+				return err
+			}
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			bundle := c.BundleImage
+			if kind == "kernel" {
+				bundle = c.BundleKernel
+			}
+			b, err := bundle(cmd.Context(), args[0], api.BundleRequest{Out: dir})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%s (%s, sha256 %s)\nentry: %s\n", b.File, config.FormatSize(b.SizeBytes), b.SHA256, b.EntryFile)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "output directory (required)")
+	_ = cmd.MarkFlagRequired("out")
+	return cmd
+}
+
+// printCatalog lists the catalog's images or kernels.
+func (a *app) printCatalog(cmd *cobra.Command, c *api.Client, images, asJSON bool) error {
+	cat, err := c.Catalog(cmd.Context())
+	if err != nil {
+		return err
+	}
+	if cat.Warning != "" {
+		fmt.Fprintln(a.stderr, "warning: "+cat.Warning)
+	}
+	if asJSON {
+		if images {
+			return writeJSONOut(a.stdout, cat.Images)
+		}
+		return writeJSONOut(a.stdout, cat.Kernels)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	if images {
+		fmt.Fprintln(tw, "NAME\tDISTRO\tKERNEL\tDOWNLOAD\tINSTALLED\tDESCRIPTION")
+		for _, i := range cat.Images {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", i.Name, i.Distro, i.KernelRef, config.FormatSize(i.SizeBytes), i.Installed, i.Description)
+		}
+	} else {
+		fmt.Fprintln(tw, "NAME\tVERSION\tDOWNLOAD\tINSTALLED")
+		for _, k := range cat.Kernels {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", k.Name, k.Version, config.FormatSize(k.SizeBytes), k.Installed)
+		}
+	}
+	return tw.Flush()
 }

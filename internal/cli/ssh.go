@@ -8,11 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 
 	"golang.org/x/term"
 
 	"banger/internal/api"
+	"banger/internal/shquote"
 )
 
 // sshArgs builds the system ssh client's argv for a target. The command's
@@ -40,23 +40,9 @@ func sshArgs(t api.SSHTarget, tty bool, command []string) []string {
 	}
 	args = append(args, t.User+"@"+t.Host)
 	if len(command) > 0 {
-		quoted := make([]string, len(command))
-		for i, c := range command {
-			quoted[i] = shellQuote(c)
-		}
-		args = append(args, "--", strings.Join(quoted, " "))
+		args = append(args, "--", shquote.Join(command...))
 	}
 	return args
-}
-
-// shellQuote quotes s for a POSIX shell.
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // sshOpts adjust one ssh run.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -198,6 +199,7 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 		KeyPath:     cfg.SSHKeyPath,
 		KnownHosts:  &sshkey.KnownHosts{Path: cfg.KnownHostsPath()},
 		Forwards:    &forward.Manager{Log: log},
+		FileSync:    fileSync(cfg),
 		StopTimeout: stopTimeout,
 		Log:         log,
 	}
@@ -226,3 +228,35 @@ func (w *logWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = (*logWriter)(nil)
+
+// fileSync converts the config's [[file_sync]] entries (validated by the
+// config package: absolute paths, guest under /root, octal modes).
+func fileSync(cfg *config.Config) []vm.FileSync {
+	var out []vm.FileSync
+	for _, f := range cfg.FileSync {
+		var mode uint64
+		if f.Mode != "" {
+			mode, _ = strconv.ParseUint(f.Mode, 8, 32)
+		}
+		out = append(out, vm.FileSync{Host: expandHome(f.Host), Guest: f.Guest, Mode: os.FileMode(mode)})
+	}
+	return out
+}
+
+// expandHome resolves a leading ~/ against the home of the user who runs
+// the daemon (or SUDO_USER's, when started through sudo).
+func expandHome(p string) string {
+	if !strings.HasPrefix(p, "~/") {
+		return p
+	}
+	home, err := os.UserHomeDir()
+	if u := os.Getenv("SUDO_USER"); u != "" {
+		if pw, lerr := user.Lookup(u); lerr == nil {
+			home, err = pw.HomeDir, nil
+		}
+	}
+	if err != nil {
+		return p
+	}
+	return filepath.Join(home, p[2:])
+}

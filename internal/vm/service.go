@@ -83,6 +83,7 @@ type Service struct {
 	Defaults     Defaults
 	KeyPath      string
 	KnownHosts   *sshkey.KnownHosts
+	FileSync     []FileSync // copied into each VM at every start
 	Forwards     *forward.Manager
 	StopTimeout  time.Duration
 	BootTimeout  time.Duration
@@ -522,7 +523,7 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func) (err e
 	if ready == nil {
 		ready = s.waitReady
 	}
-	if err := ready(ctx, v, exited); err != nil {
+	if err := ready(withProgress(ctx, p), v, exited); err != nil {
 		return fmt.Errorf("start %s: %w; the serial console is in `banger vm logs %s`", v.Name, err, v.Name)
 	}
 	if err := s.Store.UpdateVMState(ctx, v.ID, "running"); err != nil {
@@ -550,6 +551,18 @@ func (s *Service) requiredTools(b vmm.VMM) []string {
 		tools = append(tools, r.RequiredTools()...)
 	}
 	return tools
+}
+
+type progressKey struct{}
+
+// withProgress lets steps below a Ready function report progress.
+func withProgress(ctx context.Context, p progress.Func) context.Context {
+	return context.WithValue(ctx, progressKey{}, p)
+}
+
+func progressFrom(ctx context.Context) progress.Func {
+	p, _ := ctx.Value(progressKey{}).(progress.Func)
+	return p
 }
 
 func (s *Service) changed(ctx context.Context) {
@@ -640,8 +653,8 @@ func (s *Service) waitSSH(ctx context.Context, v store.VM, exited <-chan struct{
 	for {
 		c, err := ssh.Dial("tcp", addr, cfg)
 		if err == nil {
-			c.Close()
-			return nil
+			defer c.Close()
+			return s.syncFiles(ctx, c, progressFrom(ctx))
 		}
 		if errors.Is(err, sshkey.ErrHostKeyMismatch) {
 			return err

@@ -1,0 +1,140 @@
+package vm
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+
+	"banger/internal/progress"
+	"banger/internal/shquote"
+)
+
+// FileSync is a host file or directory copied into every VM at each start.
+type FileSync struct {
+	Host  string      // absolute host path
+	Guest string      // absolute guest path under /root
+	Mode  os.FileMode // for a file; 0 keeps the host file's mode
+}
+
+// syncFiles copies the FileSync entries over an SSH connection. A missing
+// host path is reported and skipped: it must not keep a VM from starting.
+func (s *Service) syncFiles(ctx context.Context, c *ssh.Client, p progress.Func) error {
+	for _, f := range s.FileSync {
+		if err := validGuestPath(f.Guest); err != nil {
+			return err
+		}
+		st, err := os.Stat(f.Host)
+		if err != nil {
+			p.Msg("file_sync", fmt.Sprintf("skipping %s: %v", f.Host, err))
+			continue
+		}
+		if st.IsDir() {
+			err = s.syncDir(c, f)
+		} else {
+			err = s.syncFile(c, f, st)
+		}
+		if err != nil {
+			return fmt.Errorf("file_sync %s -> %s: %w", f.Host, f.Guest, err)
+		}
+		p.Msg("file_sync", fmt.Sprintf("copied %s to %s", f.Host, f.Guest))
+	}
+	return nil
+}
+
+func validGuestPath(p string) error {
+	clean := path.Clean(p)
+	if !path.IsAbs(p) || !strings.HasPrefix(clean+"/", "/root/") {
+		return fmt.Errorf("file_sync guest path %q: give a path under /root", p)
+	}
+	return nil
+}
+
+func run(c *ssh.Client, stdin io.Reader, argv ...string) error {
+	sess, err := c.NewSession()
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+	sess.Stdin = stdin
+	out, err := sess.CombinedOutput(shquote.Join(argv...))
+	if err != nil {
+		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func (s *Service) syncFile(c *ssh.Client, f FileSync, st fs.FileInfo) error {
+	mode := f.Mode
+	if mode == 0 {
+		mode = st.Mode().Perm()
+	}
+	src, err := os.Open(f.Host)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	return run(c, src, "install", "-D", "-m", fmt.Sprintf("%o", mode.Perm()), "/dev/stdin", path.Clean(f.Guest))
+}
+
+func (s *Service) syncDir(c *ssh.Client, f FileSync) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(tarDir(f.Host, pw)) }()
+	defer pr.Close()
+	return run(c, pr, "sh", "-c", `mkdir -p "$1" && tar -x --no-same-owner -C "$1"`, "banger-sync", path.Clean(f.Guest))
+}
+
+// tarDir writes the regular files, directories and symlinks under root.
+func tarDir(root string, w io.Writer) error {
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(p); err != nil {
+				return err
+			}
+		} else if !info.Mode().IsRegular() && !info.IsDir() {
+			return nil
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = filepath.ToSlash(rel)
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(tw, f)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
