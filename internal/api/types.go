@@ -118,6 +118,7 @@ type Image struct {
 	SizeBytes int64     `json:"size_bytes"`
 	Managed   bool      `json:"managed"`
 	Source    string    `json:"source"`
+	Init      string    `json:"init,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 }
 

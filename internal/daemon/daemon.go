@@ -173,6 +173,11 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 		AgentBinary: opts.AgentBinary,
 		Mirror:      cfg.DebianMirror,
 		Log:         log,
+
+		DefaultImage:   cfg.DefaultImage,
+		CatalogURL:     cfg.CatalogURL,
+		OCICacheDir:    filepath.Join(cfg.CacheDir(), "oci"),
+		BundleCacheDir: filepath.Join(cfg.CacheDir(), "bundles"),
 	}
 	_ = os.RemoveAll(images.TmpDir) // scratch of builds interrupted by a crash
 	vms := &vm.Service{

@@ -71,6 +71,7 @@ func (h *Handlers) Routes() http.Handler {
 	mux.HandleFunc("GET /v1/images/{name}", h.getImage)
 	mux.HandleFunc("DELETE /v1/images/{name}", h.deleteImage)
 	mux.HandleFunc("GET /v1/kernels", h.listKernels)
+	h.imageRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, &api.Error{Kind: api.KindUnknown, Message: "unknown method " + r.Method + " " + r.URL.Path})
 	})
@@ -385,7 +386,7 @@ func (h *Handlers) logs(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handlers) imageAPI(r *http.Request, img store.Image) api.Image {
 	out := api.Image{ID: img.ID, Name: img.Name, Rootfs: img.Rootfs, SizeBytes: img.SizeBytes,
-		Managed: img.Managed, Source: img.Source, CreatedAt: img.CreatedAt}
+		Managed: img.Managed, Source: img.Source, CreatedAt: img.CreatedAt, Init: img.Init}
 	if k, err := h.Store.GetKernel(r.Context(), img.KernelID); err == nil {
 		out.Kernel = k.Name
 	}

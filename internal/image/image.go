@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"banger/internal/hosttools"
 	"banger/internal/image/catalog"
 	"banger/internal/image/golden"
 	"banger/internal/progress"
@@ -62,11 +63,11 @@ type Service struct {
 	// CatalogURL is a remote catalog.json merged over the embedded one;
 	// empty means the embedded catalog only.
 	CatalogURL string
-	// OCICacheDir holds compressed OCI layer blobs; empty means "oci" next
-	// to CacheDir.
+	// OCICacheDir holds compressed OCI layer blobs; empty means cache/oci
+	// in the state dir (the parent of ImagesDir).
 	OCICacheDir string
 	// BundleCacheDir holds downloaded catalog bundles; empty means
-	// "bundles" next to CacheDir.
+	// cache/bundles in the state dir.
 	BundleCacheDir string
 	// HTTPClient downloads catalogs and bundles; nil means a default client.
 	HTTPClient *http.Client
@@ -198,6 +199,9 @@ func (s *Service) build(ctx context.Context, name, suite string, force bool, p p
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return store.Image{}, err
+	}
+	if err := hosttools.Require(nil, "debootstrap", "mkfs.ext4"); err != nil {
+		return store.Image{}, fmt.Errorf("build image %s: %w", name, err)
 	}
 	if _, err := os.Stat(s.AgentBinary); err != nil {
 		return store.Image{}, fmt.Errorf("build image %s: the guest agent binary is missing (%w); run `make build`", name, err)

@@ -46,14 +46,14 @@ func (s *Service) ociCacheDir() string {
 	if s.OCICacheDir != "" {
 		return s.OCICacheDir
 	}
-	return filepath.Join(filepath.Dir(s.CacheDir), "oci")
+	return filepath.Join(filepath.Dir(s.ImagesDir), "cache", "oci")
 }
 
 func (s *Service) bundleCacheDir() string {
 	if s.BundleCacheDir != "" {
 		return s.BundleCacheDir
 	}
-	return filepath.Join(filepath.Dir(s.CacheDir), "bundles")
+	return filepath.Join(filepath.Dir(s.ImagesDir), "cache", "bundles")
 }
 
 func (s *Service) bundleFetcher() *catalog.Fetcher {
@@ -171,6 +171,11 @@ func (s *Service) Pull(ctx context.Context, req PullRequest, p progress.Func) (s
 		}
 		source = "catalog:" + entry.Name
 	} else {
+		if looksLikePath(ref) {
+			if _, err := os.Stat(ref); err != nil {
+				return store.Image{}, fmt.Errorf("image pull: %w: %w; give an OCI layout directory or a docker-archive file (as the daemon sees it)", ErrInvalid, err)
+			}
+		}
 		src, err = oci.ParseSource(ref)
 		if err != nil {
 			return store.Image{}, fmt.Errorf("image pull: %q is not in the image catalog (see `banger image list --available`) and %w", ref, err)
@@ -215,6 +220,10 @@ func (s *Service) Pull(ctx context.Context, req PullRequest, p progress.Func) (s
 	})
 	img, _ := v.(store.Image)
 	return img, err
+}
+
+func looksLikePath(ref string) bool {
+	return strings.HasPrefix(ref, "/") || strings.HasPrefix(ref, "./") || strings.HasPrefix(ref, "../")
 }
 
 // existing reports whether name is taken: by an image from source (returned
@@ -895,4 +904,3 @@ func (s *Service) writeBundle(ctx context.Context, spec catalog.BundleSpec, outD
 	}
 	return BundleResult{Entry: e, File: e.File, EntryFile: entryFile}, nil
 }
-

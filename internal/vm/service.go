@@ -466,11 +466,15 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func) (err e
 		}
 	}
 	rdir := s.runDir(v.ID)
+	cmdline := kernelCmdline(v, netip.PrefixFrom(ip, s.Pool.Prefix().Bits()), s.Pool.Gateway())
+	if img.Image.Init != "" {
+		cmdline += " init=" + img.Image.Init
+	}
 	cfg := vmm.Config{
 		ID:      v.ID,
 		Kernel:  kernel,
 		Initrd:  img.Kernel.Initrd,
-		Cmdline: kernelCmdline(v, netip.PrefixFrom(ip, s.Pool.Prefix().Bits()), s.Pool.Gateway()),
+		Cmdline: cmdline,
 		Disks: []vmm.Disk{
 			s.rootDisk(v.ID),
 			{Path: filepath.Join(s.vmDir(v.ID), "work.ext4"), Format: "raw"},
