@@ -94,7 +94,7 @@ type CreateVM struct {
 	VCPUs     int    `json:"vcpus,omitempty"`
 	MemoryMiB int    `json:"memory_mib,omitempty"`
 	DiskSize  string `json:"disk_size,omitempty"`
-	NAT       bool   `json:"nat,omitempty"`
+	NAT       *bool  `json:"nat,omitempty"` // nil: the config's nat_default
 	NoStart   bool   `json:"no_start,omitempty"`
 }
 

@@ -26,6 +26,7 @@ type vmFlags struct {
 	memory   int
 	diskSize string
 	nat      bool
+	natSet   bool
 }
 
 func (f *vmFlags) add(cmd *cobra.Command) {
@@ -34,7 +35,8 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.vcpu, "vcpu", 0, "virtual CPUs (default: [vm_defaults] vcpu, else cpus/4 capped at 4)")
 	cmd.Flags().IntVar(&f.memory, "memory", 0, "memory in MiB (default: [vm_defaults] memory_mib, else RAM/8 capped at 8192)")
 	cmd.Flags().StringVar(&f.diskSize, "disk-size", "", "size of the work disk mounted at /root, e.g. 8G (default: [vm_defaults] disk_size)")
-	cmd.Flags().BoolVar(&f.nat, "nat", false, "give the VM outbound network access through NAT")
+	cmd.Flags().BoolVar(&f.nat, "nat", false, "give the VM outbound network access through NAT (default: nat_default from the config)")
+	cmd.PreRun = func(cmd *cobra.Command, _ []string) { f.natSet = cmd.Flags().Changed("nat") }
 }
 
 func (f *vmFlags) request() (api.CreateVM, error) {
@@ -46,7 +48,11 @@ func (f *vmFlags) request() (api.CreateVM, error) {
 	if f.vcpu < 0 || f.memory < 0 {
 		return api.CreateVM{}, fmt.Errorf("--vcpu and --memory must be positive")
 	}
-	return api.CreateVM{Name: f.name, Image: f.image, VCPUs: f.vcpu, MemoryMiB: f.memory, DiskSize: f.diskSize, NAT: f.nat}, nil
+	req := api.CreateVM{Name: f.name, Image: f.image, VCPUs: f.vcpu, MemoryMiB: f.memory, DiskSize: f.diskSize}
+	if f.natSet {
+		req.NAT = &f.nat
+	}
+	return req, nil
 }
 
 func (a *app) vmCmd() *cobra.Command {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path"
@@ -32,6 +33,9 @@ const (
 	DefaultImage        = "debian-bookworm"
 	DefaultDebianMirror = "http://deb.debian.org/debian"
 	DefaultStopTimeout  = "30s"
+	DefaultBootTimeout  = "5m"
+	DefaultDNSAddr      = "127.0.0.1:5354"
+	DefaultChrootBase   = "/srv/jailer"
 
 	DefaultVCPUs     = 1
 	DefaultMemoryMiB = 1024
@@ -62,6 +66,11 @@ type Config struct {
 	CatalogURL     string `toml:"catalog_url"`
 	SSHKeyPath     string `toml:"ssh_key_path"`
 	StopTimeout    string `toml:"stop_timeout"`
+	BootTimeout    string `toml:"boot_timeout"`
+	DNSAddr        string `toml:"dns_addr"`
+	// JailerEnabled unset means: on when the jailer binary is installed.
+	JailerEnabled    *bool  `toml:"jailer_enabled"`
+	JailerChrootBase string `toml:"jailer_chroot_base"`
 
 	VMDefaults VMDefaults `toml:"vm_defaults"`
 	FileSync   []FileSync `toml:"file_sync"`
@@ -253,6 +262,9 @@ func (c *Config) applyDefaults(h Host) error {
 	setDefault(&c.DefaultImage, DefaultImage)
 	setDefault(&c.DebianMirror, DefaultDebianMirror)
 	setDefault(&c.StopTimeout, DefaultStopTimeout)
+	setDefault(&c.BootTimeout, DefaultBootTimeout)
+	setDefault(&c.DNSAddr, DefaultDNSAddr)
+	setDefault(&c.JailerChrootBase, DefaultChrootBase)
 	setDefault(&c.SSHKeyPath, filepath.Join(c.StateDir, "ssh", "id_ed25519"))
 	return nil
 }
@@ -307,13 +319,21 @@ func clamp(v, lo, hi int) int {
 
 // StopTimeoutDuration returns stop_timeout parsed (the default if unset).
 func (c *Config) StopTimeoutDuration() (time.Duration, error) {
-	s := c.StopTimeout
+	return duration("stop_timeout", c.StopTimeout, DefaultStopTimeout)
+}
+
+// BootTimeoutDuration returns boot_timeout parsed (the default if unset).
+func (c *Config) BootTimeoutDuration() (time.Duration, error) {
+	return duration("boot_timeout", c.BootTimeout, DefaultBootTimeout)
+}
+
+func duration(key, s, def string) (time.Duration, error) {
 	if s == "" {
-		s = DefaultStopTimeout
+		s = def
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf(`stop_timeout %q: use a positive duration, e.g. stop_timeout = "30s"`, s)
+		return 0, fmt.Errorf(`%s %q: use a positive duration, e.g. %s = %q`, key, s, key, def)
 	}
 	return d, nil
 }
@@ -388,6 +408,17 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	if _, err := c.BootTimeoutDuration(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.DNSAddr != "off" {
+		if ap, err := netip.ParseAddrPort(c.DNSAddr); err != nil || !ap.Addr().IsLoopback() {
+			bad(`dns_addr %q: use a loopback address and port such as "127.0.0.1:5354", or "off"`, c.DNSAddr)
+		}
+	}
+	if !filepath.IsAbs(c.JailerChrootBase) || filepath.Clean(c.JailerChrootBase) != c.JailerChrootBase {
+		bad("jailer_chroot_base %q must be an absolute, clean path", c.JailerChrootBase)
+	}
 	if _, err := c.StopTimeoutDuration(); err != nil {
 		errs = append(errs, err)
 	}

@@ -29,7 +29,8 @@ func TestDocsExampleLoads(t *testing.T) {
 	// Every key in Config must be documented.
 	for _, key := range []string{"state_dir", "runtime_dir", "log_level", "vmm", "accel", "qemu_bin",
 		"firecracker_bin", "jailer_bin", "bridge_name", "cidr", "nat_default", "default_image",
-		"debian_mirror", "catalog_url", "ssh_key_path", "stop_timeout", "vcpu", "memory_mib", "disk_size",
+		"debian_mirror", "catalog_url", "ssh_key_path", "stop_timeout", "boot_timeout", "dns_addr",
+		"jailer_enabled", "jailer_chroot_base", "vcpu", "memory_mib", "disk_size",
 		"[[file_sync]]", "host", "guest", "mode"} {
 		if !strings.Contains(string(doc), "`"+key+"`") {
 			t.Errorf("docs/config.md does not document `%s`", key)

@@ -34,8 +34,12 @@ func Backends(ctx context.Context, cfg *config.Config, st *store.Store, log *slo
 	fcPath, fcErr := exec.LookPath(cfg.FirecrackerBin)
 	if fcErr == nil {
 		_, jailerErr := exec.LookPath(cfg.JailerBin)
+		jailed := jailerErr == nil
+		if cfg.JailerEnabled != nil {
+			jailed = *cfg.JailerEnabled
+		}
 		backends["firecracker"] = firecracker.New(firecracker.Options{
-			Binary: fcPath, JailerBinary: cfg.JailerBin, JailerEnabled: jailerErr == nil, Logger: log,
+			Binary: fcPath, JailerBinary: cfg.JailerBin, JailerEnabled: jailed, ChrootBase: cfg.JailerChrootBase, Logger: log,
 		})
 	} else {
 		backends["firecracker"] = unavailable{name: "firecracker", why: fmt.Sprintf(

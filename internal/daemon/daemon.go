@@ -79,7 +79,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		log.Warn("reconcile", "err", err)
 	}
 	nm := &names{vms: svc.VMs, log: log, sshPath: cfg.SSHConfigPath(), run: dns.Exec}
-	nm.startDNS(ctx, dns.DefaultAddr)
+	nm.startDNS(ctx, cfg.DNSAddr)
 	if nm.srv != nil {
 		defer nm.srv.Close()
 	}
@@ -159,6 +159,10 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 	if err != nil {
 		return nil, err
 	}
+	bootTimeout, err := cfg.BootTimeoutDuration()
+	if err != nil {
+		return nil, err
+	}
 	backends, chosen, err := Backends(ctx, cfg, st, log)
 	if err != nil {
 		return nil, err
@@ -206,6 +210,8 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 		Forwards:    &forward.Manager{Log: log},
 		FileSync:    fileSync(cfg),
 		StopTimeout: stopTimeout,
+		BootTimeout: bootTimeout,
+		NATDefault:  cfg.NATDefault,
 		Log:         log,
 	}
 	return &services{VMs: vms, Images: images}, nil

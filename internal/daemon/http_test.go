@@ -242,7 +242,8 @@ func TestCreateStreamsProgressThenResult(t *testing.T) {
 		}
 	}
 	var events []api.Event
-	v, err := d.client.CreateVM(context.Background(), api.CreateVM{Name: "streamed", NAT: true, DiskSize: "2G"}, func(ev api.Event) {
+	yes := true
+	v, err := d.client.CreateVM(context.Background(), api.CreateVM{Name: "streamed", NAT: &yes, DiskSize: "2G"}, func(ev api.Event) {
 		events = append(events, ev)
 		if ev.Step == "ssh" {
 			close(sawSSH)
@@ -322,7 +323,7 @@ func TestStreamEvents(t *testing.T) {
 func TestListAndShowRoundTrip(t *testing.T) {
 	d := newTestDaemon(t)
 	ctx := context.Background()
-	on := d.create(t, api.CreateVM{Name: "bravo", NAT: true, VCPUs: 3, MemoryMiB: 768, DiskSize: "3G"})
+	on := d.create(t, api.CreateVM{Name: "bravo", NAT: &[]bool{true}[0], VCPUs: 3, MemoryMiB: 768, DiskSize: "3G"})
 	off := d.create(t, api.CreateVM{Name: "alpha", NoStart: true})
 	if off.State != "created" || off.PID != 0 || off.Tap != "" {
 		t.Fatalf("NoStart VM %+v", off)

@@ -87,6 +87,7 @@ type Service struct {
 	Forwards     *forward.Manager
 	StopTimeout  time.Duration
 	BootTimeout  time.Duration
+	NATDefault   bool // NAT for VMs whose request does not say
 	Log          *slog.Logger
 	// BridgeReady runs after each successful EnsureBridge (e.g. to route
 	// the .vm DNS zone to the daemon); nil does nothing.
@@ -239,7 +240,7 @@ type CreateRequest struct {
 	VCPUs     int
 	MemoryMiB int
 	DiskBytes int64
-	NAT       bool
+	NAT       *bool // nil: NATDefault
 	NoStart   bool
 }
 
@@ -361,8 +362,11 @@ func (s *Service) allocate(ctx context.Context, req CreateRequest, img store.Ima
 	}
 	rec := store.VM{
 		ID: store.NewID(), Name: name, ImageID: img.ID, VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB,
-		DiskBytes: req.DiskBytes, NAT: req.NAT, IP: ip.String(), MAC: s.MACFor(ip),
+		DiskBytes: req.DiskBytes, NAT: s.NATDefault, IP: ip.String(), MAC: s.MACFor(ip),
 		Backend: s.Backend, GuestCID: cid, State: "created",
+	}
+	if req.NAT != nil {
+		rec.NAT = *req.NAT
 	}
 	rec, err = s.Store.CreateVM(ctx, rec)
 	if err != nil {

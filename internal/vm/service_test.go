@@ -141,7 +141,8 @@ func TestCreateWithDefaults(t *testing.T) {
 
 func TestCreateNoStartWithNAT(t *testing.T) {
 	e := vmtest.New(t)
-	in := create(t, e, vm.CreateRequest{Name: "quiet", NoStart: true, NAT: true, VCPUs: 4, MemoryMiB: 1024, DiskBytes: 2 << 30})
+	yes := true
+	in := create(t, e, vm.CreateRequest{Name: "quiet", NoStart: true, NAT: &yes, VCPUs: 4, MemoryMiB: 1024, DiskBytes: 2 << 30})
 	if in.Running || in.State != "created" || len(e.VMM.Starts()) != 0 || len(e.Links.Taps()) != 0 {
 		t.Fatalf("NoStart VM was started: %+v", in)
 	}
@@ -229,7 +230,7 @@ func TestCreateConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			infos[i], errs[i] = e.Service.Create(ctx, vm.CreateRequest{NAT: i%2 == 0}, nil)
+			infos[i], errs[i] = e.Service.Create(ctx, vm.CreateRequest{NAT: &[]bool{i%2 == 0}[0]}, nil)
 		}()
 	}
 	wg.Wait()
@@ -318,7 +319,7 @@ func assertCleanedUp(t *testing.T, e *vmtest.Env, in vm.Info) {
 
 func TestStartBackendFailureRollsBack(t *testing.T) {
 	e := vmtest.New(t)
-	in := create(t, e, vm.CreateRequest{Name: "boom", NAT: true, NoStart: true})
+	in := create(t, e, vm.CreateRequest{Name: "boom", NAT: &[]bool{true}[0], NoStart: true})
 	errBoot := errors.New("qemu: no such file")
 	e.VMM.FailStart(errBoot)
 	_, err := e.Service.Start(ctx, "boom", nil)
@@ -348,7 +349,7 @@ func TestStartBackendFailureRollsBack(t *testing.T) {
 
 func TestReadyFailureRollsBackAndKills(t *testing.T) {
 	e := vmtest.New(t)
-	in := create(t, e, vm.CreateRequest{Name: "mute", NAT: true, NoStart: true})
+	in := create(t, e, vm.CreateRequest{Name: "mute", NAT: &[]bool{true}[0], NoStart: true})
 	errSSH := errors.New("ssh did not answer")
 	var exitedSeen bool
 	e.Service.Ready = func(_ context.Context, v store.VM, exited <-chan struct{}) error {
@@ -403,7 +404,7 @@ func TestStopCleansUp(t *testing.T) {
 	for _, force := range []bool{false, true} {
 		t.Run(fmt.Sprintf("force=%v", force), func(t *testing.T) {
 			e := vmtest.New(t)
-			in := create(t, e, vm.CreateRequest{Name: "stopme", NAT: true})
+			in := create(t, e, vm.CreateRequest{Name: "stopme", NAT: &[]bool{true}[0]})
 			if !e.NAT.Enabled(in.IP) || !vmtest.Exists(e.RunDir(in.ID)) {
 				t.Fatal("start did not set up NAT and runtime dir")
 			}
@@ -467,7 +468,7 @@ func TestStopUnknownVM(t *testing.T) {
 
 func TestProcessExitsByItself(t *testing.T) {
 	e := vmtest.New(t)
-	in := create(t, e, vm.CreateRequest{Name: "flaky", NAT: true})
+	in := create(t, e, vm.CreateRequest{Name: "flaky", NAT: &[]bool{true}[0]})
 	e.VMM.Exit(in.PID)
 	vmtest.Eventually(t, "the VM is shown stopped", func() bool {
 		got, err := e.Service.Get(ctx, in.ID)
@@ -483,7 +484,7 @@ func TestProcessExitsByItself(t *testing.T) {
 // must not clean up the new run.
 func TestRestartRaceKeepsNewRun(t *testing.T) {
 	e := vmtest.New(t)
-	in := create(t, e, vm.CreateRequest{Name: "race", NAT: true})
+	in := create(t, e, vm.CreateRequest{Name: "race", NAT: &[]bool{true}[0]})
 	e.VMM.HoldWait(in.PID) // the old run's exit is noticed late
 	if _, err := e.Service.Stop(ctx, "race", nil); err != nil {
 		t.Fatal(err)
@@ -545,7 +546,7 @@ func pinHostKey(t *testing.T, kh *sshkey.KnownHosts, alias string) {
 
 func TestDelete(t *testing.T) {
 	e := vmtest.New(t)
-	doomed := create(t, e, vm.CreateRequest{Name: "doomed", NAT: true})
+	doomed := create(t, e, vm.CreateRequest{Name: "doomed", NAT: &[]bool{true}[0]})
 	keep := create(t, e, vm.CreateRequest{Name: "keep", NoStart: true})
 	pinHostKey(t, e.Service.KnownHosts, sshkey.Alias(doomed.ID))
 	pinHostKey(t, e.Service.KnownHosts, sshkey.Alias(keep.ID))
@@ -628,8 +629,8 @@ func TestTarget(t *testing.T) {
 
 func TestReconcile(t *testing.T) {
 	e := vmtest.New(t)
-	alive := create(t, e, vm.CreateRequest{Name: "alive", NAT: true})
-	gone := create(t, e, vm.CreateRequest{Name: "gone", NAT: true})
+	alive := create(t, e, vm.CreateRequest{Name: "alive", NAT: &[]bool{true}[0]})
+	gone := create(t, e, vm.CreateRequest{Name: "gone", NAT: &[]bool{true}[0]})
 	noHandles := create(t, e, vm.CreateRequest{Name: "nohandles", NoStart: true})
 	if err := e.Store.UpdateVMState(ctx, noHandles.ID, "running"); err != nil {
 		t.Fatal(err)
@@ -711,7 +712,7 @@ func TestReconcile(t *testing.T) {
 
 func TestReconcileAdoptedVMCanBeStopped(t *testing.T) {
 	e := vmtest.New(t)
-	in := create(t, e, vm.CreateRequest{Name: "adoptee", NAT: true})
+	in := create(t, e, vm.CreateRequest{Name: "adoptee", NAT: &[]bool{true}[0]})
 	svc := e.NewService()
 	if err := svc.Reconcile(ctx); err != nil {
 		t.Fatal(err)
@@ -746,7 +747,7 @@ func TestConsoleLog(t *testing.T) {
 func TestCreateWhoseBootFailsKeepsVM(t *testing.T) {
 	e := vmtest.New(t)
 	e.Service.Ready = func(context.Context, store.VM, <-chan struct{}) error { return errors.New("no ssh") }
-	_, err := e.Service.Create(ctx, vm.CreateRequest{Name: "sulky", NAT: true}, nil)
+	_, err := e.Service.Create(ctx, vm.CreateRequest{Name: "sulky", NAT: &[]bool{true}[0]}, nil)
 	if err == nil || !strings.Contains(err.Error(), "banger vm logs sulky") {
 		t.Fatalf("Create = %v", err)
 	}
@@ -764,5 +765,16 @@ func TestCreateWhoseBootFailsKeepsVM(t *testing.T) {
 	e.Service.Ready = func(context.Context, store.VM, <-chan struct{}) error { return nil }
 	if in, err := e.Service.Start(ctx, "sulky", nil); err != nil || !in.Running {
 		t.Fatalf("Start after failed boot: %v", err)
+	}
+}
+
+func TestNATDefaultAppliesWhenTheRequestIsSilent(t *testing.T) {
+	e := vmtest.New(t)
+	e.Service.NATDefault = true
+	no := false
+	a := create(t, e, vm.CreateRequest{Name: "by-default", NoStart: true})
+	b := create(t, e, vm.CreateRequest{Name: "said-no", NoStart: true, NAT: &no})
+	if !a.NAT || b.NAT {
+		t.Fatalf("nat_default=true: silent request NAT=%v (want true), explicit false NAT=%v (want false)", a.NAT, b.NAT)
 	}
 }
