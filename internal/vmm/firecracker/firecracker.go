@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
@@ -67,8 +66,7 @@ type Firecracker struct {
 	run            func(ctx context.Context, argv []string) ([]byte, error)
 	startTimeout   time.Duration
 
-	mu       sync.Mutex
-	children map[int]chan struct{} // pid -> closed once cmd.Wait returned
+	procs *vmm.Supervisor
 }
 
 var _ vmm.VMM = (*Firecracker)(nil)
@@ -84,7 +82,6 @@ func New(o Options) *Firecracker {
 		log:          o.Logger,
 		run:          o.Run,
 		startTimeout: o.StartTimeout,
-		children:     make(map[int]chan struct{}),
 	}
 	if f.binary == "" {
 		f.binary = "firecracker"
@@ -101,6 +98,7 @@ func New(o Options) *Firecracker {
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
+	f.procs = &vmm.Supervisor{Name: "firecracker", Log: f.log}
 	if f.run == nil {
 		f.run = func(ctx context.Context, argv []string) ([]byte, error) {
 			return exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
@@ -257,7 +255,7 @@ func (f *Firecracker) Start(ctx context.Context, cfg vmm.Config) (_ vmm.Handle, 
 		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w", cfg.ID, err)
 	}
 	pid := cmd.Process.Pid
-	done := f.track(cmd)
+	done := f.procs.Track(cmd)
 	st.kill = func() {
 		_ = cmd.Process.Kill()
 		select {
@@ -342,25 +340,6 @@ func DriveID(i int) string {
 	return "disk" + strconv.Itoa(i)
 }
 
-// track reaps cmd in the background and returns a channel closed when it has
-// exited.
-func (f *Firecracker) track(cmd *exec.Cmd) chan struct{} {
-	done := make(chan struct{})
-	pid := cmd.Process.Pid
-	f.mu.Lock()
-	f.children[pid] = done
-	f.mu.Unlock()
-	go func() {
-		err := cmd.Wait()
-		f.log.Debug("firecracker exited", "pid", pid, "err", err)
-		f.mu.Lock()
-		delete(f.children, pid)
-		f.mu.Unlock()
-		close(done)
-	}()
-	return done
-}
-
 // waitAPI polls the API socket until GET / answers, the process exits, or
 // the start deadline passes.
 func (f *Firecracker) waitAPI(ctx context.Context, c *Client, exited <-chan struct{}) error {
@@ -400,46 +379,20 @@ func (f *Firecracker) waitAPI(ctx context.Context, c *Client, exited <-chan stru
 // Stop implements vmm.VMM: SendCtrlAltDel, wait up to timeout, then SIGKILL.
 // Stopping a VM whose process is gone is not an error.
 func (f *Firecracker) Stop(ctx context.Context, h vmm.Handle, timeout time.Duration) error {
-	if !vmm.Alive(h.PID, h.StartTime) {
-		f.waitChild(h.PID)
+	err := f.procs.Stop(ctx, h, timeout, func(ctx context.Context) error {
+		return NewClient(h.Control).Action(ctx, ActionSendCtrlAltDel)
+	})
+	if err == nil {
 		f.cleanup(h)
-		return nil
 	}
-	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err := NewClient(h.Control).Action(actx, ActionSendCtrlAltDel)
-	cancel()
-	if err != nil {
-		f.log.Warn("firecracker SendCtrlAltDel failed, killing", "pid", h.PID, "err", err)
-	} else {
-		wctx, cancel := context.WithTimeout(ctx, timeout)
-		err := f.Wait(wctx, h)
-		cancel()
-		if err == nil {
-			f.cleanup(h)
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("stop firecracker pid %d: %w", h.PID, ctx.Err())
-		}
-		f.log.Info("guest did not shut down in time, killing", "pid", h.PID, "timeout", timeout)
-	}
-	if err := f.Kill(ctx, h); err != nil {
-		return fmt.Errorf("stop firecracker pid %d: %w", h.PID, err)
-	}
-	return nil
+	return err
 }
 
 // Kill implements vmm.VMM: SIGKILL if the handle's process is still the same
 // one, wait for it to go, and remove the jail and runtime files.
 func (f *Firecracker) Kill(ctx context.Context, h vmm.Handle) error {
-	err := vmm.SignalProcess(h.PID, h.StartTime, syscall.SIGKILL)
-	if err != nil && !errors.Is(err, vmm.ErrNotRunning) {
-		return fmt.Errorf("kill firecracker pid %d: %w", h.PID, err)
-	}
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := f.Wait(wctx, h); err != nil {
-		return fmt.Errorf("kill firecracker pid %d: wait for exit: %w", h.PID, err)
+	if err := f.procs.Kill(ctx, h); err != nil {
+		return err
 	}
 	f.cleanup(h)
 	return nil
@@ -447,49 +400,11 @@ func (f *Firecracker) Kill(ctx context.Context, h vmm.Handle) error {
 
 // Wait implements vmm.VMM. For a process this backend started it waits for
 // the reaper; for one adopted after a daemon restart it polls /proc.
-func (f *Firecracker) Wait(ctx context.Context, h vmm.Handle) error {
-	f.mu.Lock()
-	done, ok := f.children[h.PID]
-	f.mu.Unlock()
-	if ok {
-		select {
-		case <-done:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for vmm.Alive(h.PID, h.StartTime) {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-	return nil
-}
-
-func (f *Firecracker) waitChild(pid int) {
-	f.mu.Lock()
-	done, ok := f.children[pid]
-	f.mu.Unlock()
-	if !ok {
-		return
-	}
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-	}
-}
+func (f *Firecracker) Wait(ctx context.Context, h vmm.Handle) error { return f.procs.Wait(ctx, h) }
 
 // Status implements vmm.VMM.
 func (f *Firecracker) Status(ctx context.Context, h vmm.Handle) (vmm.State, error) {
-	if vmm.Alive(h.PID, h.StartTime) {
-		return vmm.StateRunning, nil
-	}
-	return vmm.StateStopped, nil
+	return f.procs.Status(h), nil
 }
 
 // cleanup undoes what Start recorded in the runtime dir's state file.

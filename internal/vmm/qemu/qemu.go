@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -43,8 +42,7 @@ type QEMU struct {
 	tscKHz       int
 	startTimeout time.Duration
 
-	mu       sync.Mutex
-	children map[int]chan struct{} // pid -> closed once cmd.Wait returned
+	procs *vmm.Supervisor
 }
 
 var _ vmm.VMM = (*QEMU)(nil)
@@ -57,7 +55,6 @@ func New(o Options) *QEMU {
 		log:          o.Logger,
 		tscKHz:       o.TSCKHz,
 		startTimeout: o.StartTimeout,
-		children:     make(map[int]chan struct{}),
 	}
 	if q.binary == "" {
 		q.binary = "qemu-system-x86_64"
@@ -65,6 +62,7 @@ func New(o Options) *QEMU {
 	if q.log == nil {
 		q.log = slog.New(slog.DiscardHandler)
 	}
+	q.procs = &vmm.Supervisor{Name: "qemu", Log: q.log}
 	if q.startTimeout <= 0 {
 		q.startTimeout = 10 * time.Second
 	}
@@ -151,7 +149,7 @@ func (q *QEMU) Start(ctx context.Context, cfg vmm.Config) (_ vmm.Handle, err err
 		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: %w", cfg.ID, err)
 	}
 	pid := cmd.Process.Pid
-	done := q.track(cmd)
+	done := q.procs.Track(cmd)
 
 	defer func() {
 		if err == nil {
@@ -177,25 +175,6 @@ func (q *QEMU) Start(ctx context.Context, cfg vmm.Config) (_ vmm.Handle, err err
 	h := vmm.Handle{Backend: q.Name(), PID: pid, StartTime: start, Control: qmpPath, Accel: q.accel}
 	q.log.Info("qemu started", "vm", cfg.ID, "pid", pid, "accel", q.accel)
 	return h, nil
-}
-
-// track reaps cmd in the background and returns a channel closed when it has
-// exited.
-func (q *QEMU) track(cmd *exec.Cmd) chan struct{} {
-	done := make(chan struct{})
-	pid := cmd.Process.Pid
-	q.mu.Lock()
-	q.children[pid] = done
-	q.mu.Unlock()
-	go func() {
-		err := cmd.Wait()
-		q.log.Debug("qemu exited", "pid", pid, "err", err)
-		q.mu.Lock()
-		delete(q.children, pid)
-		q.mu.Unlock()
-		close(done)
-	}()
-	return done
 }
 
 // waitQMP polls for the QMP socket until the handshake succeeds, the process
@@ -236,35 +215,14 @@ func (q *QEMU) waitQMP(ctx context.Context, path string, exited <-chan struct{})
 // Stop implements vmm.VMM: ACPI power button, wait up to timeout, then
 // SIGKILL. Stopping a VM whose process is gone is not an error.
 func (q *QEMU) Stop(ctx context.Context, h vmm.Handle, timeout time.Duration) error {
-	if !vmm.Alive(h.PID, h.StartTime) {
-		q.waitChild(h.PID)
+	err := q.procs.Stop(ctx, h, timeout, func(ctx context.Context) error { return q.powerdown(ctx, h) })
+	if err == nil {
 		q.cleanup(h)
-		return nil
 	}
-	if err := q.powerdown(ctx, h); err != nil {
-		q.log.Warn("qemu powerdown failed, killing", "pid", h.PID, "err", err)
-	} else {
-		wctx, cancel := context.WithTimeout(ctx, timeout)
-		err := q.Wait(wctx, h)
-		cancel()
-		if err == nil {
-			q.cleanup(h)
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("stop qemu pid %d: %w", h.PID, ctx.Err())
-		}
-		q.log.Info("guest did not power off in time, killing", "pid", h.PID, "timeout", timeout)
-	}
-	if err := q.Kill(ctx, h); err != nil {
-		return fmt.Errorf("stop qemu pid %d: %w", h.PID, err)
-	}
-	return nil
+	return err
 }
 
 func (q *QEMU) powerdown(ctx context.Context, h vmm.Handle) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
 	c, err := DialQMP(ctx, h.Control)
 	if err != nil {
 		return err
@@ -277,14 +235,8 @@ func (q *QEMU) powerdown(ctx context.Context, h vmm.Handle) error {
 // Kill implements vmm.VMM: SIGKILL if the handle's process is still the
 // same one, then wait for it to go. Killing a gone process is not an error.
 func (q *QEMU) Kill(ctx context.Context, h vmm.Handle) error {
-	err := vmm.SignalProcess(h.PID, h.StartTime, syscall.SIGKILL)
-	if err != nil && !errors.Is(err, vmm.ErrNotRunning) {
-		return fmt.Errorf("kill qemu pid %d: %w", h.PID, err)
-	}
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := q.Wait(wctx, h); err != nil {
-		return fmt.Errorf("kill qemu pid %d: wait for exit: %w", h.PID, err)
+	if err := q.procs.Kill(ctx, h); err != nil {
+		return err
 	}
 	q.cleanup(h)
 	return nil
@@ -292,51 +244,11 @@ func (q *QEMU) Kill(ctx context.Context, h vmm.Handle) error {
 
 // Wait implements vmm.VMM. For a process this QEMU started it waits for the
 // reaper; for one adopted after a daemon restart it polls /proc.
-func (q *QEMU) Wait(ctx context.Context, h vmm.Handle) error {
-	q.mu.Lock()
-	done, ok := q.children[h.PID]
-	q.mu.Unlock()
-	if ok {
-		select {
-		case <-done:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for vmm.Alive(h.PID, h.StartTime) {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-	return nil
-}
-
-// waitChild gives the reaper a moment to collect an exited child, so the
-// pid is not left as a zombie.
-func (q *QEMU) waitChild(pid int) {
-	q.mu.Lock()
-	done, ok := q.children[pid]
-	q.mu.Unlock()
-	if !ok {
-		return
-	}
-	select {
-	case <-done:
-	case <-time.After(2 * time.Second):
-	}
-}
+func (q *QEMU) Wait(ctx context.Context, h vmm.Handle) error { return q.procs.Wait(ctx, h) }
 
 // Status implements vmm.VMM.
 func (q *QEMU) Status(ctx context.Context, h vmm.Handle) (vmm.State, error) {
-	if vmm.Alive(h.PID, h.StartTime) {
-		return vmm.StateRunning, nil
-	}
-	return vmm.StateStopped, nil
+	return q.procs.Status(h), nil
 }
 
 // cleanup removes the sockets and pid file of an exited QEMU.

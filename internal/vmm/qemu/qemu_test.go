@@ -181,10 +181,7 @@ func TestStartFailureReportsLogAndCleansUp(t *testing.T) {
 					t.Errorf("%s left behind (stat err %v)", p, err)
 				}
 			}
-			q.mu.Lock()
-			n := len(q.children)
-			q.mu.Unlock()
-			if n != 0 {
+			if n := q.procs.Tracked(); n != 0 {
 				t.Errorf("%d children still tracked after failed Start", n)
 			}
 		})
@@ -272,10 +269,7 @@ func TestBootTCG(t *testing.T) {
 			t.Errorf("%s left behind after Stop (stat err %v)", p, err)
 		}
 	}
-	q.mu.Lock()
-	n := len(q.children)
-	q.mu.Unlock()
-	if n != 0 {
+	if n := q.procs.Tracked(); n != 0 {
 		t.Errorf("%d children still tracked after Stop (zombie?)", n)
 	}
 }
