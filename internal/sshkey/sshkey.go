@@ -18,6 +18,8 @@ import (
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
+
+	"banger/internal/atomicfile"
 )
 
 // Ensure loads the private key at path, generating an ed25519 key (and
@@ -48,10 +50,10 @@ func Ensure(path string) (ssh.Signer, string, error) {
 		return nil, "", fmt.Errorf("encode ssh public key: %w", err)
 	}
 	line := authorizedLine(sshPub)
-	if err := writeAtomic(path+".pub", []byte(line+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(path+".pub", []byte(line+"\n"), 0o644); err != nil {
 		return nil, "", err
 	}
-	if err := writeAtomic(path, pem.EncodeToMemory(block), 0o600); err != nil {
+	if err := atomicfile.Write(path, pem.EncodeToMemory(block), 0o600); err != nil {
 		return nil, "", err
 	}
 	signer, err := ssh.NewSignerFromKey(priv)
@@ -63,29 +65,6 @@ func Ensure(path string) (ssh.Signer, string, error) {
 
 func authorizedLine(k ssh.PublicKey) string {
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) + " banger"
-}
-
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("chmod %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }
 
 // ErrHostKeyMismatch is returned when a VM presents a host key other than
@@ -188,5 +167,5 @@ func (k *KnownHosts) Forget(alias string) error {
 		}
 		out.WriteString(line)
 	}
-	return writeAtomic(k.Path, out.Bytes(), 0o644)
+	return atomicfile.Write(k.Path, out.Bytes(), 0o644)
 }

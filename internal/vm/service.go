@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"banger/internal/atomicfile"
 	"banger/internal/disk"
 	"banger/internal/forward"
 	"banger/internal/hosttools"
@@ -682,18 +683,7 @@ func (s *Service) waitSSH(ctx context.Context, v store.VM, exited <-chan struct{
 }
 
 func writeHandles(dir string, rt *runtime) error {
-	b, err := json.MarshalIndent(rt, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := handlesPath(dir) + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write handles: %w", err)
-	}
-	if err := os.Rename(tmp, handlesPath(dir)); err != nil {
-		return fmt.Errorf("write handles: %w", err)
-	}
-	return nil
+	return atomicfile.WriteJSON(handlesPath(dir), rt, 0o600)
 }
 
 func readHandles(dir string) (*runtime, error) {

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"banger/internal/atomicfile"
 	"banger/internal/vmm"
 )
 
@@ -60,7 +61,7 @@ func (s *runState) save() error {
 	if err != nil {
 		return fmt.Errorf("record runtime state: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(s.Dir, stateFileName), b, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.Dir, stateFileName), b, 0o600); err != nil {
 		return fmt.Errorf("record runtime state: %w", err)
 	}
 	return nil

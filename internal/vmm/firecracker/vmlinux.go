@@ -9,7 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+
+	"banger/internal/atomicfile"
 )
 
 // Firecracker 1.x on x86_64 boots an uncompressed ELF vmlinux, while
@@ -48,7 +49,7 @@ func ExtractVmlinux(bzImage, dst string) error {
 	if err != nil {
 		return fmt.Errorf("extract vmlinux from %s: %w", bzImage, err)
 	}
-	if err := writeFileAtomic(dst, out, 0o644); err != nil {
+	if err := atomicfile.Write(dst, out, 0o644); err != nil {
 		return fmt.Errorf("extract vmlinux from %s: %w", bzImage, err)
 	}
 	return nil
@@ -294,28 +295,4 @@ func trimELF(b []byte) []byte {
 		return b[:end]
 	}
 	return b
-}
-
-// writeFileAtomic writes b to a temporary file next to dst and renames it.
-func writeFileAtomic(dst string, b []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(dst), "."+filepath.Base(dst)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", dst, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", dst, err)
-	}
-	return nil
 }

@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"banger/internal/atomicfile"
+	"banger/internal/vmm"
 )
 
 // kvmGetAPIVersion is _IO(KVMIO, 0x00); every KVM since Linux 2.6.22 says 12.
@@ -153,7 +156,7 @@ func probeKVM(ctx context.Context, kvmDev, binary, kernel, initrd string, timeou
 			if progressed() {
 				return true, fmt.Sprintf("a guest kernel booted under KVM in %s", time.Since(started).Round(10*time.Millisecond)), nil
 			}
-			msg := tail(logPath, 512)
+			msg := vmm.Tail(logPath, 512)
 			if msg == "" {
 				msg = "no output"
 			}
@@ -239,7 +242,7 @@ func (c ProbeCache) Result(ctx context.Context) (ProbeResult, error) {
 		return ProbeResult{}, err
 	}
 	r := ProbeResult{OK: ok, Detail: detail, Key: key, CheckedAt: time.Now().UTC()}
-	if err := writeFileAtomic(c.Path, r); err != nil {
+	if err := writeProbe(c.Path, r); err != nil {
 		return r, fmt.Errorf("kvm probe cache: %w", err)
 	}
 	return r, nil
@@ -278,33 +281,9 @@ func qemuVersion(ctx context.Context, binary string) (string, error) {
 	return strings.TrimSpace(line), nil
 }
 
-func writeFileAtomic(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", path, err)
-	}
+func writeProbe(path string, r ProbeResult) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("create dir for %s: %w", path, err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("replace %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteJSON(path, r, 0o644)
 }

@@ -2,11 +2,9 @@
 package qemu
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -286,37 +284,5 @@ func removeFiles(paths []string) {
 }
 
 // logTail returns the last lines of the log at path, formatted for an error.
-func logTail(path string) string {
-	t := tail(path, 2048)
-	if t == "" {
-		return ""
-	}
-	return "\nqemu.log:\n" + t
-}
 
-// tail returns at most the last n bytes of a file, starting at a line.
-func tail(path string, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	off := st.Size() - n
-	if off < 0 {
-		off = 0
-	}
-	b, err := io.ReadAll(io.NewSectionReader(f, off, st.Size()-off))
-	if err != nil {
-		return ""
-	}
-	if off > 0 {
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	return strings.TrimSpace(string(b))
-}
+func logTail(path string) string { return vmm.LogTail("qemu.log", path) }

@@ -239,7 +239,7 @@ func TestBootTCG(t *testing.T) {
 	deadline := time.Now().Add(90 * time.Second)
 	for !strings.Contains(console, "Linux version") {
 		if time.Now().After(deadline) {
-			t.Fatalf("no \"Linux version\" on the console after 90s; console:\n%s\nqemu.log:\n%s", console, tail(filepath.Join(cfg.Dir, logFileName), 2048))
+			t.Fatalf("no \"Linux version\" on the console after 90s; console:\n%s\nqemu.log:\n%s", console, vmm.Tail(filepath.Join(cfg.Dir, logFileName), 2048))
 		}
 		time.Sleep(200 * time.Millisecond)
 		b, _ := os.ReadFile(cfg.ConsoleLog)
