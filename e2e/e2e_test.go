@@ -88,7 +88,7 @@ func cacheDir() string {
 
 // newEnv prepares the config, makes sure the default image is built and
 // current, creates the namespace and starts bangerd inside it.
-func newEnv(t *testing.T, name string) *env {
+func newEnv(t *testing.T, name string, extra ...func(e *env) string) *env {
 	t.Helper()
 	requireHost(t)
 	e := &env{t: t, bin: binaries(t), state: filepath.Join(cacheDir(), "state")}
@@ -104,10 +104,11 @@ func newEnv(t *testing.T, name string) *env {
 	if err := os.WriteFile(synced, []byte("synced from the host\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf("state_dir = %q\nruntime_dir = %q\nbridge_name = \"br-bge2e\"\ncidr = \"172.31.77.0/24\"\n"+
-		"log_level = \"debug\"\nstop_timeout = \"20s\"\n[vm_defaults]\nvcpu = 1\nmemory_mib = 768\ndisk_size = \"2G\"\n"+
-		"[[file_sync]]\nhost = %q\nguest = \"/root/synced/hello.txt\"\nmode = \"0600\"\n",
-		e.state, filepath.Join(rt, "run"), synced)
+	top := fmt.Sprintf("state_dir = %q\nruntime_dir = %q\nbridge_name = \"br-bge2e\"\ncidr = \"172.31.77.0/24\"\n"+
+		"log_level = \"debug\"\nstop_timeout = \"20s\"\n", e.state, filepath.Join(rt, "run"))
+	tables := fmt.Sprintf("[vm_defaults]\nvcpu = 1\nmemory_mib = 768\ndisk_size = \"2G\"\n"+
+		"[[file_sync]]\nhost = %q\nguest = \"/root/synced/hello.txt\"\nmode = \"0600\"\n", synced)
+	cfg := top + tables
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -122,6 +123,14 @@ func newEnv(t *testing.T, name string) *env {
 	})
 	if out, err := exec.Command("ip", "-n", e.netns, "link", "set", "lo", "up").CombinedOutput(); err != nil {
 		t.Fatalf("lo up: %v: %s", err, out)
+	}
+	// Top-level config lines that need the namespace (e.g. the URL of a
+	// server inside it).
+	for _, f := range extra {
+		top += f(e)
+	}
+	if err := os.WriteFile(e.cfgPath, []byte(top+tables), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	e.startDaemon()
 	e.removeLeftoverVMs()
@@ -294,6 +303,18 @@ func (e *env) removeLeftoverVMs() {
 	for _, v := range e.list() {
 		e.t.Logf("removing VM %s left by an earlier run", v.Name)
 		e.ok("vm", "delete", v.Name)
+	}
+	var imgs []struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal([]byte(e.ok("image", "list", "--json")), &imgs); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, img := range imgs {
+		if img.Name != "debian-bookworm" {
+			e.t.Logf("removing image %s left by an earlier run", img.Name)
+			e.ok("image", "delete", img.Name)
+		}
 	}
 }
 

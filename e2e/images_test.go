@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// TestImportedImagesBoot pulls an image from a catalog served on loopback
+// (bundles made by `image bundle`) and from an OCI layout built here, and
+// boots each.
+func TestImportedImagesBoot(t *testing.T) {
+	catalogDir := t.TempDir()
+	var srv *http.Server
+	e := newEnv(t, "img", func(e *env) string {
+		// The catalog server listens inside the namespace, where bangerd runs.
+		var ln net.Listener
+		e.inNetns(func() {
+			var err error
+			if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+				t.Fatal(err)
+			}
+		})
+		srv = &http.Server{Handler: http.FileServer(http.Dir(catalogDir))}
+		go srv.Serve(ln)
+		t.Cleanup(func() { srv.Close() })
+		return fmt.Sprintf("catalog_url = \"http://%s/catalog.json\"\n", ln.Addr())
+	})
+
+	// Publish the default image and its kernel as a catalog.
+	e.ok("image", "bundle", "debian-bookworm", "--out", catalogDir)
+	e.ok("kernel", "bundle", "debian-bookworm", "--out", catalogDir)
+	writeCatalog(t, catalogDir)
+	if out := e.ok("image", "list", "--available"); !strings.Contains(out, "debian-bookworm") {
+		t.Fatalf("catalog not visible:\n%s", out)
+	}
+
+	// Catalog pull, then boot.
+	e.ok("image", "pull", "debian-bookworm", "--name", "cat-deb")
+	out := e.ok("vm", "run", "--rm", "--image", "cat-deb", "--name", "e2e-cat", "--", "cat", "/etc/debian_version")
+	if !strings.HasPrefix(strings.TrimSpace(lastLine(out)), "12.") {
+		t.Errorf("catalog image: /etc/debian_version = %q", out)
+	}
+
+	// OCI layout built from the default image's files, then boot.
+	dir := ociLayoutFromImage(t, filepath.Join(e.state, "images", "debian-bookworm", "rootfs.ext4"))
+	e.ok("image", "pull", dir, "--name", "oci-deb")
+	out = e.ok("vm", "run", "--rm", "--image", "oci-deb", "--name", "e2e-oci", "--", "sh", "-c", "test -x /usr/local/bin/banger-agent && echo agent-ok; id -un")
+	if !strings.Contains(out, "agent-ok\nroot\n") {
+		t.Errorf("OCI image run printed:\n%s", out)
+	}
+	if show := e.ok("image", "show", "oci-deb", "--json"); !strings.Contains(show, `"source": "`+dir) {
+		t.Errorf("image show lacks the source:\n%s", show)
+	}
+	e.ok("image", "delete", "oci-deb")
+	e.ok("image", "delete", "cat-deb")
+	e.assertNoTrace()
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+// writeCatalog assembles catalog.json from the entry files `bundle` wrote.
+func writeCatalog(t *testing.T, dir string) {
+	t.Helper()
+	cat := map[string]any{"version": 1, "images": []json.RawMessage{}, "kernels": []json.RawMessage{}}
+	entries, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	for _, p := range entries {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var probe map[string]any
+		json.Unmarshal(b, &probe)
+		key := "kernels"
+		if _, ok := probe["kernel_ref"]; ok {
+			key = "images"
+		}
+		cat[key] = append(cat[key].([]json.RawMessage), b)
+	}
+	b, _ := json.Marshal(cat)
+	if err := os.WriteFile(filepath.Join(dir, "catalog.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ociLayoutFromImage mounts an ext4 image read-only and writes its files,
+// with owners and modes, as a one-layer OCI image layout.
+func ociLayoutFromImage(t *testing.T, rootfs string) string {
+	t.Helper()
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-o", "loop,ro", rootfs, mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot loop-mount %s to build an OCI image: %v: %s", rootfs, err, out)
+	}
+	defer exec.Command("umount", mnt).Run()
+	layerPath := filepath.Join(t.TempDir(), "layer.tar.gz")
+	f, err := os.Create(layerPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz, _ := gzip.NewWriterLevel(f, gzip.BestSpeed)
+	tw := tar.NewWriter(gz)
+	err = filepath.WalkDir(mnt, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(mnt, p)
+		if rel == "." || rel == "lost+found" {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if info.Mode()&fs.ModeSymlink != 0 {
+			link, _ = os.Readlink(p)
+		} else if !info.Mode().IsRegular() && !info.IsDir() {
+			return nil
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = rel
+		if st, ok := info.Sys().(*syscall.Stat_t); ok {
+			hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
+		}
+		hdr.Uname, hdr.Gname = "", ""
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			src, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			_, err = io.Copy(tw, src)
+			return err
+		}
+		return nil
+	})
+	if err == nil {
+		err = tw.Close()
+	}
+	if err == nil {
+		err = gz.Close()
+	}
+	if err == nil {
+		err = f.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer, err := tarball.LayerFromFile(layerPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.Architecture, cf.OS = "amd64", "linux"
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "deb-layout")
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
