@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,9 +18,13 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -70,7 +76,86 @@ func TestImportedImagesBoot(t *testing.T) {
 	}
 	e.ok("image", "delete", "oci-deb")
 	e.ok("image", "delete", "cat-deb")
+
+	// The other two sources, with a small image: a registry on loopback
+	// (inside the namespace) and a `docker save` archive.
+	small := smallImage(t)
+	var regAddr string
+	e.inNetns(func() {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		regAddr = ln.Addr().String()
+		reg := registry.New()
+		rs := &http.Server{Handler: reg}
+		go rs.Serve(ln)
+		t.Cleanup(func() { rs.Close() })
+		// Push straight into the handler: remote.Write dials from goroutines
+		// that would not be in the namespace.
+		ref, err := name.ParseReference(regAddr+"/tools/small:1.0", name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Write(ref, small, remote.WithTransport(handlerTransport{reg})); err != nil {
+			t.Fatalf("push to the loopback registry: %v", err)
+		}
+	})
+	e.ok("image", "pull", regAddr+"/tools/small:1.0")
+	archive := filepath.Join(t.TempDir(), "small.tar")
+	tag, _ := name.NewTag("example.org/small:1.0")
+	if err := tarball.WriteToFile(archive, tag, small); err != nil {
+		t.Fatal(err)
+	}
+	e.ok("image", "pull", archive, "--name", "from-archive")
+	list := e.ok("image", "list")
+	for _, want := range []string{"small-1.0", "from-archive"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("image list lacks %s:\n%s", want, list)
+		}
+	}
+	e.ok("image", "delete", "small-1.0")
+	e.ok("image", "delete", "from-archive")
 	e.assertNoTrace()
+}
+
+// handlerTransport answers HTTP requests by calling a handler in process.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, r)
+	return rec.Result(), nil
+}
+
+// smallImage is a one-layer image with a few files, for pulls that need not
+// boot.
+func smallImage(t *testing.T) v1.Image {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, body := range map[string]string{"etc/os-release": "ID=small\n", "usr/bin/hello": "#!/bin/sh\necho hello\n"} {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	b := buf.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.Architecture, cf.OS = "amd64", "linux"
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
 }
 
 func lastLine(s string) string {

@@ -301,6 +301,9 @@ func (s *Service) pullOCI(ctx context.Context, name string, src oci.Source, size
 		CacheDir:    s.ociCacheDir(),
 		AgentBinary: s.AgentBinary,
 		SizeBytes:   size,
+		// Like docker, a registry on a loopback address may speak plain
+		// HTTP (a local `registry:2`); every other registry needs HTTPS.
+		PlainHTTP: true,
 		Progress: func(step string, done, total int64) {
 			p.Send(progress.Event{Step: "pull " + name + ": " + step, Done: done, Total: total})
 		},
