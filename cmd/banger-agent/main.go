@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mdlayher/vsock"
+
 	"banger/internal/agent"
 )
 
@@ -43,6 +45,7 @@ func main() {
 func serve(ctx context.Context) error {
 	path := "/dev/virtio-ports/" + agent.PortName
 	srv := &agent.Server{Version: version}
+	go serveVsock(ctx, srv)
 	for ctx.Err() == nil {
 		f, err := os.OpenFile(path, os.O_RDWR, 0)
 		if err != nil {
@@ -62,4 +65,24 @@ func serve(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// serveVsock answers on vsock where the VMM offers it (Firecracker); the
+// same protocol as on the serial port, one connection at a time each.
+func serveVsock(ctx context.Context, srv *agent.Server) {
+	ln, err := vsock.Listen(agent.VsockPort, nil)
+	if err != nil {
+		return // no vsock in this VM: the serial port serves
+	}
+	context.AfterFunc(ctx, func() { ln.Close() })
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			_ = srv.ServeConn(ctx, c)
+		}()
+	}
 }

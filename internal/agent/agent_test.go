@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -90,5 +91,26 @@ func TestHelloRefusesOlderProtocol(t *testing.T) {
 	var old *TooOldError
 	if !errors.As(err, &old) || old.Have != 0 || !strings.Contains(err.Error(), "rebuild the image") {
 		t.Fatalf("want TooOldError telling to rebuild, got %v", err)
+	}
+}
+
+func TestServeConnEndsWhenTheConnectionCloses(t *testing.T) {
+	host, guest := net.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- (&Server{Version: "v"}).ServeConn(context.Background(), guest) }()
+	c := NewClient(host)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.Hello(ctx); err != nil {
+		t.Fatal(err)
+	}
+	host.Close()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, io.ErrClosedPipe) {
+			t.Fatalf("ServeConn: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ServeConn kept going after the connection closed")
 	}
 }

@@ -12,6 +12,10 @@ import (
 // ProtocolVersion is bumped whenever a method changes incompatibly.
 const ProtocolVersion = 1
 
+// VsockPort is the vsock port the agent listens on where the VMM offers
+// vsock (Firecracker).
+const VsockPort = 1024
+
 // PortName is the virtio-serial port name; the guest sees
 // /dev/virtio-ports/<PortName>.
 const PortName = "org.banger.agent"

@@ -53,10 +53,23 @@ func (s *Server) procRoot() string {
 	return s.ProcRoot
 }
 
-// Serve reads requests from rw and writes responses until ctx ends or rw
-// returns an error other than io.EOF. A serial port reports EOF whenever
-// the host side is not connected, so EOF means "wait and read again".
+// Serve reads requests from a serial port and writes responses until ctx
+// ends or the port fails. A serial port reports EOF whenever the host side
+// is not connected, so EOF means "wait and read again".
 func (s *Server) Serve(ctx context.Context, rw io.ReadWriter) error {
+	return s.serve(ctx, rw, true)
+}
+
+// ServeConn answers one connection (e.g. over vsock) until it closes.
+func (s *Server) ServeConn(ctx context.Context, rw io.ReadWriter) error {
+	err := s.serve(ctx, rw, false)
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) serve(ctx context.Context, rw io.ReadWriter, retryEOF bool) error {
 	r := bufio.NewReader(rw)
 	for ctx.Err() == nil {
 		line, err := r.ReadBytes('\n')
@@ -68,6 +81,9 @@ func (s *Server) Serve(ctx context.Context, rw io.ReadWriter) error {
 			}
 		}
 		if errors.Is(err, io.EOF) {
+			if !retryEOF {
+				return err
+			}
 			select {
 			case <-ctx.Done():
 			case <-time.After(200 * time.Millisecond):

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"banger/internal/config"
-	"banger/internal/store"
 	"banger/internal/vmm"
 	"banger/internal/vmm/firecracker"
 	"banger/internal/vmm/qemu"
@@ -19,7 +18,7 @@ import (
 
 // Backends builds the VMM backends this daemon offers and names the one new
 // VMs use. vmm = "auto" picks QEMU until the Firecracker backend exists.
-func Backends(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger) (map[string]vmm.VMM, string, error) {
+func Backends(ctx context.Context, cfg *config.Config, log *slog.Logger) (map[string]vmm.VMM, string, error) {
 	q := &accelQEMU{
 		fixed:     cfg.Accel,
 		binary:    cfg.QEMUBin,

@@ -19,7 +19,7 @@ func TestFirecrackerMissingIsAClearError(t *testing.T) {
 	cfg.VMM = "firecracker"
 	cfg.FirecrackerBin = "/nonexistent/firecracker"
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	backends, chosen, err := Backends(context.Background(), cfg, nil, log)
+	backends, chosen, err := Backends(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestFirecrackerMissingIsAClearError(t *testing.T) {
 	}
 
 	cfg.VMM = "auto"
-	_, chosen, err = Backends(context.Background(), cfg, nil, log)
+	_, chosen, err = Backends(context.Background(), cfg, log)
 	if err != nil || chosen != "qemu" {
 		t.Fatalf("auto without firecracker chose %q (%v), want qemu", chosen, err)
 	}

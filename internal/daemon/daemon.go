@@ -163,7 +163,7 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 	if err != nil {
 		return nil, err
 	}
-	backends, chosen, err := Backends(ctx, cfg, st, log)
+	backends, chosen, err := Backends(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}

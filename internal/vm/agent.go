@@ -8,6 +8,7 @@ import (
 
 	"banger/internal/agent"
 	"banger/internal/store"
+	"banger/internal/vmm"
 )
 
 // waitReady waits for the guest agent to answer (the guest has booted and
@@ -22,7 +23,7 @@ func (s *Service) waitReady(ctx context.Context, v store.VM, exited <-chan struc
 	rt := s.agentSocket(v.ID)
 	var last error
 	for {
-		h, err := s.hello(actx, rt)
+		h, err := s.hello(actx, v, rt)
 		if err == nil {
 			s.Log.InfoContext(ctx, "guest agent ready", "vm", v.Name, "agent", h.Version, "protocol", h.Protocol)
 			break
@@ -48,10 +49,22 @@ func (s *Service) waitReady(ctx context.Context, v store.VM, exited <-chan struc
 
 func (s *Service) agentSocket(id string) string { return s.runDir(id) + "/agent.sock" }
 
-func (s *Service) hello(ctx context.Context, socket string) (agent.Hello, error) {
+// dialAgent connects to a VM's agent through its backend's channel.
+func (s *Service) dialAgent(ctx context.Context, v store.VM, socket string) (*agent.Client, error) {
+	if d, ok := s.backendOf(v).(vmm.AgentDialer); ok {
+		conn, err := d.DialAgent(ctx, socket)
+		if err != nil {
+			return nil, fmt.Errorf("connect to the guest agent: %w", err)
+		}
+		return agent.NewClient(conn), nil
+	}
+	return agent.Dial(ctx, socket)
+}
+
+func (s *Service) hello(ctx context.Context, v store.VM, socket string) (agent.Hello, error) {
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	c, err := agent.Dial(cctx, socket)
+	c, err := s.dialAgent(cctx, v, socket)
 	if err != nil {
 		return agent.Hello{}, err
 	}
@@ -72,7 +85,7 @@ func (s *Service) withAgent(ctx context.Context, name, method string, fn func(*a
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	c, err := agent.Dial(cctx, rt.AgentSocket)
+	c, err := s.dialAgent(cctx, v, rt.AgentSocket)
 	if err != nil {
 		return fmt.Errorf("VM %s: %w", v.Name, err)
 	}

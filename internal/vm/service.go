@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"banger/internal/atomicfile"
+	"banger/internal/config"
 	"banger/internal/disk"
 	"banger/internal/forward"
 	"banger/internal/hosttools"
@@ -317,7 +318,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func
 	if err != nil {
 		return Info{}, err
 	}
-	p.Msg("create", fmt.Sprintf("VM %s: %d vcpu · %d MiB · %s disk · %s", rec.Name, rec.VCPUs, rec.MemoryMiB, formatSize(rec.DiskBytes), rec.IP))
+	p.Msg("create", fmt.Sprintf("VM %s: %d vcpu · %d MiB · %s disk · %s", rec.Name, rec.VCPUs, rec.MemoryMiB, config.FormatSize(rec.DiskBytes), rec.IP))
 	if err := s.makeDisks(ctx, rec, img); err != nil {
 		_ = os.RemoveAll(s.vmDir(rec.ID))
 		_ = s.Store.DeleteVM(context.WithoutCancel(ctx), rec.ID)
@@ -696,14 +697,4 @@ func readHandles(dir string) (*runtime, error) {
 		return nil, fmt.Errorf("parse %s: %w", handlesPath(dir), err)
 	}
 	return &rt, nil
-}
-
-func formatSize(n int64) string {
-	switch {
-	case n%(1<<30) == 0:
-		return fmt.Sprintf("%dG", n>>30)
-	case n%(1<<20) == 0:
-		return fmt.Sprintf("%dM", n>>20)
-	}
-	return fmt.Sprintf("%dB", n)
 }

@@ -5,6 +5,7 @@ package vmm
 import (
 	"context"
 	"errors"
+	"net"
 	"time"
 )
 
@@ -100,4 +101,11 @@ type KernelAdapter interface {
 // TapOwner names the uid that must own a VM's tap device.
 type TapOwner interface {
 	TapOwner(cfg Config) int
+}
+
+// AgentDialer connects to the guest agent through the backend's own
+// channel (e.g. Firecracker's vsock socket and its CONNECT handshake); the
+// default is a plain unix socket connection to Config.AgentSocket.
+type AgentDialer interface {
+	DialAgent(ctx context.Context, socket string) (net.Conn, error)
 }

@@ -67,6 +67,7 @@ func customize(rootfs, agentBinary string) error {
 		{"hosts", "etc/hosts"},
 		{"resolv.conf", "etc/resolv.conf"},
 		{"initramfs-modules", "etc/initramfs-tools/modules"},
+		{"modules-vsock.conf", "etc/modules-load.d/banger-vsock.conf"},
 	} {
 		if err := installEmbedded(root, f.src, f.dst, 0o644); err != nil {
 			return err

@@ -287,6 +287,9 @@ func TestCustomize(t *testing.T) {
 			t.Errorf("banger.conf lacks %q", want)
 		}
 	}
+	if !strings.Contains(read("etc/modules-load.d/banger-vsock.conf"), "vmw_vsock_virtio_transport") {
+		t.Errorf("the vsock transport is not loaded at boot")
+	}
 	if !strings.Contains(read("etc/systemd/system/ssh.service.d/banger.conf"), "After=root.mount") {
 		t.Errorf("ssh.service is not ordered after the /root mount")
 	}

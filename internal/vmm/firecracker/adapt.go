@@ -3,6 +3,7 @@ package firecracker
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -13,7 +14,14 @@ var (
 	_ vmm.RootDisker    = (*Firecracker)(nil)
 	_ vmm.KernelAdapter = (*Firecracker)(nil)
 	_ vmm.TapOwner      = (*Firecracker)(nil)
+	_ vmm.AgentDialer   = (*Firecracker)(nil)
 )
+
+// DialAgent implements vmm.AgentDialer: the guest agent listens on vsock
+// port AgentPort behind Firecracker's vsock unix socket.
+func (f *Firecracker) DialAgent(ctx context.Context, socket string) (net.Conn, error) {
+	return DialVsock(ctx, socket, AgentPort)
+}
 
 // RootDiskName is the file name of a VM's raw root disk.
 const RootDiskName = "root.raw"

@@ -7,11 +7,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"banger/internal/agent"
 )
 
 // AgentPort is the guest vsock port the banger agent listens on under
 // Firecracker.
-const AgentPort uint32 = 1024
+const AgentPort uint32 = agent.VsockPort
 
 // DialVsock connects to a guest vsock port through Firecracker's host-side
 // unix socket (the vsock device's uds_path): it sends "CONNECT <port>\n" and
