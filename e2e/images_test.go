@@ -124,8 +124,14 @@ type handlerTransport struct{ h http.Handler }
 
 func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	rec := httptest.NewRecorder()
+	if r.Body == nil { // a server always sees a body
+		r = r.Clone(r.Context())
+		r.Body = http.NoBody
+	}
 	t.h.ServeHTTP(rec, r)
-	return rec.Result(), nil
+	res := rec.Result()
+	res.Request = r // relative Location headers resolve against it
+	return res, nil
 }
 
 // smallImage is a one-layer image with a few files, for pulls that need not
@@ -134,7 +140,9 @@ func smallImage(t *testing.T) v1.Image {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
-	for name, body := range map[string]string{"etc/os-release": "ID=small\n", "usr/bin/hello": "#!/bin/sh\necho hello\n"} {
+	// A stand-in /bin/sh: banger refuses images that have neither systemd
+	// nor a shell to install it with at first boot.
+	for name, body := range map[string]string{"etc/os-release": "ID=small\n", "bin/sh": "stand-in shell\n", "usr/bin/hello": "#!/bin/sh\necho hello\n"} {
 		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(body)), Typeflag: tar.TypeReg})
 		tw.Write([]byte(body))
 	}

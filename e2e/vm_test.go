@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,6 +38,9 @@ func TestRunReturnsExitCode(t *testing.T) {
 // stop/start with the work disk kept, a VMM that dies, and delete.
 func TestLifecycle(t *testing.T) {
 	e := newEnv(t, "life")
+	gitcfg := filepath.Join(t.TempDir(), "gitconfig")
+	os.WriteFile(gitcfg, []byte("[user]\n\tname = Life Tester\n\temail = life@example.com\n"), 0o644)
+	t.Setenv("GIT_CONFIG_GLOBAL", gitcfg) // the CLI sends this identity to the guest
 	e.ok("vm", "create", "--name", "e2e-life", "--nat")
 	id := e.idFromLog("e2e-life")
 	vms := e.list()
@@ -61,6 +66,9 @@ func TestLifecycle(t *testing.T) {
 	}
 	if out := e.ok("vm", "ssh", "e2e-life", "--", "hostname"); strings.TrimSpace(out) != "e2e-life" {
 		t.Errorf("hostname in guest = %q", out)
+	}
+	if out := e.ok("vm", "ssh", "e2e-life", "--", "git", "config", "--global", "user.name"); out != "Life Tester\n" {
+		t.Errorf("guest git user.name = %q", out)
 	}
 	// [[file_sync]] copied the host file in at start, with its mode.
 	if out := e.ok("vm", "ssh", "e2e-life", "--", "sh", "-c", "stat -c %a /root/synced/hello.txt; cat /root/synced/hello.txt"); out != "600\nsynced from the host\n" {

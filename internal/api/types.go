@@ -96,6 +96,10 @@ type CreateVM struct {
 	DiskSize  string `json:"disk_size,omitempty"`
 	NAT       *bool  `json:"nat,omitempty"` // nil: the config's nat_default
 	NoStart   bool   `json:"no_start,omitempty"`
+	// GitName and GitEmail are the host user's git identity, set in the
+	// guest at its first boot.
+	GitName  string `json:"git_name,omitempty"`
+	GitEmail string `json:"git_email,omitempty"`
 }
 
 // SSHTarget tells the CLI how to reach a VM with the system ssh client.

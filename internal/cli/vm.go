@@ -49,6 +49,9 @@ func (f *vmFlags) request() (api.CreateVM, error) {
 		return api.CreateVM{}, fmt.Errorf("--vcpu and --memory must be positive")
 	}
 	req := api.CreateVM{Name: f.name, Image: f.image, VCPUs: f.vcpu, MemoryMiB: f.memory, DiskSize: f.diskSize}
+	// The guest gets your git identity, as your global git config has it.
+	req.GitName, _ = gitOutput(context.Background(), ".", "config", "--global", "--get", "user.name")
+	req.GitEmail, _ = gitOutput(context.Background(), ".", "config", "--global", "--get", "user.email")
 	if f.natSet {
 		req.NAT = &f.nat
 	}

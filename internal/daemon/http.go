@@ -232,7 +232,8 @@ func (h *Handlers) createVM(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	cr := vm.CreateRequest{Name: req.Name, Image: req.Image, VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB, NAT: req.NAT, NoStart: req.NoStart}
+	cr := vm.CreateRequest{Name: req.Name, Image: req.Image, VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB, NAT: req.NAT,
+		NoStart: req.NoStart, GitName: req.GitName, GitEmail: req.GitEmail}
 	if req.DiskSize != "" {
 		n, err := config.ParseSize(req.DiskSize)
 		if err != nil {

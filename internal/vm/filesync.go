@@ -138,3 +138,17 @@ func tarDir(root string, w io.Writer) error {
 	}
 	return tw.Close()
 }
+
+// setGitIdentity sets the guest's global git identity (kept on the work
+// disk, in /root/.gitconfig). Empty values are left alone.
+func setGitIdentity(c *ssh.Client, g gitIdentity) error {
+	for _, kv := range [][2]string{{"user.name", g.name}, {"user.email", g.email}} {
+		if kv[1] == "" {
+			continue
+		}
+		if err := run(c, nil, "git", "config", "--global", kv[0], kv[1]); err != nil {
+			return fmt.Errorf("set git %s in the guest: %w", kv[0], err)
+		}
+	}
+	return nil
+}

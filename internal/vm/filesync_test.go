@@ -145,3 +145,19 @@ func TestSyncFilesSendsFilesAndDirectories(t *testing.T) {
 		t.Errorf("guest outside /root: %v", err)
 	}
 }
+
+func TestSetGitIdentityQuotesValues(t *testing.T) {
+	srv := &recordingServer{}
+	addr := srv.serve(t)
+	c, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: "root", HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := setGitIdentity(c, gitIdentity{name: "Ada O'Neil", email: ""}); err != nil {
+		t.Fatal(err)
+	}
+	if len(srv.cmds) != 1 || srv.cmds[0] != `git config --global user.name 'Ada O'\''Neil'` {
+		t.Fatalf("commands: %q", srv.cmds)
+	}
+}

@@ -244,6 +244,9 @@ type CreateRequest struct {
 	DiskBytes int64
 	NAT       *bool // nil: NATDefault
 	NoStart   bool
+	// GitName and GitEmail, when set, become the guest's global git
+	// identity at the first boot (the host user's, sent by the CLI).
+	GitName, GitEmail string
 }
 
 func (s *Service) validate(req *CreateRequest) error {
@@ -328,7 +331,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func
 	if req.NoStart {
 		return s.info(ctx, rec), nil
 	}
-	return s.Start(ctx, rec.ID, p)
+	return s.Start(withGitIdentity(ctx, gitIdentity{req.GitName, req.GitEmail}), rec.ID, p)
 }
 
 // allocate picks the name, address and CID and inserts the row, under one
@@ -563,7 +566,22 @@ func (s *Service) requiredTools(b vmm.VMM) []string {
 	return tools
 }
 
-type progressKey struct{}
+type (
+	progressKey    struct{}
+	gitIdentityKey struct{}
+)
+
+// gitIdentity is the git user.name and user.email to set in a guest.
+type gitIdentity struct{ name, email string }
+
+func withGitIdentity(ctx context.Context, g gitIdentity) context.Context {
+	return context.WithValue(ctx, gitIdentityKey{}, g)
+}
+
+func gitIdentityFrom(ctx context.Context) gitIdentity {
+	g, _ := ctx.Value(gitIdentityKey{}).(gitIdentity)
+	return g
+}
 
 // withProgress lets steps below a Ready function report progress.
 func withProgress(ctx context.Context, p progress.Func) context.Context {
@@ -664,7 +682,10 @@ func (s *Service) waitSSH(ctx context.Context, v store.VM, exited <-chan struct{
 		c, err := ssh.Dial("tcp", addr, cfg)
 		if err == nil {
 			defer c.Close()
-			return s.syncFiles(ctx, c, progressFrom(ctx))
+			if err := s.syncFiles(ctx, c, progressFrom(ctx)); err != nil {
+				return err
+			}
+			return setGitIdentity(c, gitIdentityFrom(ctx))
 		}
 		if errors.Is(err, sshkey.ErrHostKeyMismatch) {
 			return err
