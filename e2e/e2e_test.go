@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -88,9 +89,31 @@ func cacheDir() string {
 
 // newEnv prepares the config, makes sure the default image is built and
 // current, creates the namespace and starts bangerd inside it.
+// removeStale removes what an earlier run that crashed left: its daemons
+// and namespaces (named bge2e-*-<pid> for another pid).
+func removeStale(t *testing.T) {
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], "bge2e-") || strings.HasSuffix(f[0], fmt.Sprintf("-%d", os.Getpid())) {
+			continue
+		}
+		t.Logf("removing namespace %s left by an earlier run", f[0])
+		if pids, err := exec.Command("ip", "netns", "pids", f[0]).Output(); err == nil {
+			for _, pid := range strings.Fields(string(pids)) {
+				_ = exec.Command("kill", "-9", pid).Run()
+			}
+		}
+		_ = exec.Command("ip", "netns", "del", f[0]).Run()
+	}
+}
+
+var staleOnce sync.Once
+
 func newEnv(t *testing.T, name string, extra ...func(e *env) string) *env {
 	t.Helper()
 	requireHost(t)
+	staleOnce.Do(func() { removeStale(t) })
 	e := &env{t: t, bin: binaries(t), state: filepath.Join(cacheDir(), "state")}
 	rt, err := os.MkdirTemp("", "banger-e2e-run-")
 	if err != nil {
