@@ -1,8 +1,10 @@
 package atomicfile
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -26,5 +28,29 @@ func TestWriteReplacesWholeAndLeavesNoTemp(t *testing.T) {
 	}
 	if err := Write(filepath.Join(dir, "missing", "f"), nil, 0o600); err == nil {
 		t.Fatal("write into a missing directory succeeded")
+	}
+}
+
+func TestWriteCheckedCommitsOnlyWhatPasses(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "blob")
+	const helloSHA = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+	err := WriteChecked(p, strings.NewReader("hello"), func(n int64, sum string) error {
+		if n != 5 || sum != helloSHA {
+			t.Errorf("check saw n=%d sum=%s", n, sum)
+		}
+		return errors.New("refused")
+	})
+	if err == nil || err.Error() != "refused" {
+		t.Fatalf("want the check's error, got %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("a refused write left %v", entries)
+	}
+	if err := WriteChecked(p, strings.NewReader("hello"), func(int64, string) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "hello" {
+		t.Fatalf("content %q", b)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"banger/internal/atomicfile"
 )
 
 // BundleFileName is the content-addressed name of a bundle:
@@ -149,44 +151,27 @@ func (f *Fetcher) fetch(ctx context.Context, e Entry, dst string, progress Progr
 	if total == 0 {
 		total = resp.ContentLength
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".part-"+filepath.Base(dst)+"-")
-	if err != nil {
-		return "", fmt.Errorf("bundle cache: %w", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	h := sha256.New()
 	body := io.Reader(resp.Body)
 	if e.SizeBytes > 0 {
 		body = io.LimitReader(body, e.SizeBytes+1)
 	}
-	n, err := io.Copy(io.MultiWriter(tmp, h), &progressReader{r: body, total: total, fn: progress})
-	switch {
-	case errors.Is(err, io.ErrUnexpectedEOF) || (err == nil && e.SizeBytes > 0 && n < e.SizeBytes):
-		return "", fmt.Errorf("download %s: truncated: got %d of %d bytes", e.Name, n, total)
-	case err != nil:
+	err = atomicfile.WriteChecked(dst, &progressReader{r: body, total: total, fn: progress}, func(n int64, sum string) error {
+		switch {
+		case e.SizeBytes > 0 && n < e.SizeBytes:
+			return fmt.Errorf("truncated: got %d of %d bytes", n, total)
+		case e.SizeBytes > 0 && n > e.SizeBytes:
+			return fmt.Errorf("larger than the %d bytes the catalog lists", e.SizeBytes)
+		case sum != e.BundleSHA256:
+			return fmt.Errorf("sha256 mismatch: got %s, the catalog says %s", sum, e.BundleSHA256)
+		}
+		return nil
+	})
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return "", fmt.Errorf("download %s: truncated: %w", e.Name, err)
+	}
+	if err != nil {
 		return "", fmt.Errorf("download %s: %w", e.Name, err)
-	case e.SizeBytes > 0 && n > e.SizeBytes:
-		return "", fmt.Errorf("download %s: larger than the %d bytes the catalog lists", e.Name, e.SizeBytes)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != e.BundleSHA256 {
-		return "", fmt.Errorf("download %s: sha256 mismatch: got %s, the catalog says %s", e.Name, got, e.BundleSHA256)
-	}
-	if err := tmp.Sync(); err != nil {
-		return "", fmt.Errorf("bundle cache: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("bundle cache: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), dst); err != nil {
-		return "", fmt.Errorf("bundle cache: %w", err)
-	}
-	ok = true
 	return dst, nil
 }
 

@@ -17,6 +17,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+
+	"banger/internal/atomicfile"
 )
 
 var hexRE = regexp.MustCompile(`^[a-f0-9]{64}$`)
@@ -73,38 +75,18 @@ func cachedLayer(ctx context.Context, cacheDir string, l v1.Layer, maxBytes int6
 		return "", fmt.Errorf("fetching layer %s: %w", d, err)
 	}
 	defer rc.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".dl-"+d.Hex[:12]+"-")
-	if err != nil {
-		return "", fmt.Errorf("layer cache: %w", err)
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			tmp.Close()
-			os.Remove(tmp.Name())
+	err = atomicfile.WriteChecked(p, io.LimitReader(ctxReader{ctx, rc}, maxBytes+1), func(n int64, sum string) error {
+		if n > maxBytes {
+			return fmt.Errorf("%w: larger than %d bytes", ErrUnsafeLayer, maxBytes)
 		}
-	}()
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(tmp, h), io.LimitReader(ctxReader{ctx, rc}, maxBytes+1))
+		if sum != d.Hex {
+			return fmt.Errorf("downloaded content has sha256 %s", sum)
+		}
+		return nil
+	})
 	if err != nil {
 		return "", fmt.Errorf("fetching layer %s: %w", d, err)
 	}
-	if n > maxBytes {
-		return "", fmt.Errorf("%w: layer %s is larger than %d bytes", ErrUnsafeLayer, d, maxBytes)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != d.Hex {
-		return "", fmt.Errorf("layer %s: downloaded content has sha256 %s", d, got)
-	}
-	if err := tmp.Sync(); err != nil {
-		return "", fmt.Errorf("layer cache: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("layer cache: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		return "", fmt.Errorf("layer cache: %w", err)
-	}
-	ok = true
 	return p, nil
 }
 

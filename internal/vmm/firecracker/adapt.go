@@ -2,6 +2,7 @@ package firecracker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -23,18 +24,35 @@ func (f *Firecracker) DialAgent(ctx context.Context, socket string) (net.Conn, e
 	return DialVsock(ctx, socket, AgentPort)
 }
 
-// RootDiskName is the file name of a VM's raw root disk.
+// RootDiskName is the file name of a VM's raw root disk when it is a copy.
 const RootDiskName = "root.raw"
 
-// PrepareRootDisk implements vmm.RootDisker: Firecracker takes raw block
-// files only, so the image is snapshotted, reflinked or sparse-copied.
+// PrepareRootDisk implements vmm.RootDisker. Firecracker takes raw block
+// devices and files only. Where device-mapper is usable (see
+// ProbeRootDiskMethod) the disk is a dm-snapshot: dir gets root.origin (a
+// hard link of the image), a sparse root.cow and the root.dm marker, and the
+// returned Disk is the marker, which Start turns into
+// /dev/mapper/banger-<vm id>. Otherwise, or if the image cannot be
+// hard-linked into dir, dir gets root.raw, a reflink or sparse copy.
 func (f *Firecracker) PrepareRootDisk(ctx context.Context, image, dir string) (vmm.Disk, error) {
+	ok, why := f.disks.dmUsable()
+	if ok {
+		d, err := prepareSnapshot(image, dir)
+		if err == nil {
+			f.log.InfoContext(ctx, "root disk prepared", "path", d.Path, "method", MethodDMSnapshot)
+			return d, nil
+		}
+		if !errors.Is(err, errCrossDevice) {
+			return vmm.Disk{}, err
+		}
+		why = err.Error()
+	}
 	dst := filepath.Join(dir, RootDiskName)
-	method, err := PrepareRootDisk(ctx, image, dst)
+	method, err := f.disks.prepare(ctx, image, dst)
 	if err != nil {
 		return vmm.Disk{}, err
 	}
-	f.log.InfoContext(ctx, "root disk prepared", "path", dst, "method", method)
+	f.log.InfoContext(ctx, "root disk prepared", "path", dst, "method", method, "no_dm_snapshot", why)
 	return vmm.Disk{Path: dst, Format: "raw"}, nil
 }
 

@@ -36,7 +36,8 @@ type Options struct {
 	// Logger receives backend diagnostics; nil discards them.
 	Logger *slog.Logger
 	// Run runs a command to completion and returns its combined output; it
-	// is used by Preflight. Default: os/exec.
+	// is used by Preflight and for the losetup and dmsetup commands of
+	// dm-snapshot root disks. Default: os/exec.
 	Run func(ctx context.Context, argv []string) ([]byte, error)
 	// StartTimeout bounds how long Start waits for the API socket; default 10s.
 	StartTimeout time.Duration
@@ -65,6 +66,7 @@ type Firecracker struct {
 	log            *slog.Logger
 	run            func(ctx context.Context, argv []string) ([]byte, error)
 	startTimeout   time.Duration
+	disks          diskPrep // root disk methods and the host paths they use
 
 	procs *vmm.Supervisor
 }
@@ -82,6 +84,7 @@ func New(o Options) *Firecracker {
 		log:          o.Logger,
 		run:          o.Run,
 		startTimeout: o.StartTimeout,
+		disks:        hostDiskPrep(),
 	}
 	if f.binary == "" {
 		f.binary = "firecracker"
@@ -207,10 +210,16 @@ func (f *Firecracker) Start(ctx context.Context, cfg vmm.Config) (_ vmm.Handle, 
 	if err := f.validate(cfg); err != nil {
 		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w", cfg.ID, err)
 	}
+	// A run the daemon lost track of may have left its root disk snapshot.
+	if old, lerr := loadState(cfg.Dir); lerr == nil && old.DM != nil {
+		if err := f.dmOps().teardown(ctx, old.DM); err != nil {
+			return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: undo the root disk snapshot of an earlier run: %w", cfg.ID, err)
+		}
+	}
 	st := &runState{Dir: cfg.Dir}
 	defer func() {
 		if err != nil {
-			st.undo(f.log)
+			st.undo(context.WithoutCancel(ctx), f.log, f.dmOps())
 		}
 	}()
 	if _, err := os.Stat(cfg.Dir); errors.Is(err, os.ErrNotExist) {
@@ -224,6 +233,10 @@ func (f *Firecracker) Start(ctx context.Context, cfg vmm.Config) (_ vmm.Handle, 
 	// Stale files from an earlier run would make Firecracker's binds fail.
 	removeFiles(apiHost, cfg.AgentSocket, filepath.Join(cfg.Dir, stateFileName))
 
+	// dm-snapshot root disks become devices before the layout refers to them.
+	if cfg, err = f.activateSnapshots(ctx, cfg, st); err != nil {
+		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w", cfg.ID, err)
+	}
 	var lay layout
 	if f.jailed {
 		lay, err = f.buildJail(cfg, st)
@@ -383,7 +396,7 @@ func (f *Firecracker) Stop(ctx context.Context, h vmm.Handle, timeout time.Durat
 		return NewClient(h.Control).Action(ctx, ActionSendCtrlAltDel)
 	})
 	if err == nil {
-		f.cleanup(h)
+		f.cleanup(ctx, h)
 	}
 	return err
 }
@@ -394,7 +407,7 @@ func (f *Firecracker) Kill(ctx context.Context, h vmm.Handle) error {
 	if err := f.procs.Kill(ctx, h); err != nil {
 		return err
 	}
-	f.cleanup(h)
+	f.cleanup(ctx, h)
 	return nil
 }
 
@@ -407,8 +420,12 @@ func (f *Firecracker) Status(ctx context.Context, h vmm.Handle) (vmm.State, erro
 	return f.procs.Status(h), nil
 }
 
-// cleanup undoes what Start recorded in the runtime dir's state file.
-func (f *Firecracker) cleanup(h vmm.Handle) {
+// cleanupTimeout bounds the losetup and dmsetup calls of a cleanup.
+const cleanupTimeout = 30 * time.Second
+
+// cleanup undoes what Start recorded in the runtime dir's state file. It
+// runs even if ctx is cancelled: the process is gone by now.
+func (f *Firecracker) cleanup(ctx context.Context, h vmm.Handle) {
 	if h.Control == "" {
 		return
 	}
@@ -417,7 +434,9 @@ func (f *Firecracker) cleanup(h vmm.Handle) {
 		f.log.Warn("firecracker cleanup: no state", "err", err)
 		return
 	}
-	st.cleanup(f.log)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	st.cleanup(ctx, f.log, f.dmOps())
 }
 
 func removeFiles(paths ...string) {

@@ -1,6 +1,7 @@
 package firecracker
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,6 +39,7 @@ type runState struct {
 	Remove  []string      `json:"remove,omitempty"`  // files and links, removed last first
 	Chowns  []chownRecord `json:"chowns,omitempty"`  // owners to restore, last first
 	Salvage []salvage     `json:"salvage,omitempty"` // files copied out of the jail before it goes
+	DM      *dmState      `json:"dm,omitempty"`      // root disk snapshot, torn down after the jail
 
 	// Only for a failed Start:
 	CreatedDir bool     `json:"-"`
@@ -81,11 +83,11 @@ func loadState(dir string) (*runState, error) {
 }
 
 // undo rolls back a failed Start: the process, then everything recorded.
-func (s *runState) undo(log *slog.Logger) {
+func (s *runState) undo(ctx context.Context, log *slog.Logger, dm dmOps) {
 	if s.kill != nil {
 		s.kill()
 	}
-	s.cleanup(log)
+	s.cleanup(ctx, log, dm)
 	for i := len(s.Created) - 1; i >= 0; i-- {
 		_ = os.Remove(s.Created[i])
 	}
@@ -94,8 +96,11 @@ func (s *runState) undo(log *slog.Logger) {
 	}
 }
 
-// cleanup undoes a run whose process has exited.
-func (s *runState) cleanup(log *slog.Logger) {
+// cleanup undoes a run whose process has exited, in the reverse order of
+// Start: files, jail, then the root disk snapshot (made before the jail).
+// If the snapshot cannot be removed, the state file keeps it for the next
+// cleanup or Start.
+func (s *runState) cleanup(ctx context.Context, log *slog.Logger, dm dmOps) {
 	for i := len(s.Salvage) - 1; i >= 0; i-- {
 		sv := s.Salvage[i]
 		if err := appendFile(sv.From, sv.To); err != nil {
@@ -117,6 +122,14 @@ func (s *runState) cleanup(log *slog.Logger) {
 		if err := os.RemoveAll(s.Jail); err != nil {
 			log.Warn("firecracker cleanup: remove jail", "path", s.Jail, "err", err)
 		}
+	}
+	if err := dm.teardown(ctx, s.DM); err != nil {
+		log.Warn("firecracker cleanup: root disk snapshot", "err", err)
+		left := &runState{Dir: s.Dir, DM: s.DM}
+		if err := left.save(); err != nil {
+			log.Warn("firecracker cleanup: keep what is left of the root disk snapshot", "err", err)
+		}
+		return
 	}
 	_ = os.Remove(filepath.Join(s.Dir, stateFileName))
 }

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Root disk methods, in the order PrepareRootDisk tries them.
+// Root disk methods, in the order the backend's PrepareRootDisk tries them.
 const (
 	MethodDMSnapshot = "dm-snapshot"
 	MethodReflink    = "reflink"
@@ -23,7 +23,8 @@ const (
 // replace it.
 type diskPrep struct {
 	lookPath func(string) (string, error)
-	devRoot  string
+	devRoot  string // /dev: mapper/control, loop-control, mapper/<name>
+	sysRoot  string // /sys: block/loopN/loop/backing_file
 	clone    func(dst, src *os.File) error
 }
 
@@ -31,47 +32,61 @@ func hostDiskPrep() diskPrep {
 	return diskPrep{
 		lookPath: exec.LookPath,
 		devRoot:  "/dev",
+		sysRoot:  "/sys",
 		clone:    func(dst, src *os.File) error { return unix.IoctlFileClone(int(dst.Fd()), int(src.Fd())) },
 	}
 }
 
-// PrepareRootDisk gives a VM its own raw root disk at dst from the raw image,
-// trying in order: a device-mapper snapshot (only probed: banger does not
-// build one yet, so it is reported and skipped), a reflink copy (FICLONE,
-// on btrfs, XFS with reflink, bcachefs...), and a sparse copy that copies only
-// the data extents (SEEK_DATA/SEEK_HOLE). It returns the method used. dst must
-// not exist; on failure nothing is left at dst.
+// PrepareRootDisk gives a VM its own raw root disk at dst by copying the raw
+// image: a reflink copy (FICLONE, on btrfs, XFS with reflink, bcachefs...)
+// if the filesystem can, else a sparse copy that copies only the data
+// extents (SEEK_DATA/SEEK_HOLE). It returns the method used. dst must not
+// exist; on failure nothing is left at dst. The backend's PrepareRootDisk
+// prefers a device-mapper snapshot to either where device-mapper is usable.
 func PrepareRootDisk(ctx context.Context, image, dst string) (method string, err error) {
 	return hostDiskPrep().prepare(ctx, image, dst)
 }
 
-// ProbeRootDiskMethod names the method PrepareRootDisk would use for disks in
-// dir, with the device-mapper status, for doctor.
+// ProbeRootDiskMethod names the method the backend's PrepareRootDisk would
+// use for disks in dir, with why, for doctor.
 func ProbeRootDiskMethod(dir string) string {
 	return hostDiskPrep().probe(dir)
 }
 
-// dmUsable reports whether device-mapper snapshots could be made here.
+// dmUsable reports whether device-mapper snapshots over loop devices could
+// be made here: dmsetup and losetup installed, /dev/mapper/control and
+// /dev/loop-control openable (so the dm and loop drivers are there, and we
+// may use them).
 func (p diskPrep) dmUsable() (bool, string) {
-	if _, err := p.lookPath("dmsetup"); err != nil {
-		return false, "dmsetup not installed"
+	for _, tool := range []string{"dmsetup", "losetup"} {
+		if _, err := p.lookPath(tool); err != nil {
+			return false, tool + " not installed"
+		}
 	}
-	ctl := filepath.Join(p.devRoot, "mapper", "control")
-	f, err := os.OpenFile(ctl, os.O_RDWR, 0)
-	if err != nil {
-		return false, fmt.Sprintf("%s not usable: %v", ctl, err)
+	for _, ctl := range []string{filepath.Join(p.devRoot, "mapper", "control"), filepath.Join(p.devRoot, "loop-control")} {
+		f, err := os.OpenFile(ctl, os.O_RDWR, 0)
+		if err != nil {
+			return false, fmt.Sprintf("%s not usable: %v", ctl, err)
+		}
+		f.Close()
 	}
-	f.Close()
-	return true, "dmsetup and " + ctl + " usable"
+	return true, "dmsetup, losetup, " + filepath.Join(p.devRoot, "mapper", "control") + " and " + filepath.Join(p.devRoot, "loop-control") + " usable"
+}
+
+// copyMethod is the copy PrepareRootDisk would make in dir.
+func (p diskPrep) copyMethod(dir string) string {
+	if p.reflinkWorks(dir) {
+		return MethodReflink
+	}
+	return MethodSparseCopy
 }
 
 func (p diskPrep) probe(dir string) string {
-	_, dmWhy := p.dmUsable()
-	m := MethodSparseCopy
-	if p.reflinkWorks(dir) {
-		m = MethodReflink
+	ok, why := p.dmUsable()
+	if ok {
+		return fmt.Sprintf("%s (%s; copies, if the image is on another filesystem, use %s)", MethodDMSnapshot, why, p.copyMethod(dir))
 	}
-	return fmt.Sprintf("%s (dm-snapshot: %s; not implemented yet)", m, dmWhy)
+	return fmt.Sprintf("%s (dm-snapshot not usable: %s)", p.copyMethod(dir), why)
 }
 
 // reflinkWorks clones a scratch file in dir.
@@ -95,8 +110,6 @@ func (p diskPrep) reflinkWorks(dir string) bool {
 }
 
 func (p diskPrep) prepare(ctx context.Context, image, dst string) (method string, err error) {
-	// Device-mapper snapshots are only probed (see ProbeRootDiskMethod);
-	// building one is future work, so the copies come first here.
 	src, err := os.Open(image)
 	if err != nil {
 		return "", fmt.Errorf("prepare root disk %s: %w", dst, err)
