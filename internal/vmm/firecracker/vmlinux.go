@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 	"io"
 	"os"
 
@@ -30,7 +32,7 @@ var compressions = []struct {
 	{"lz4", []byte{0x02, 0x21, 0x4c, 0x18}, true}, // lz4 legacy frame, Debian's choice
 	{"bzip2", []byte("BZh"), true},
 	{"xz", []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}, false},
-	{"zstd", []byte{0x28, 0xb5, 0x2f, 0xfd}, false},
+	{"zstd", []byte{0x28, 0xb5, 0x2f, 0xfd}, true}, // Fedora, Arch
 	{"lzo", []byte{0x89, 'L', 'Z', 'O'}, false},
 	{"lzma", []byte{0x5d, 0x00, 0x00}, false},
 }
@@ -104,8 +106,23 @@ func vmlinuxFromImage(b []byte) ([]byte, error) {
 			out, err = readAllLimit(gzipReader(stream), size)
 		case "bzip2":
 			out, err = readAllLimit(bzip2.NewReader(bytes.NewReader(stream)), size)
+		case "zstd":
+			var zr *zstd.Decoder
+			if zr, err = zstd.NewReader(bytes.NewReader(stream)); err == nil {
+				out = make([]byte, size)
+				_, err = io.ReadFull(zr, out)
+				zr.Close()
+			}
+			if err != nil {
+				out = nil
+			}
 		case "lz4":
-			out, err = lz4Legacy(stream, size)
+			// Read exactly size bytes: the kernel appends the size after the
+			// frame, which a reader going further would take for a block.
+			out = make([]byte, size)
+			if _, err = io.ReadFull(lz4.NewReader(bytes.NewReader(stream)), out); err != nil {
+				out = nil
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("decompress %s payload: %w", c.name, err)
@@ -165,102 +182,6 @@ func readAllLimit(r io.Reader, size int) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// lz4LegacyMagic starts an lz4 legacy frame and may reappear between blocks.
-const lz4LegacyMagic = 0x184c2102
-
-// lz4Legacy decodes an lz4 legacy frame (lz4 -l): the magic, then blocks of
-// le32 compressed length + lz4 block, each at most 8 MiB decompressed.
-func lz4Legacy(src []byte, size int) ([]byte, error) {
-	if len(src) < 4 || binary.LittleEndian.Uint32(src) != lz4LegacyMagic {
-		return nil, errors.New("no lz4 legacy magic")
-	}
-	dst := make([]byte, 0, size)
-	i := 4
-	for i+4 <= len(src) {
-		n := int(binary.LittleEndian.Uint32(src[i:]))
-		i += 4
-		if n == lz4LegacyMagic {
-			continue
-		}
-		if n <= 0 || i+n > len(src) {
-			return nil, fmt.Errorf("lz4 block of %d bytes at offset %d runs past the payload", n, i)
-		}
-		var err error
-		if dst, err = lz4Block(dst, src[i:i+n]); err != nil {
-			return nil, fmt.Errorf("lz4 block at offset %d: %w", i, err)
-		}
-		i += n
-		if len(dst) > size {
-			return nil, fmt.Errorf("decompressed more than the %d bytes the image announces", size)
-		}
-	}
-	return dst, nil
-}
-
-// lz4Block appends the decoding of one lz4 block to dst. Matches may refer
-// back into earlier blocks (the kernel's legacy frames are linked).
-func lz4Block(dst, src []byte) ([]byte, error) {
-	i := 0
-	for i < len(src) {
-		tok := src[i]
-		i++
-		lit := int(tok >> 4)
-		if lit == 15 {
-			for {
-				if i >= len(src) {
-					return nil, errors.New("truncated literal length")
-				}
-				c := src[i]
-				i++
-				lit += int(c)
-				if c != 255 {
-					break
-				}
-			}
-		}
-		if i+lit > len(src) {
-			return nil, errors.New("literals run past the block")
-		}
-		dst = append(dst, src[i:i+lit]...)
-		i += lit
-		if i == len(src) {
-			break // the last sequence has literals only
-		}
-		if i+2 > len(src) {
-			return nil, errors.New("truncated match offset")
-		}
-		off := int(src[i]) | int(src[i+1])<<8
-		i += 2
-		if off == 0 || off > len(dst) {
-			return nil, fmt.Errorf("match offset %d outside the %d bytes decoded", off, len(dst))
-		}
-		ml := int(tok & 15)
-		if ml == 15 {
-			for {
-				if i >= len(src) {
-					return nil, errors.New("truncated match length")
-				}
-				c := src[i]
-				i++
-				ml += int(c)
-				if c != 255 {
-					break
-				}
-			}
-		}
-		ml += 4
-		start := len(dst) - off
-		if off >= ml {
-			dst = append(dst, dst[start:start+ml]...)
-			continue
-		}
-		for k := 0; k < ml; k++ { // overlapping copy repeats the pattern
-			dst = append(dst, dst[start+k])
-		}
-	}
-	return dst, nil
 }
 
 // trimELF drops what follows the ELF file proper (the relocation table the
