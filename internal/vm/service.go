@@ -158,11 +158,20 @@ func (s *Service) backendOf(v store.VM) vmm.VMM { return s.Backends[v.Backend] }
 const (
 	rootQcow2 = "root.qcow2"
 	rootRaw   = "root.raw"
+	rootDM    = "root.dm" // a Firecracker dm-snapshot, set up at each start
 )
 
-// rootDisk is the VM's root disk: a raw file for backends that made one,
-// else the qcow2 overlay.
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// rootDisk is the VM's root disk: a device-mapper snapshot marker or a raw
+// file for backends that made one, else the qcow2 overlay.
 func (s *Service) rootDisk(id string) vmm.Disk {
+	if dm := filepath.Join(s.vmDir(id), rootDM); fileExists(dm) {
+		return vmm.Disk{Path: dm, Format: "raw"}
+	}
 	raw := filepath.Join(s.vmDir(id), rootRaw)
 	if _, err := os.Stat(raw); err == nil {
 		return vmm.Disk{Path: raw, Format: "raw"}
