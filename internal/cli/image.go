@@ -67,29 +67,11 @@ func (a *app) imageCmd() *cobra.Command {
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	list.Flags().BoolVar(&available, "available", false, "list the images the catalog offers")
-	var showJSON bool
-	show := &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show one image",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			img, err := c.GetImage(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if showJSON {
-				return writeJSONOut(a.stdout, img)
-			}
-			fmt.Fprintf(a.stdout, "name:    %s\nid:      %s\nkernel:  %s\nrootfs:  %s\nsize:    %s\nsource:  %s\nmanaged: %v\n",
-				img.Name, img.ID, img.Kernel, img.Rootfs, config.FormatSize(img.SizeBytes), img.Source, img.Managed)
-			return nil
-		},
-	}
-	show.Flags().BoolVar(&showJSON, "json", false, "print JSON")
+	show := showCmd(a, "Show one image", (*api.Client).GetImage, func(img api.Image) [][2]string {
+		return [][2]string{{"name", img.Name}, {"id", img.ID}, {"kernel", img.Kernel}, {"rootfs", img.Rootfs},
+			{"size", config.FormatSize(img.SizeBytes)}, {"source", img.Source}, {"init", img.Init},
+			{"managed", fmt.Sprint(img.Managed)}}
+	})
 	del := &cobra.Command{
 		Use:     "delete NAME",
 		Aliases: []string{"rm"},
@@ -146,29 +128,10 @@ func (a *app) kernelCmd() *cobra.Command {
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	list.Flags().BoolVar(&available, "available", false, "list the kernels the catalog offers")
 
-	var showJSON bool
-	show := &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show one kernel",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			k, err := c.GetKernel(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if showJSON {
-				return writeJSONOut(a.stdout, k)
-			}
-			fmt.Fprintf(a.stdout, "name:    %s\nid:      %s\nversion: %s\npath:    %s\ninitrd:  %s\nmanaged: %v\n",
-				k.Name, k.ID, k.Version, k.Path, k.Initrd, k.Managed)
-			return nil
-		},
-	}
-	show.Flags().BoolVar(&showJSON, "json", false, "print JSON")
+	show := showCmd(a, "Show one kernel", (*api.Client).GetKernel, func(k api.Kernel) [][2]string {
+		return [][2]string{{"name", k.Name}, {"id", k.ID}, {"version", k.Version}, {"path", k.Path},
+			{"initrd", k.Initrd}, {"managed", fmt.Sprint(k.Managed)}}
+	})
 
 	pull := &cobra.Command{
 		Use:   "pull NAME",

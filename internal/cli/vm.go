@@ -306,42 +306,23 @@ func writeJSONOut(w io.Writer, v any) error {
 }
 
 func (a *app) vmShowCmd() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:   "show NAME",
-		Short: "Show one VM",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			v, err := c.GetVM(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSONOut(a.stdout, v)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			rows := [][2]string{
-				{"name", v.Name}, {"id", v.ID}, {"state", v.State}, {"image", v.Image}, {"ip", v.IP}, {"mac", v.MAC},
-				{"vcpu", fmt.Sprint(v.VCPUs)}, {"memory", fmt.Sprintf("%d MiB", v.MemoryMiB)},
-				{"disk", config.FormatSize(v.DiskBytes)}, {"nat", fmt.Sprint(v.NAT)}, {"backend", v.Backend},
-				{"accel", v.Accel}, {"pid", fmt.Sprint(v.PID)}, {"tap", v.Tap}, {"dir", v.Dir},
-				{"created", v.CreatedAt.Local().Format(time.RFC3339)},
-			}
-			for _, r := range rows {
-				if r[1] == "" || (r[0] == "pid" && r[1] == "0") {
-					continue
-				}
-				fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
-			}
-			return tw.Flush()
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+	return showCmd(a, "Show one VM", (*api.Client).GetVM, func(v api.VM) [][2]string {
+		pid := ""
+		if v.PID != 0 {
+			pid = fmt.Sprint(v.PID)
+		}
+		rows := [][2]string{
+			{"name", v.Name}, {"id", v.ID}, {"state", v.State}, {"image", v.Image}, {"ip", v.IP}, {"mac", v.MAC},
+			{"vcpu", fmt.Sprint(v.VCPUs)}, {"memory", fmt.Sprintf("%d MiB", v.MemoryMiB)},
+			{"disk", config.FormatSize(v.DiskBytes)}, {"nat", fmt.Sprint(v.NAT)}, {"backend", v.Backend},
+			{"accel", v.Accel}, {"pid", pid}, {"tap", v.Tap}, {"dir", v.Dir},
+			{"created", v.CreatedAt.Local().Format(time.RFC3339)},
+		}
+		if w := v.Workspace; w != nil {
+			rows = append(rows, [2]string{"workspace", fmt.Sprintf("%s -> %s (at %.12s)", w.HostPath, w.GuestPath, w.Head)})
+		}
+		return rows
+	})
 }
 
 func (a *app) vmLogsCmd() *cobra.Command {

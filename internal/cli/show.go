@@ -1,0 +1,44 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"banger/internal/api"
+)
+
+// showCmd is a `show NAME [--json]` command: it fetches one object and
+// prints it as JSON or as aligned "key: value" rows (empty values left out).
+func showCmd[T any](a *app, short string, get func(*api.Client, context.Context, string) (T, error), rows func(T) [][2]string) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show NAME",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			v, err := get(c, cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSONOut(a.stdout, v)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+			for _, r := range rows(v) {
+				if r[1] != "" {
+					fmt.Fprintf(tw, "%s:\t%s\n", r[0], r[1])
+				}
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
