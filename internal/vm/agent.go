@@ -75,9 +75,9 @@ func (s *Service) hello(ctx context.Context, v store.VM, socket string) (agent.H
 // withAgent connects to a running VM's agent and checks that it offers
 // method.
 func (s *Service) withAgent(ctx context.Context, name, method string, fn func(*agent.Client) error) error {
-	v, err := s.Store.GetVM(ctx, name)
+	v, err := s.getVM(ctx, name)
 	if err != nil {
-		return fmt.Errorf("VM %q: %w", name, err)
+		return err
 	}
 	rt := s.runtimeOf(v.ID)
 	if rt == nil {

@@ -33,9 +33,9 @@ func (s *Service) Kill(ctx context.Context, name string, p progress.Func) (Info,
 }
 
 func (s *Service) halt(ctx context.Context, name string, force bool, p progress.Func) (Info, error) {
-	v, err := s.Store.GetVM(ctx, name)
+	v, err := s.getVM(ctx, name)
 	if err != nil {
-		return Info{}, fmt.Errorf("VM %q: %w", name, err)
+		return Info{}, err
 	}
 	unlock := s.lock(v.ID)
 	defer unlock()
@@ -99,9 +99,9 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 // delete removes a VM; with onlyStopped it leaves a running VM alone (the
 // check is made under the VM's lock, so a VM started meanwhile is safe).
 func (s *Service) delete(ctx context.Context, name string, onlyStopped bool) (bool, error) {
-	v, err := s.Store.GetVM(ctx, name)
+	v, err := s.getVM(ctx, name)
 	if err != nil {
-		return false, fmt.Errorf("VM %q: %w", name, err)
+		return false, err
 	}
 	unlock := s.lock(v.ID)
 	defer unlock()
@@ -154,9 +154,9 @@ func (s *Service) Prune(ctx context.Context) ([]string, error) {
 
 // ConsoleLog returns the path of a VM's serial console log.
 func (s *Service) ConsoleLog(ctx context.Context, name string) (string, error) {
-	v, err := s.Store.GetVM(ctx, name)
+	v, err := s.getVM(ctx, name)
 	if err != nil {
-		return "", fmt.Errorf("VM %q: %w", name, err)
+		return "", err
 	}
 	return s.consoleLog(v.ID), nil
 }
@@ -253,9 +253,9 @@ func (s *Service) Reconcile(ctx context.Context) error {
 
 // SetWorkspace records which repository a VM holds and where.
 func (s *Service) SetWorkspace(ctx context.Context, name string, ws store.Workspace) error {
-	v, err := s.Store.GetVM(ctx, name)
+	v, err := s.getVM(ctx, name)
 	if err != nil {
-		return fmt.Errorf("VM %q: %w", name, err)
+		return err
 	}
 	if !filepath.IsAbs(ws.HostPath) || !strings.HasPrefix(filepath.Clean(ws.GuestPath)+"/", "/root/") || filepath.Clean(ws.GuestPath) == "/root" {
 		return badRequest("workspace paths: host path must be absolute and guest path under /root, got %q and %q", ws.HostPath, ws.GuestPath)
@@ -268,9 +268,9 @@ func (s *Service) SetWorkspace(ctx context.Context, name string, ws store.Worksp
 // Forward forwards a host port to a running VM. The returned channel closes
 // when the VM stops (the forward is then already removed).
 func (s *Service) Forward(ctx context.Context, name string, sp forward.Spec) (*forward.Forward, <-chan struct{}, error) {
-	v, err := s.Store.GetVM(ctx, name)
+	v, err := s.getVM(ctx, name)
 	if err != nil {
-		return nil, nil, fmt.Errorf("VM %q: %w", name, err)
+		return nil, nil, err
 	}
 	unlock := s.lock(v.ID)
 	defer unlock()

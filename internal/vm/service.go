@@ -235,11 +235,21 @@ func (s *Service) List(ctx context.Context) ([]Info, error) {
 	return out, nil
 }
 
+// getVM looks a VM up by name or id; an unknown one is an error that says
+// how to find the right name.
+func (s *Service) getVM(ctx context.Context, name string) (store.VM, error) {
+	v, err := s.Store.GetVM(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return v, fmt.Errorf("no VM called %q (%w); `banger vm list` shows them", name, store.ErrNotFound)
+	}
+	return v, err
+}
+
 // Get returns one VM by name or id.
 func (s *Service) Get(ctx context.Context, name string) (Info, error) {
-	v, err := s.Store.GetVM(ctx, name)
+	v, err := s.getVM(ctx, name)
 	if err != nil {
-		return Info{}, fmt.Errorf("VM %q: %w", name, err)
+		return Info{}, err
 	}
 	return s.info(ctx, v), nil
 }
@@ -418,9 +428,9 @@ func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved)
 
 // Start boots a stopped VM and waits until SSH answers.
 func (s *Service) Start(ctx context.Context, name string, p progress.Func) (Info, error) {
-	v, err := s.Store.GetVM(ctx, name)
+	v, err := s.getVM(ctx, name)
 	if err != nil {
-		return Info{}, fmt.Errorf("VM %q: %w", name, err)
+		return Info{}, err
 	}
 	unlock := s.lock(v.ID)
 	defer unlock()
