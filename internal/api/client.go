@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -193,15 +194,15 @@ func (c *Client) SSHTarget(ctx context.Context, name string) (SSHTarget, error) 
 	return t, err
 }
 
-// Logs copies the VM's serial console log to w.
-func (c *Client) Logs(ctx context.Context, name string, w io.Writer) error {
-	resp, err := c.do(ctx, http.MethodGet, vmPath(name, "/logs"), nil)
+// Logs copies the VM's serial console log from byte offset on to w and
+// returns how many bytes it copied.
+func (c *Client) Logs(ctx context.Context, name string, offset int64, w io.Writer) (int64, error) {
+	resp, err := c.do(ctx, http.MethodGet, vmPath(name, "/logs")+"?offset="+strconv.FormatInt(offset, 10), nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer resp.Body.Close()
-	_, err = io.Copy(w, resp.Body)
-	return err
+	return io.Copy(w, resp.Body)
 }
 
 // ListImages lists images.

@@ -336,20 +336,13 @@ func (a *app) vmLogsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if !follow {
-				return c.Logs(cmd.Context(), args[0], a.stdout)
-			}
-			var seen int64
+			var offset int64
 			for {
-				var buf strings.Builder
-				if err := c.Logs(cmd.Context(), args[0], &buf); err != nil {
+				n, err := c.Logs(cmd.Context(), args[0], offset, a.stdout)
+				if err != nil || !follow {
 					return err
 				}
-				s := buf.String()
-				if int64(len(s)) > seen {
-					fmt.Fprint(a.stdout, s[seen:])
-					seen = int64(len(s))
-				}
+				offset += n
 				select {
 				case <-cmd.Context().Done():
 					return nil

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -381,6 +382,17 @@ func (h *Handlers) logs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
+	if off := r.URL.Query().Get("offset"); off != "" {
+		n, err := strconv.ParseInt(off, 10, 64)
+		if err != nil || n < 0 {
+			h.fail(w, r, &api.Error{Kind: api.KindBadRequest, Message: "offset must be a byte count >= 0"})
+			return
+		}
+		if _, err := f.Seek(n, io.SeekStart); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+	}
 	w.Header().Set("Content-Type", "text/plain")
 	_, _ = io.Copy(w, f)
 }

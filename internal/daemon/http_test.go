@@ -375,7 +375,7 @@ func TestLogs(t *testing.T) {
 	ctx := context.Background()
 	v := d.create(t, api.CreateVM{Name: "chatty", NoStart: true})
 	var buf strings.Builder
-	if err := d.client.Logs(ctx, "chatty", &buf); err != nil || buf.Len() != 0 {
+	if _, err := d.client.Logs(ctx, "chatty", 0, &buf); err != nil || buf.Len() != 0 {
 		t.Fatalf("logs of a never-booted VM: %q, %v", buf.String(), err)
 	}
 	content := "[    0.000000] Linux version 6.1.0\nDebian GNU/Linux 12 chatty ttyS0\n" + strings.Repeat("x", 100000) + "\n"
@@ -383,13 +383,23 @@ func TestLogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf.Reset()
-	if err := d.client.Logs(ctx, v.ID, &buf); err != nil {
+	n, err := d.client.Logs(ctx, v.ID, 0, &buf)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if buf.String() != content {
-		t.Fatalf("logs: got %d bytes, want %d", buf.Len(), len(content))
+	if buf.String() != content || n != int64(len(content)) {
+		t.Fatalf("logs: got %d bytes (n=%d), want %d", buf.Len(), n, len(content))
 	}
-	if e := apiErr(t, d.client.Logs(ctx, "ghost", &buf)); e.Kind != api.KindNotFound {
+	// Following: from an offset only the rest comes back.
+	buf.Reset()
+	if _, err := d.client.Logs(ctx, v.ID, int64(len(content)-101), &buf); err != nil || buf.String() != content[len(content)-101:] {
+		t.Fatalf("logs from offset: %q, %v", buf.String(), err)
+	}
+	if _, err := d.client.Logs(ctx, v.ID, -1, &buf); err == nil {
+		t.Fatal("negative offset accepted")
+	}
+	_, err = d.client.Logs(ctx, "ghost", 0, &buf)
+	if e := apiErr(t, err); e.Kind != api.KindNotFound {
 		t.Fatalf("logs of unknown VM: %+v", e)
 	}
 }
