@@ -274,3 +274,10 @@ func (c *Client) Stats(ctx context.Context, name string) (Stats, error) {
 	err := c.call(ctx, http.MethodGet, vmPath(name, "/stats"), nil, &out)
 	return out, err
 }
+
+// SetVM changes a VM's vCPUs, memory or NAT.
+func (c *Client) SetVM(ctx context.Context, name string, req SetVM) (VM, error) {
+	var vm VM
+	err := c.call(ctx, http.MethodPatch, vmPath(name, ""), req, &vm)
+	return vm, err
+}

@@ -190,3 +190,10 @@ type DiskUsage struct {
 	Total uint64 `json:"total"`
 	Free  uint64 `json:"free"`
 }
+
+// SetVM is the body of PATCH /v1/vms/{name}; absent fields stay as they are.
+type SetVM struct {
+	VCPUs     *int  `json:"vcpus,omitempty"`
+	MemoryMiB *int  `json:"memory_mib,omitempty"`
+	NAT       *bool `json:"nat,omitempty"`
+}

@@ -60,7 +60,7 @@ func (f *vmFlags) request() (api.CreateVM, error) {
 
 func (a *app) vmCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "vm", Short: "Create, run and manage VMs"}
-	cmd.AddCommand(a.vmWorkspaceCmd(), a.vmExecCmd(), a.vmForwardCmd(), a.vmPortsCmd(), a.vmStatsCmd(), a.vmRunCmd(), a.vmCreateCmd(), a.vmListCmd(), a.vmShowCmd(), a.vmSSHCmd(), a.vmLogsCmd(),
+	cmd.AddCommand(a.vmSetCmd(), a.vmWorkspaceCmd(), a.vmExecCmd(), a.vmForwardCmd(), a.vmPortsCmd(), a.vmStatsCmd(), a.vmRunCmd(), a.vmCreateCmd(), a.vmListCmd(), a.vmShowCmd(), a.vmSSHCmd(), a.vmLogsCmd(),
 		a.vmDeleteCmd(), a.vmPruneCmd())
 	for _, action := range []struct{ name, short string }{
 		{"start", "Boot a stopped VM and wait for SSH"},
@@ -421,5 +421,44 @@ func (a *app) vmPruneCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask")
+	return cmd
+}
+
+func (a *app) vmSetCmd() *cobra.Command {
+	var vcpu, memory int
+	var nat bool
+	cmd := &cobra.Command{
+		Use:   "set NAME [--vcpu N] [--memory MiB] [--nat=true|false]",
+		Short: "Change a VM's vCPUs or memory (while it is stopped) or its NAT (at once)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var req api.SetVM
+			if cmd.Flags().Changed("vcpu") {
+				req.VCPUs = &vcpu
+			}
+			if cmd.Flags().Changed("memory") {
+				req.MemoryMiB = &memory
+			}
+			if cmd.Flags().Changed("nat") {
+				req.NAT = &nat
+			}
+			if req == (api.SetVM{}) {
+				return fmt.Errorf("nothing to change: give --vcpu, --memory or --nat")
+			}
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			v, err := c.SetVM(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%s: %d vcpu · %d MiB · nat %v\n", v.Name, v.VCPUs, v.MemoryMiB, v.NAT)
+			return nil
+		},
+	}
+	cmd.Flags().IntVar(&vcpu, "vcpu", 0, "virtual CPUs, from the next start")
+	cmd.Flags().IntVar(&memory, "memory", 0, "memory in MiB, from the next start")
+	cmd.Flags().BoolVar(&nat, "nat", false, "outbound NAT (applied at once if the VM runs)")
 	return cmd
 }

@@ -59,6 +59,7 @@ func (h *Handlers) Routes() http.Handler {
 	mux.HandleFunc("POST /v1/vms/prune", h.pruneVMs)
 	mux.HandleFunc("GET /v1/vms/{name}", h.getVM)
 	mux.HandleFunc("DELETE /v1/vms/{name}", h.deleteVM)
+	mux.HandleFunc("PATCH /v1/vms/{name}", h.setVM)
 	mux.HandleFunc("POST /v1/vms/{name}/{action}", h.vmAction)
 	mux.HandleFunc("GET /v1/vms/{name}/ssh", h.sshTarget)
 	mux.HandleFunc("GET /v1/vms/{name}/logs", h.logs)
@@ -345,6 +346,16 @@ func (h *Handlers) stats(w http.ResponseWriter, r *http.Request) {
 		out.Disks = append(out.Disks, api.DiskUsage{Path: d.Path, Total: d.Total, Free: d.Free})
 	}
 	h.reply(w, r, out, err)
+}
+
+func (h *Handlers) setVM(w http.ResponseWriter, r *http.Request) {
+	var req api.SetVM
+	if err := decode(r, &req); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	in, err := h.VMs.Set(r.Context(), r.PathValue("name"), vm.SetRequest{VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB, NAT: req.NAT})
+	h.reply(w, r, toAPI(in), err)
 }
 
 func (h *Handlers) deleteVM(w http.ResponseWriter, r *http.Request) {

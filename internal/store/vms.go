@@ -136,6 +136,19 @@ func (s *Store) UpdateVMState(ctx context.Context, id, state string) error {
 	return checkAffected(res, "vm", id)
 }
 
+// UpdateVMSpec records a VM's vCPUs, memory and NAT setting.
+func (s *Store) UpdateVMSpec(ctx context.Context, id string, vcpus, memoryMiB int, nat bool) error {
+	if vcpus <= 0 || memoryMiB <= 0 {
+		return fmt.Errorf("updating vm %q: vcpus and memory must be positive", id)
+	}
+	res, err := s.db.ExecContext(ctx, "UPDATE vms SET vcpus = ?, memory_mib = ?, nat = ?, updated_at = ? WHERE id = ?",
+		vcpus, memoryMiB, boolInt(nat), formatTime(s.now()), id)
+	if err != nil {
+		return fmt.Errorf("updating vm %q: %w", id, err)
+	}
+	return checkAffected(res, "vm", id)
+}
+
 // DeleteVM removes the VM with the given ID (ErrNotFound if absent).
 func (s *Store) DeleteVM(ctx context.Context, id string) error {
 	res, err := s.db.ExecContext(ctx, "DELETE FROM vms WHERE id = ?", id)

@@ -288,3 +288,70 @@ func (s *Service) Forward(ctx context.Context, name string, sp forward.Spec) (*f
 	}
 	return f, rt.done, nil
 }
+
+// SetRequest changes a VM's settings; nil fields stay as they are.
+type SetRequest struct {
+	VCPUs     *int
+	MemoryMiB *int
+	NAT       *bool
+}
+
+// Set changes a VM's vCPUs and memory (while it is stopped; they apply at
+// the next start) and its NAT (at once when it runs).
+func (s *Service) Set(ctx context.Context, name string, req SetRequest) (Info, error) {
+	v, err := s.getVM(ctx, name)
+	if err != nil {
+		return Info{}, err
+	}
+	unlock := s.lock(v.ID)
+	defer unlock()
+	rt := s.runtimeOf(v.ID)
+	if rt != nil && (req.VCPUs != nil || req.MemoryMiB != nil) {
+		return Info{}, badRequest("VM %s is running: stop it first (`banger vm stop %s`) to change --vcpu or --memory", v.Name, v.Name)
+	}
+	if (req.VCPUs != nil && *req.VCPUs < 1) || (req.MemoryMiB != nil && *req.MemoryMiB < 1) {
+		return Info{}, badRequest("--vcpu and --memory must be positive")
+	}
+	next := CreateRequest{Name: v.Name, Image: v.ImageID, VCPUs: v.VCPUs, MemoryMiB: v.MemoryMiB, DiskBytes: v.DiskBytes}
+	if req.VCPUs != nil {
+		next.VCPUs = *req.VCPUs
+	}
+	if req.MemoryMiB != nil {
+		next.MemoryMiB = *req.MemoryMiB
+	}
+	if err := s.validate(&next); err != nil {
+		return Info{}, err
+	}
+	nat := v.NAT
+	if req.NAT != nil {
+		nat = *req.NAT
+	}
+	if rt != nil && nat != v.NAT {
+		ip, err := netip.ParseAddr(v.IP)
+		if err != nil {
+			return Info{}, err
+		}
+		if nat {
+			err = s.NAT.Enable(ctx, ip, s.Bridge)
+		} else {
+			err = s.NAT.Disable(ctx, ip)
+		}
+		if err != nil {
+			return Info{}, fmt.Errorf("set nat of %s: %w", v.Name, err)
+		}
+		s.runMu.Lock()
+		rt.NAT = nat
+		s.runMu.Unlock()
+		if err := writeHandles(s.runDir(v.ID), rt); err != nil {
+			return Info{}, err
+		}
+	}
+	if err := s.Store.UpdateVMSpec(ctx, v.ID, next.VCPUs, next.MemoryMiB, nat); err != nil {
+		return Info{}, err
+	}
+	s.Log.InfoContext(ctx, "vm settings changed", "vm", v.Name, "vcpus", next.VCPUs, "memory_mib", next.MemoryMiB, "nat", nat)
+	if v, err = s.Store.GetVM(ctx, v.ID); err != nil {
+		return Info{}, err
+	}
+	return s.info(ctx, v), nil
+}

@@ -778,3 +778,35 @@ func TestNATDefaultAppliesWhenTheRequestIsSilent(t *testing.T) {
 		t.Fatalf("nat_default=true: silent request NAT=%v (want true), explicit false NAT=%v (want false)", a.NAT, b.NAT)
 	}
 }
+
+func TestSetChangesSpecWhileStoppedAndNATLive(t *testing.T) {
+	e := vmtest.New(t)
+	ctx := context.Background()
+	in := create(t, e, vm.CreateRequest{Name: "tune", NoStart: true})
+	four, big := 4, 2048
+	got, err := e.Service.Set(ctx, "tune", vm.SetRequest{VCPUs: &four, MemoryMiB: &big})
+	if err != nil || got.VCPUs != 4 || got.MemoryMiB != 2048 {
+		t.Fatalf("set while stopped: %+v, %v", got.VM, err)
+	}
+	zero := 0
+	if _, err := e.Service.Set(ctx, "tune", vm.SetRequest{VCPUs: &zero}); !errors.Is(err, vm.ErrBadRequest) {
+		t.Fatalf("vcpu 0: %v", err)
+	}
+	if _, err := e.Service.Start(ctx, "tune", nil); err != nil {
+		t.Fatal(err)
+	}
+	if starts := e.VMM.Starts(); starts[len(starts)-1].VCPUs != 4 || starts[len(starts)-1].MemoryMiB != 2048 {
+		t.Fatalf("the new spec was not used at start: %+v", starts[len(starts)-1])
+	}
+	if _, err := e.Service.Set(ctx, "tune", vm.SetRequest{VCPUs: &four}); !errors.Is(err, vm.ErrBadRequest) {
+		t.Fatalf("vcpu change while running: %v", err)
+	}
+	on := true
+	got, err = e.Service.Set(ctx, "tune", vm.SetRequest{NAT: &on})
+	if err != nil || !got.NAT {
+		t.Fatalf("nat on while running: %+v, %v", got.VM, err)
+	}
+	if !e.NAT.Enabled(in.IP) {
+		t.Fatal("NAT rules were not installed for the running VM")
+	}
+}
