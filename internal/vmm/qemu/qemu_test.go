@@ -193,10 +193,18 @@ func testKernel(t *testing.T) string {
 	t.Helper()
 	k := os.Getenv("BANGER_TEST_KERNEL")
 	if k == "" {
-		k = "/var/cache/banger-dev/kernel/vmlinuz"
+		// The default image's kernel, as the end-to-end tests' cache or a
+		// root install holds it.
+		for _, c := range []string{"/var/cache/banger-e2e/state/kernels/debian-bookworm/vmlinuz",
+			"/var/lib/banger/kernels/debian-bookworm/vmlinuz", "/var/cache/banger-dev/kernel/vmlinuz"} {
+			if _, err := os.Stat(c); err == nil {
+				k = c
+				break
+			}
+		}
 	}
-	if _, err := os.Stat(k); err != nil {
-		t.Skipf("no test kernel at %s (set BANGER_TEST_KERNEL; see internal/vmm/qemu report): %v", k, err)
+	if _, err := os.Stat(k); k == "" || err != nil {
+		t.Skipf("no test kernel found (set BANGER_TEST_KERNEL, or run the end-to-end tests once to build the default image): %q %v", k, err)
 	}
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		t.Skipf("qemu-system-x86_64 not installed: %v", err)
