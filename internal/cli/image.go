@@ -72,23 +72,7 @@ func (a *app) imageCmd() *cobra.Command {
 			{"size", config.FormatSize(img.SizeBytes)}, {"source", img.Source}, {"init", img.Init},
 			{"managed", fmt.Sprint(img.Managed)}}
 	})
-	del := &cobra.Command{
-		Use:     "delete NAME",
-		Aliases: []string{"rm"},
-		Short:   "Delete an image no VM uses",
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if err := c.DeleteImage(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "deleted %s\n", args[0])
-			return nil
-		},
-	}
+	del := deleteCmd(a, "delete", []string{"rm"}, "Delete images no VM uses", (*api.Client).DeleteImage)
 	cmd.AddCommand(build, list, show, del, a.imagePullCmd(), a.imageRegisterCmd(), a.imagePromoteCmd(),
 		a.imageCacheCmd(), a.bundleCmd("image"))
 	return cmd
@@ -153,23 +137,7 @@ func (a *app) kernelCmd() *cobra.Command {
 		},
 	}
 
-	del := &cobra.Command{
-		Use:     "rm NAME",
-		Aliases: []string{"delete"},
-		Short:   "Delete a kernel no image uses",
-		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if err := c.DeleteKernel(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "deleted %s\n", args[0])
-			return nil
-		},
-	}
+	del := deleteCmd(a, "rm", []string{"delete"}, "Delete kernels no image uses", (*api.Client).DeleteKernel)
 
 	var from string
 	imp := &cobra.Command{

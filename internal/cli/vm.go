@@ -356,25 +356,7 @@ func (a *app) vmLogsCmd() *cobra.Command {
 }
 
 func (a *app) vmDeleteCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:     "delete NAME...",
-		Aliases: []string{"rm"},
-		Short:   "Delete VMs and every file of them (irreversible)",
-		Args:    cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			for _, name := range args {
-				if err := c.DeleteVM(cmd.Context(), name); err != nil {
-					return err
-				}
-				fmt.Fprintf(a.stdout, "deleted %s\n", name)
-			}
-			return nil
-		},
-	}
+	return deleteCmd(a, "delete", []string{"rm"}, "Delete VMs and every file of them (irreversible)", (*api.Client).DeleteVM)
 }
 
 func (a *app) vmPruneCmd() *cobra.Command {

@@ -42,3 +42,26 @@ func showCmd[T any](a *app, short string, get func(*api.Client, context.Context,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
+
+// deleteCmd is a `delete NAME...` command for one kind of object.
+func deleteCmd(a *app, use string, aliases []string, short string, del func(*api.Client, context.Context, string) error) *cobra.Command {
+	return &cobra.Command{
+		Use:     use + " NAME...",
+		Aliases: aliases,
+		Short:   short,
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, name := range args {
+				if err := del(c, cmd.Context(), name); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "deleted %s\n", name)
+			}
+			return nil
+		},
+	}
+}
