@@ -2,9 +2,10 @@ package cli
 
 import (
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"banger/internal/api"
 )
 
 func (a *app) vmPortsCmd() *cobra.Command {
@@ -22,15 +23,9 @@ func (a *app) vmPortsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return writeJSONOut(a.stdout, ports)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "PROTO\tADDRESS\tPORT\tPID\tPROCESS")
-			for _, p := range ports {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", p.Proto, p.Address, p.Port, p.PID, p.Process)
-			}
-			return tw.Flush()
+			return printList(a.stdout, ports, asJSON, []string{"PROTO", "ADDRESS", "PORT", "PID", "PROCESS"}, func(p api.Port) []string {
+				return []string{p.Proto, p.Address, fmt.Sprint(p.Port), fmt.Sprint(p.PID), p.Process}
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

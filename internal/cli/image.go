@@ -54,15 +54,9 @@ func (a *app) imageCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return writeJSONOut(a.stdout, imgs)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tKERNEL\tSIZE\tSOURCE\tCREATED")
-			for _, i := range imgs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", i.Name, i.Kernel, config.FormatSize(i.SizeBytes), i.Source, ago(i.CreatedAt))
-			}
-			return tw.Flush()
+			return printList(a.stdout, imgs, asJSON, []string{"NAME", "KERNEL", "SIZE", "SOURCE", "CREATED"}, func(i api.Image) []string {
+				return []string{i.Name, i.Kernel, config.FormatSize(i.SizeBytes), i.Source, ago(i.CreatedAt)}
+			})
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -98,15 +92,9 @@ func (a *app) kernelCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return writeJSONOut(a.stdout, ks)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tVERSION\tMANAGED\tPATH")
-			for _, k := range ks {
-				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", k.Name, k.Version, k.Managed, k.Path)
-			}
-			return tw.Flush()
+			return printList(a.stdout, ks, asJSON, []string{"NAME", "VERSION", "MANAGED", "PATH"}, func(k api.Kernel) []string {
+				return []string{k.Name, k.Version, fmt.Sprint(k.Managed), k.Path}
+			})
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -64,4 +66,21 @@ func deleteCmd(a *app, use string, aliases []string, short string, del func(*api
 			return nil
 		},
 	}
+}
+
+// printList prints items as JSON, or as a table with a header row and one
+// row per item.
+func printList[T any](w io.Writer, items []T, asJSON bool, header []string, row func(T) []string) error {
+	if asJSON {
+		if items == nil {
+			items = []T{}
+		}
+		return writeJSONOut(w, items)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, it := range items {
+		fmt.Fprintln(tw, strings.Join(row(it), "\t"))
+	}
+	return tw.Flush()
 }

@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -270,16 +269,10 @@ func (a *app) vmListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return writeJSONOut(a.stdout, vms)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSTATE\tIMAGE\tIP\tVCPU\tMEM\tDISK\tCREATED")
-			for _, v := range vms {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%dM\t%s\t%s\n", v.Name, v.State, v.Image, v.IP, v.VCPUs, v.MemoryMiB,
-					config.FormatSize(v.DiskBytes), ago(v.CreatedAt))
-			}
-			return tw.Flush()
+			return printList(a.stdout, vms, asJSON, []string{"NAME", "STATE", "IMAGE", "IP", "VCPU", "MEM", "DISK", "CREATED"}, func(v api.VM) []string {
+				return []string{v.Name, v.State, v.Image, v.IP, fmt.Sprint(v.VCPUs), fmt.Sprintf("%dM", v.MemoryMiB),
+					config.FormatSize(v.DiskBytes), ago(v.CreatedAt)}
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
