@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"banger/internal/digest"
 )
 
 // Names of the files a bundle may hold.
@@ -125,7 +127,7 @@ func WriteBundle(spec BundleSpec, outDir string) (e Entry, err error) {
 	m := Manifest{Kind: spec.Kind, Name: spec.Name, Arch: spec.Arch, Version: spec.Version, Distro: spec.Distro,
 		Created: now().UTC().Truncate(time.Second), Files: map[string]string{}}
 	for _, n := range names {
-		sum, err := sha256File(spec.Files[n])
+		sum, err := digest.File(spec.Files[n])
 		if err != nil {
 			return Entry{}, fmt.Errorf("bundle %s: %w", n, err)
 		}

@@ -18,6 +18,8 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
+
+	"banger/internal/digest"
 )
 
 func writeTemp(t *testing.T, name string, data []byte) string {
@@ -216,7 +218,7 @@ func TestFetchCachedAndShared(t *testing.T) {
 	if err != nil || n.Load() != 2 {
 		t.Fatalf("refetch after corruption: %v, %d downloads", err, n.Load())
 	}
-	if sum, _ := sha256File(p); sum != e.BundleSHA256 {
+	if sum, _ := digest.File(p); sum != e.BundleSHA256 {
 		t.Errorf("cache holds sha256 %s", sum)
 	}
 }

@@ -2,8 +2,6 @@ package catalog
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +11,7 @@ import (
 	"sync"
 
 	"banger/internal/atomicfile"
+	"banger/internal/digest"
 )
 
 // BundleFileName is the content-addressed name of a bundle:
@@ -119,14 +118,8 @@ func (f *Fetcher) Fetch(ctx context.Context, e Entry, cacheDir string, progress 
 }
 
 func (f *Fetcher) fetch(ctx context.Context, e Entry, dst string, progress ProgressFunc) (string, error) {
-	if _, err := os.Stat(dst); err == nil {
-		sum, err := sha256File(dst)
-		if err == nil && sum == e.BundleSHA256 {
-			return dst, nil
-		}
-		if err := os.Remove(dst); err != nil {
-			return "", fmt.Errorf("removing corrupt cached bundle %s: %w", dst, err)
-		}
+	if ok, err := digest.Reuse(dst, e.BundleSHA256); err != nil || ok {
+		return dst, err
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 		return "", fmt.Errorf("bundle cache: %w", err)
@@ -189,17 +182,4 @@ func (p *progressReader) Read(b []byte) (int, error) {
 		p.fn(p.done, p.total)
 	}
 	return n, err
-}
-
-func sha256File(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -2,8 +2,6 @@ package golden
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"banger/internal/digest"
 )
 
 // outDir is the build's output directory; it remembers what it wrote so a
@@ -270,7 +270,7 @@ func writeManifest(out *outDir, spec Spec, pkgs []string, kernelVersion string, 
 		{KernelFile, &m.KernelSHA256},
 		{InitrdFile, &m.InitrdSHA256},
 	} {
-		sum, err := fileSHA256(out.file(h.file))
+		sum, err := digest.File(out.file(h.file))
 		if err != nil {
 			return err
 		}
@@ -285,17 +285,4 @@ func writeManifest(out *outDir, spec Spec, pkgs []string, kernelVersion string, 
 		return fmt.Errorf("writing manifest: %w", err)
 	}
 	return nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("hashing %s: %w", path, err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hashing %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -19,6 +17,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"banger/internal/atomicfile"
+	"banger/internal/digest"
 )
 
 var hexRE = regexp.MustCompile(`^[a-f0-9]{64}$`)
@@ -29,20 +28,6 @@ func blobPath(cacheDir string, h v1.Hash) (string, error) {
 		return "", fmt.Errorf("%w: unsupported layer digest %q", ErrUnsafeLayer, h.String())
 	}
 	return filepath.Join(cacheDir, "sha256", h.Hex), nil
-}
-
-// fileSHA256 returns the hex sha256 of a file.
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // cachedLayer returns the path of l's compressed blob in the cache,
@@ -58,14 +43,8 @@ func cachedLayer(ctx context.Context, cacheDir string, l v1.Layer, maxBytes int6
 	if err != nil {
 		return "", err
 	}
-	if _, err := os.Stat(p); err == nil {
-		sum, err := fileSHA256(p)
-		if err == nil && sum == d.Hex {
-			return p, nil
-		}
-		if err := os.Remove(p); err != nil {
-			return "", fmt.Errorf("dropping corrupt cached layer %s: %w", d, err)
-		}
+	if ok, err := digest.Reuse(p, d.Hex); err != nil || ok {
+		return p, err
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return "", fmt.Errorf("layer cache: %w", err)

@@ -23,6 +23,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"banger/internal/digest"
 )
 
 // entry is one tar entry of a test layer.
@@ -360,7 +362,7 @@ func TestCorruptCacheIsReplaced(t *testing.T) {
 	if _, err := Import(context.Background(), src, e.opts); err != nil {
 		t.Fatal(err)
 	}
-	if sum, _ := fileSHA256(blob); sum != d.Hex {
+	if sum, _ := digest.File(blob); sum != d.Hex {
 		t.Errorf("cached blob has sha256 %s, want %s", sum, d.Hex)
 	}
 }
