@@ -321,6 +321,28 @@ func deleteLink(h *netlink.Handle, name string) error {
 	return nil
 }
 
+// DeleteUnusedTap deletes a banger tap that no process has open (a
+// leftover of a crash); one in use, e.g. by another daemon's VM on the same
+// host, is left alone. It reports whether it deleted the tap.
+func (l Links) DeleteUnusedTap(ctx context.Context, name string) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("delete tap %s: %w", name, err)
+	}
+	h := l.handle()
+	link, err := h.LinkByName(name)
+	if isNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("delete tap %s: look up: %w", name, err)
+	}
+	unused, err := isLeftoverTap(h, link)
+	if err != nil || !unused {
+		return false, err
+	}
+	return true, l.DeleteTap(ctx, name)
+}
+
 // DeleteTap deletes the tap device called name. A missing tap is not an
 // error. A link of another type with that name is left alone and reported.
 func (l Links) DeleteTap(ctx context.Context, name string) error {

@@ -374,3 +374,35 @@ func TestTapOpensInQEMU(t *testing.T) {
 		}
 	}
 }
+
+func TestDeleteUnusedTap(t *testing.T) {
+	tn := enterNetns(t)
+	ctx := context.Background()
+	l := Links{H: tn.h}
+	if err := l.EnsureBridge(ctx, testBridge, netip.MustParsePrefix("172.30.0.1/24")); err != nil {
+		t.Fatal(err)
+	}
+	busy, idle := TapPrefix+"busy", TapPrefix+"idle"
+	for _, n := range []string{busy, idle} {
+		if err := l.CreateTap(ctx, n, testBridge); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := attachTap(t, busy) // a VM of another daemon holds it open
+	defer f.Close()
+	if deleted, err := l.DeleteUnusedTap(ctx, busy); err != nil || deleted {
+		t.Fatalf("tap in use: deleted=%v err=%v", deleted, err)
+	}
+	if deleted, err := l.DeleteUnusedTap(ctx, idle); err != nil || !deleted {
+		t.Fatalf("unused tap: deleted=%v err=%v", deleted, err)
+	}
+	if _, err := tn.h.LinkByName(busy); err != nil {
+		t.Errorf("the tap in use is gone: %v", err)
+	}
+	if _, err := tn.h.LinkByName(idle); err == nil {
+		t.Error("the unused tap remains")
+	}
+	if deleted, err := l.DeleteUnusedTap(ctx, idle); err != nil || deleted {
+		t.Fatalf("missing tap: deleted=%v err=%v", deleted, err)
+	}
+}

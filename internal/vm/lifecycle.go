@@ -232,9 +232,15 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		return nil // no bridge yet, nothing to clean
 	}
 	for _, t := range taps {
-		if !owned[t] {
-			s.Log.InfoContext(ctx, "removing leftover tap", "tap", t)
-			_ = s.Links.DeleteTap(ctx, t)
+		if owned[t] {
+			continue
+		}
+		// Only taps nobody holds open: another daemon on this host may
+		// run VMs on taps with our prefix.
+		if deleted, err := s.Links.DeleteUnusedTap(ctx, t); deleted {
+			s.Log.InfoContext(ctx, "removed leftover tap", "tap", t)
+		} else if err != nil {
+			s.Log.WarnContext(ctx, "leftover tap", "tap", t, "err", err)
 		}
 	}
 	// Runtime dirs of VMs that no longer exist.

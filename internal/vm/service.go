@@ -35,6 +35,7 @@ type Links interface {
 	CreateTapOwned(ctx context.Context, name, bridge string, uid int) error
 	DeleteTap(ctx context.Context, name string) error
 	ListTaps(ctx context.Context, prefix string) ([]string, error)
+	DeleteUnusedTap(ctx context.Context, name string) (bool, error)
 }
 
 // NAT enables and disables outbound NAT for one VM.

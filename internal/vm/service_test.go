@@ -643,11 +643,13 @@ func TestReconcile(t *testing.T) {
 	if err := e.Links.EnsureBridge(ctx, "other", netip.Prefix{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, tap := range []string{leftoverTap, "eth7"} {
+	foreignTap := network.TapPrefix + "f0f0f0f0" // another daemon's running VM
+	for _, tap := range []string{leftoverTap, "eth7", foreignTap} {
 		if err := e.Links.CreateTap(ctx, tap, "other"); err != nil {
 			t.Fatal(err)
 		}
 	}
+	e.Links.Busy(foreignTap)
 	strayRun := filepath.Join(e.Service.RuntimeDir, "0123456789ab")
 	hidden := filepath.Join(e.Service.RuntimeDir, ".lock")
 	for _, d := range []string{strayRun, hidden} {
@@ -690,6 +692,9 @@ func TestReconcile(t *testing.T) {
 	}
 	if !e.Links.Has("eth7") {
 		t.Fatal("a tap without our prefix was deleted")
+	}
+	if !e.Links.Has(foreignTap) {
+		t.Fatal("a tap held open by another process was deleted")
 	}
 	if vmtest.Exists(strayRun) || !vmtest.Exists(hidden) {
 		t.Fatalf("stray runtime dir exists %v, hidden dir exists %v", vmtest.Exists(strayRun), vmtest.Exists(hidden))

@@ -262,6 +262,7 @@ type Links struct {
 	created []string
 	deleted []string
 	owners  map[string]int
+	busy    map[string]bool
 }
 
 // Owner returns the uid a tap was created for.
@@ -319,6 +320,28 @@ func (l *Links) DeleteTap(_ context.Context, name string) error {
 	delete(l.taps, name)
 	l.deleted = append(l.deleted, name)
 	return nil
+}
+
+// DeleteUnusedTap implements vm.Links; taps marked with Busy are in use.
+func (l *Links) DeleteUnusedTap(ctx context.Context, name string) (bool, error) {
+	l.mu.Lock()
+	_, exists := l.taps[name]
+	busy := l.busy[name]
+	l.mu.Unlock()
+	if !exists || busy {
+		return false, nil
+	}
+	return true, l.DeleteTap(ctx, name)
+}
+
+// Busy marks a tap as held open by some process.
+func (l *Links) Busy(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.busy == nil {
+		l.busy = map[string]bool{}
+	}
+	l.busy[name] = true
 }
 
 // ListTaps implements vm.Links.
