@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"banger/internal/atomicfile"
 	"banger/internal/digest"
 )
 
@@ -56,51 +56,25 @@ func (o *outDir) rollback() error {
 	return errors.Join(errs...)
 }
 
-// begin records that name is about to be written and returns its final path
-// and the temporary path to write first.
-func (o *outDir) begin(name string) (final, tmp string) {
-	final = o.file(name)
+// begin records that name is about to be written and returns its path.
+func (o *outDir) begin(name string) string {
+	final := o.file(name)
 	o.written = append(o.written, final)
-	return final, final + ".tmp"
+	return final
 }
 
 // copyOut copies src (a host path) into the output dir as name, atomically.
 func (o *outDir) copyOut(src, name string) error {
-	final, tmp := o.begin(name)
+	final := o.begin(name)
 	in, err := os.Open(src)
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", src, err)
 	}
 	defer in.Close()
-	if err := writeFileAtomic(tmp, final, 0o644, in); err != nil {
+	if err := atomicfile.WriteFrom(final, in, 0o644); err != nil {
 		return fmt.Errorf("copying %s to %s: %w", src, final, err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes r to tmp, syncs it and renames it to final.
-func writeFileAtomic(tmp, final string, mode os.FileMode, r io.Reader) error {
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(f, r)
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, final)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }
 
 // extractKernel copies the rootfs's only kernel and its initrd to the output
@@ -189,7 +163,8 @@ func (b *Builder) makeImage(ctx context.Context, rootfs string, out *outDir) (in
 		return 0, err
 	}
 	size := ImageSize(used)
-	final, tmp := out.begin(RootfsFile)
+	final := out.begin(RootfsFile)
+	tmp := final + ".tmp" // mkfs.ext4 writes here; renamed when complete
 	// mke2fs drops a too-small last block group, so the file is created at
 	// the exact size first (sparse) and mke2fs is told the same size.
 	os.Remove(tmp)
@@ -280,8 +255,7 @@ func writeManifest(out *outDir, spec Spec, pkgs []string, kernelVersion string, 
 	if err != nil {
 		return fmt.Errorf("encoding manifest: %w", err)
 	}
-	final, tmp := out.begin(ManifestFile)
-	if err := writeFileAtomic(tmp, final, 0o644, strings.NewReader(string(data)+"\n")); err != nil {
+	if err := atomicfile.Write(out.begin(ManifestFile), append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("writing manifest: %w", err)
 	}
 	return nil
