@@ -165,21 +165,16 @@ func (f *VMM) Alive(pid int) bool {
 
 // Stop implements vmm.VMM: the guest shuts down at once.
 func (f *VMM) Stop(_ context.Context, h vmm.Handle, _ time.Duration) error {
-	f.mu.Lock()
-	f.stops = append(f.stops, h)
-	p := f.procs[h.PID]
-	f.mu.Unlock()
-	if p == nil {
-		return vmm.ErrNotRunning
-	}
-	p.end()
-	return nil
+	return f.end(&f.stops, h)
 }
 
 // Kill implements vmm.VMM.
-func (f *VMM) Kill(_ context.Context, h vmm.Handle) error {
+func (f *VMM) Kill(_ context.Context, h vmm.Handle) error { return f.end(&f.kills, h) }
+
+// end records h in calls and ends its process.
+func (f *VMM) end(calls *[]vmm.Handle, h vmm.Handle) error {
 	f.mu.Lock()
-	f.kills = append(f.kills, h)
+	*calls = append(*calls, h)
 	p := f.procs[h.PID]
 	f.mu.Unlock()
 	if p == nil {
