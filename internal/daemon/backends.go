@@ -85,6 +85,10 @@ type accelQEMU struct {
 	log       *slog.Logger
 	byAccel   map[string]*qemu.QEMU
 	mu        sync.Mutex
+	// decided remembers the probe's answer per kernel file for the
+	// daemon's lifetime, so a start runs neither the probe nor
+	// `qemu --version` again.
+	decided map[string]string
 }
 
 func (a *accelQEMU) Name() string { return "qemu" }
@@ -97,14 +101,25 @@ func (a *accelQEMU) resolve(ctx context.Context, kernel, initrd string) string {
 	if a.fixed == "kvm" || a.fixed == "tcg" {
 		return a.fixed
 	}
+	key := kernel + "\x00" + initrd
+	if st, err := os.Stat(kernel); err == nil {
+		key += "\x00" + st.ModTime().String()
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if accel, ok := a.decided[key]; ok {
+		return accel
+	}
 	r, err := qemu.ProbeCache{Path: a.cachePath, Binary: a.binary, Kernel: kernel, Initrd: initrd}.Result(ctx)
 	if err != nil {
 		a.log.WarnContext(ctx, "kvm probe failed; using tcg", "err", err)
 		return "tcg"
 	}
 	a.log.InfoContext(ctx, "accelerator", "accel", r.Accel(), "detail", r.Detail)
+	if a.decided == nil {
+		a.decided = map[string]string{}
+	}
+	a.decided[key] = r.Accel()
 	return r.Accel()
 }
 
