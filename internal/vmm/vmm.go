@@ -109,3 +109,15 @@ type TapOwner interface {
 type AgentDialer interface {
 	DialAgent(ctx context.Context, socket string) (net.Conn, error)
 }
+
+// Preflighter checks, before anything is created for a VM, that the backend
+// can run one now (its binary exists, the host has what it needs).
+type Preflighter interface {
+	Preflight(ctx context.Context) error
+}
+
+// ToolRequirer names the host programs the backend runs, so that a missing
+// one is reported with its package before anything is created.
+type ToolRequirer interface {
+	RequiredTools() []string
+}
