@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -9,27 +10,17 @@ import (
 )
 
 func (a *app) vmPortsCmd() *cobra.Command {
-	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "ports VM",
 		Short: "List the TCP and UDP ports listening in a VM (from its guest agent)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			ports, err := c.Ports(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			return printList(a.stdout, ports, asJSON, []string{"PROTO", "ADDRESS", "PORT", "PID", "PROCESS"}, func(p api.Port) []string {
-				return []string{p.Proto, p.Address, fmt.Sprint(p.Port), fmt.Sprint(p.PID), p.Process}
-			})
-		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+	list := func(ctx context.Context, c *api.Client, args []string) ([]api.Port, error) {
+		return c.Ports(ctx, args[0])
+	}
+	return listCmd(a, cmd, list, []string{"PROTO", "ADDRESS", "PORT", "PID", "PROCESS"}, func(p api.Port) []string {
+		return []string{p.Proto, p.Address, fmt.Sprint(p.Port), fmt.Sprint(p.PID), p.Process}
+	})
 }
 
 func (a *app) vmStatsCmd() *cobra.Command {
@@ -38,12 +29,8 @@ func (a *app) vmStatsCmd() *cobra.Command {
 		Use:   "stats VM",
 		Short: "Show a VM's load, memory and disk use (from its guest agent)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			st, err := c.Stats(cmd.Context(), args[0])
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
+			st, err := c.Stats(ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -57,7 +44,7 @@ func (a *app) vmStatsCmd() *cobra.Command {
 				fmt.Fprintf(a.stdout, "disk %s: %s free of %s\n", d.Path, humanBytes(d.Free), humanBytes(d.Total))
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd

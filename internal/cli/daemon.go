@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"banger/internal/api"
+	"banger/internal/poll"
 )
 
 // bangerdPath finds the daemon binary: beside this executable, else on PATH.
@@ -54,21 +55,26 @@ func (a *app) startDaemon(ctx context.Context) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start bangerd: %w", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	waitErr := make(chan error, 1)
+	exited := make(chan struct{})
+	go func() {
+		waitErr <- cmd.Wait()
+		close(exited)
+	}()
 	c := api.NewClient(a.cfg.SocketPath())
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, err := c.Ping(ctx); err == nil {
-			return nil
-		}
-		select {
-		case err := <-exited:
-			return fmt.Errorf("bangerd exited at start (%v); see %s", err, a.cfg.LogPath())
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	err = poll.Until(wctx, 100*time.Millisecond, exited, func(ctx context.Context) (bool, error) {
+		_, err := c.Ping(ctx)
+		return err == nil, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, poll.ErrExited):
+		return fmt.Errorf("bangerd exited at start (%v); see %s", <-waitErr, a.cfg.LogPath())
+	case ctx.Err() != nil:
+		return ctx.Err()
 	}
 	return fmt.Errorf("bangerd did not answer on %s within 15s; see %s", a.cfg.SocketPath(), a.cfg.LogPath())
 }
@@ -111,12 +117,12 @@ func (a *app) daemonCmd() *cobra.Command {
 			if err := c.Shutdown(cmd.Context()); err != nil {
 				return err
 			}
-			for i := 0; i < 100; i++ {
-				if syscall.Kill(p.PID, 0) != nil {
-					break
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+			// Wait up to 10s for the process to go; it is stopped either way.
+			wctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+			defer cancel()
+			_ = poll.Until(wctx, 100*time.Millisecond, nil, func(context.Context) (bool, error) {
+				return syscall.Kill(p.PID, 0) != nil, nil
+			})
 			fmt.Fprintf(a.stdout, "bangerd stopped (pid %d)\n", p.PID)
 			return nil
 		},

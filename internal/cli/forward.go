@@ -1,12 +1,12 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -20,40 +20,41 @@ func (a *app) vmForwardCmd() *cobra.Command {
 		Short: "Forward a host port to a port of a VM until interrupted (Ctrl-C) or the VM stops",
 		Example: "  banger vm forward dev 8080:80          # 127.0.0.1:8080 -> dev:80\n" +
 			"  banger vm forward dev 0.0.0.0:3000:3000\n  banger vm forward --list",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(parent context.Context, c *api.Client, args []string) error {
 			if list {
-				fs, err := c.ListForwards(cmd.Context())
-				if err != nil {
-					return err
-				}
-				tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "VM\tLISTEN\tTARGET\tSINCE")
-				for _, f := range fs {
-					if len(args) > 0 && f.VM != args[0] {
-						continue
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.VM, f.Listen, f.Target, ago(f.Started))
-				}
-				return tw.Flush()
+				return a.printForwards(parent, c, args)
 			}
 			if len(args) != 2 {
 				return fmt.Errorf("usage: banger vm forward VM [HOST_ADDR:]HOST_PORT:GUEST_PORT (or --list)")
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			err = c.Forward(ctx, args[0], api.ForwardRequest{Spec: args[1]}, func(f api.Forward) {
+			err := c.Forward(ctx, args[0], api.ForwardRequest{Spec: args[1]}, func(f api.Forward) {
 				fmt.Fprintf(a.stdout, "forwarding %s -> %s (%s); Ctrl-C to stop\n", f.Listen, f.Target, f.VM)
 			})
-			if ctx.Err() != nil && !errors.Is(cmd.Context().Err(), ctx.Err()) {
+			if ctx.Err() != nil && !errors.Is(parent.Err(), ctx.Err()) {
 				return nil // interrupted: the daemon removes the forward
 			}
 			return err
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&list, "list", false, "list the active forwards (of VM, if given)")
 	return cmd
+}
+
+// printForwards lists the active forwards, only those of args[0] when given.
+func (a *app) printForwards(ctx context.Context, c *api.Client, args []string) error {
+	fs, err := c.ListForwards(ctx)
+	if err != nil {
+		return err
+	}
+	var shown []api.Forward
+	for _, f := range fs {
+		if len(args) == 0 || f.VM == args[0] {
+			shown = append(shown, f)
+		}
+	}
+	return printList(a.stdout, shown, false, []string{"VM", "LISTEN", "TARGET", "SINCE"}, func(f api.Forward) []string {
+		return []string{f.VM, f.Listen, f.Target, ago(f.Started)}
+	})
 }

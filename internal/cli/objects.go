@@ -20,12 +20,8 @@ func showCmd[T any](a *app, short string, get func(*api.Client, context.Context,
 		Use:   "show NAME",
 		Short: short,
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			v, err := get(c, cmd.Context(), args[0])
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
+			v, err := get(c, ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -39,7 +35,7 @@ func showCmd[T any](a *app, short string, get func(*api.Client, context.Context,
 				}
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
@@ -52,19 +48,15 @@ func deleteCmd(a *app, use string, aliases []string, short string, del func(*api
 		Aliases: aliases,
 		Short:   short,
 		Args:    cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
 			for _, name := range args {
-				if err := del(c, cmd.Context(), name); err != nil {
+				if err := del(c, ctx, name); err != nil {
 					return err
 				}
 				fmt.Fprintf(a.stdout, "deleted %s\n", name)
 			}
 			return nil
-		},
+		}),
 	}
 }
 

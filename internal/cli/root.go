@@ -28,6 +28,9 @@ type app struct {
 	stderr     io.Writer
 	stdin      io.Reader
 	getenv     func(string) string
+	// start starts the daemon when none answers; nil means startDaemon.
+	// Tests set it so that they never start a real bangerd.
+	start func(context.Context) error
 }
 
 func (a *app) loadConfig() error {
@@ -53,7 +56,11 @@ func (a *app) client(ctx context.Context) (*api.Client, error) {
 	} else if !errors.Is(err, api.ErrDaemonUnreachable) {
 		return nil, err
 	}
-	if err := a.startDaemon(ctx); err != nil {
+	start := a.start
+	if start == nil {
+		start = a.startDaemon
+	}
+	if err := start(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -62,6 +69,12 @@ func (a *app) client(ctx context.Context) (*api.Client, error) {
 // Main runs the CLI and returns the process exit code.
 func Main(ctx context.Context, args []string) int {
 	a := &app{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, getenv: os.Getenv}
+	return a.main(ctx, args)
+}
+
+// main runs one invocation and returns its exit code: the guest command's
+// for an ExitError, else 1 after printing the error.
+func (a *app) main(ctx context.Context, args []string) int {
 	root := a.rootCmd()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

@@ -15,6 +15,7 @@ import (
 
 	"banger/internal/api"
 	"banger/internal/config"
+	"banger/internal/poll"
 	"banger/internal/workspace"
 )
 
@@ -72,20 +73,16 @@ func (a *app) vmCmd() *cobra.Command {
 			Use:   action.name + " NAME",
 			Short: action.short,
 			Args:  cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				c, err := a.client(cmd.Context())
-				if err != nil {
-					return err
-				}
-				pp := newProgress(a.stderr)
-				vm, err := c.VMAction(cmd.Context(), args[0], action.name, pp.event)
-				pp.finish()
+			RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
+				vm, err := streamed(a, func(onEvent func(api.Event)) (api.VM, error) {
+					return c.VMAction(ctx, args[0], action.name, onEvent)
+				})
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(a.stdout, "%s %s\n", vm.Name, vm.State)
 				return nil
-			},
+			}),
 		})
 	}
 	return cmd
@@ -108,9 +105,7 @@ func (a *app) vmCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			pp := newProgress(a.stderr)
-			vm, err := c.CreateVM(cmd.Context(), req, pp.event)
-			pp.finish()
+			vm, err := streamed(a, func(onEvent func(api.Event)) (api.VM, error) { return c.CreateVM(cmd.Context(), req, onEvent) })
 			if err != nil {
 				return err
 			}
@@ -195,9 +190,7 @@ func (a *app) run(ctx context.Context, req api.CreateVM, rm bool, repo *workspac
 		case <-cctx.Done():
 		}
 	}()
-	pp := newProgress(a.stderr)
-	vm, err := c.CreateVM(cctx, req, pp.event)
-	pp.finish()
+	vm, err := streamed(a, func(onEvent func(api.Event)) (api.VM, error) { return c.CreateVM(cctx, req, onEvent) })
 	if err != nil {
 		return err
 	}
@@ -221,13 +214,7 @@ func (a *app) run(ctx context.Context, req api.CreateVM, rm bool, repo *workspac
 	} else if len(command) == 0 {
 		fmt.Fprintf(a.stderr, "VM %s keeps running: `banger vm ssh %s` to return, `banger vm delete %s` to remove it\n", vm.Name, vm.Name, vm.Name)
 	}
-	if sshErr != nil {
-		return sshErr
-	}
-	if code != 0 {
-		return &ExitError{Code: code}
-	}
-	return nil
+	return exitStatus(code, sshErr)
 }
 
 func (a *app) vmSSHCmd() *cobra.Command {
@@ -235,48 +222,20 @@ func (a *app) vmSSHCmd() *cobra.Command {
 		Use:   "ssh NAME [-- command args...]",
 		Short: "Open a shell in a VM, or run a command there, with the system ssh client",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
 			signal.Ignore(os.Interrupt)
-			code, err := a.ssh(cmd.Context(), c, args[0], args[1:], sshOpts{})
-			if err != nil {
-				return err
-			}
-			if code != 0 {
-				return &ExitError{Code: code}
-			}
-			return nil
-		},
+			return exitStatus(a.ssh(ctx, c, args[0], args[1:], sshOpts{}))
+		}),
 	}
 }
 
 func (a *app) vmListCmd() *cobra.Command {
-	var asJSON bool
-	cmd := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ps", "ls"},
-		Short:   "List VMs",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			vms, err := c.ListVMs(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return printList(a.stdout, vms, asJSON, []string{"NAME", "STATE", "IMAGE", "IP", "VCPU", "MEM", "DISK", "CREATED"}, func(v api.VM) []string {
-				return []string{v.Name, v.State, v.Image, v.IP, fmt.Sprint(v.VCPUs), fmt.Sprintf("%dM", v.MemoryMiB),
-					config.FormatSize(v.DiskBytes), ago(v.CreatedAt)}
-			})
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return cmd
+	cmd := &cobra.Command{Use: "list", Aliases: []string{"ps", "ls"}, Short: "List VMs", Args: cobra.NoArgs}
+	list := func(ctx context.Context, c *api.Client, _ []string) ([]api.VM, error) { return c.ListVMs(ctx) }
+	return listCmd(a, cmd, list, []string{"NAME", "STATE", "IMAGE", "IP", "VCPU", "MEM", "DISK", "CREATED"}, func(v api.VM) []string {
+		return []string{v.Name, v.State, v.Image, v.IP, fmt.Sprint(v.VCPUs), fmt.Sprintf("%dM", v.MemoryMiB),
+			config.FormatSize(v.DiskBytes), ago(v.CreatedAt)}
+	})
 }
 
 func ago(t time.Time) string {
@@ -324,25 +283,18 @@ func (a *app) vmLogsCmd() *cobra.Command {
 		Use:   "logs NAME",
 		Short: "Print a VM's serial console",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
 			var offset int64
-			for {
-				n, err := c.Logs(cmd.Context(), args[0], offset, a.stdout)
-				if err != nil || !follow {
-					return err
-				}
+			err := poll.Until(ctx, time.Second, nil, func(ctx context.Context) (bool, error) {
+				n, err := c.Logs(ctx, args[0], offset, a.stdout)
 				offset += n
-				select {
-				case <-cmd.Context().Done():
-					return nil
-				case <-time.After(time.Second):
-				}
+				return !follow, err
+			})
+			if err != nil && err == ctx.Err() {
+				return nil // interrupted between two reads
 			}
-		},
+			return err
+		}),
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output")
 	return cmd
@@ -358,13 +310,9 @@ func (a *app) vmPruneCmd() *cobra.Command {
 		Use:   "prune",
 		Short: "Delete every VM that is not running",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, _ []string) error {
 			if !force {
-				vms, err := c.ListVMs(cmd.Context())
+				vms, err := c.ListVMs(ctx)
 				if err != nil {
 					return err
 				}
@@ -385,7 +333,7 @@ func (a *app) vmPruneCmd() *cobra.Command {
 					return fmt.Errorf("prune cancelled (use -f to skip the question)")
 				}
 			}
-			res, err := c.PruneVMs(cmd.Context())
+			res, err := c.PruneVMs(ctx)
 			if err != nil {
 				return err
 			}
@@ -393,7 +341,7 @@ func (a *app) vmPruneCmd() *cobra.Command {
 				fmt.Fprintf(a.stdout, "deleted %s\n", n)
 			}
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().BoolVarP(&force, "force", "f", false, "do not ask")
 	return cmd

@@ -121,27 +121,16 @@ func (a *app) vmWorkspaceCmd() *cobra.Command {
 			"Without --base-commit: the uncommitted changes. With it: everything since that commit,\n" +
 			"including commits made in the guest. The guest's index and working tree are not touched.",
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			vm, err := c.GetVM(cmd.Context(), args[0])
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
+			vm, err := c.GetVM(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			if vm.Workspace == nil {
 				return fmt.Errorf("VM %s has no workspace: copy one in with `banger vm workspace prepare %s PATH`", vm.Name, vm.Name)
 			}
-			code, err := a.ssh(cmd.Context(), c, vm.Name, []string{"sh", "-c", workspace.ExportScript, "banger-export", vm.Workspace.GuestPath, base}, sshOpts{})
-			if err != nil {
-				return err
-			}
-			if code != 0 {
-				return &ExitError{Code: code}
-			}
-			return nil
-		},
+			return exitStatus(a.ssh(ctx, c, vm.Name, []string{"sh", "-c", workspace.ExportScript, "banger-export", vm.Workspace.GuestPath, base}, sshOpts{}))
+		}),
 	}
 	export.Flags().StringVar(&base, "base-commit", "", "also include the commits made since this revision")
 	cmd.AddCommand(prepare, export)
@@ -174,14 +163,7 @@ func (a *app) vmExecCmd() *cobra.Command {
 			} else if !filepath.IsAbs(dir) {
 				return fmt.Errorf("--guest-path %q: give an absolute path in the guest", dir)
 			}
-			code, err := a.execIn(cmd.Context(), c, args[0], dir, args[1:])
-			if err != nil {
-				return err
-			}
-			if code != 0 {
-				return &ExitError{Code: code}
-			}
-			return nil
+			return exitStatus(a.execIn(cmd.Context(), c, args[0], dir, args[1:]))
 		},
 	}
 	cmd.Flags().StringVar(&dir, "guest-path", "", "directory to run in (default: the VM's workspace, else /root)")
