@@ -35,6 +35,7 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	shellcheck $(SCRIPTS)
+	$(GO) run ./scripts/sizecheck .
 
 run: deps build
 	$(BIN)/banger vm run $(ARGS)
