@@ -27,6 +27,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"banger/internal/poll"
 )
 
 // env is one test's banger installation: its own config, state and
@@ -233,13 +235,28 @@ func (e *env) startDaemon() {
 		t.Fatal(err)
 	}
 	e.daemon = cmd
-	for i := 0; i < 100; i++ {
-		if _, code := e.banger(context.Background(), false, "daemon", "status"); code == 0 {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	waitFor(t, 10*time.Second, "bangerd up (daemon status exits 0)", func() (bool, string) {
+		_, code := e.banger(context.Background(), false, "daemon", "status")
+		return code == 0, e.daemonLog()
+	})
+}
+
+// waitFor calls check every 200ms until it reports done, and fails the test
+// once timeout has passed, with what it waited for and what the last check
+// saw.
+func waitFor(t *testing.T, timeout time.Duration, what string, check func() (done bool, seen string)) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var seen string
+	err := poll.Until(ctx, 200*time.Millisecond, nil, func(context.Context) (bool, error) {
+		var done bool
+		done, seen = check()
+		return done, nil
+	})
+	if err != nil {
+		t.Fatalf("waited %v for %s; last seen:\n%s", timeout, what, seen)
 	}
-	t.Fatalf("bangerd did not come up; log:\n%s", e.daemonLog())
 }
 
 func (e *env) stopDaemon() {

@@ -48,8 +48,7 @@ const guestServer = `nohup perl -MIO::Socket::INET -e '$s = IO::Socket::INET->ne
 func checkAgentNamesAndForward(t *testing.T, e *env, vm vmJSON) {
 	// A listener started in the guest shows in vm ports.
 	e.ok("vm", "exec", vm.Name, "--", "sh", "-c", guestServer)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	waitFor(t, 15*time.Second, "perl's port 8080 in vm ports", func() (bool, string) {
 		var ports []struct {
 			Proto   string `json:"proto"`
 			Port    int    `json:"port"`
@@ -59,18 +58,13 @@ func checkAgentNamesAndForward(t *testing.T, e *env, vm vmJSON) {
 		if err := json.Unmarshal([]byte(out), &ports); err != nil {
 			t.Fatalf("vm ports --json: %v\n%s", err, out)
 		}
-		found := false
 		for _, p := range ports {
-			found = found || (p.Proto == "tcp" && p.Port == 8080 && p.Process == "perl")
+			if p.Proto == "tcp" && p.Port == 8080 && p.Process == "perl" {
+				return true, out
+			}
 		}
-		if found {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("port 8080 never appeared in vm ports:\n%s", out)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return false, out
+	})
 	if out := e.ok("vm", "ports", vm.Name); !strings.Contains(out, "22") || !strings.Contains(out, "sshd") {
 		t.Errorf("vm ports lacks sshd:\n%s", out)
 	}
@@ -153,11 +147,8 @@ func checkAgentNamesAndForward(t *testing.T, e *env, vm vmJSON) {
 	})
 	fwd.Process.Signal(syscall.SIGINT)
 	fwd.Wait()
-	deadline = time.Now().Add(5 * time.Second)
-	for strings.Contains(e.ok("vm", "forward", "--list"), listen) {
-		if time.Now().After(deadline) {
-			t.Fatal("the forward outlived its CLI")
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitFor(t, 5*time.Second, "the forward to end with its CLI", func() (bool, string) {
+		out := e.ok("vm", "forward", "--list")
+		return !strings.Contains(out, listen), out
+	})
 }

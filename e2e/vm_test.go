@@ -96,13 +96,10 @@ func TestLifecycle(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for e.list()[0].State != "stopped" {
-		if time.Now().After(deadline) {
-			t.Fatalf("VM still %q after its VMM was killed", e.list()[0].State)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, "the VM to show as stopped after its VMM was killed", func() (bool, string) {
+		state := e.list()[0].State
+		return state == "stopped", "state " + state
+	})
 	e.ok("vm", "delete", "e2e-life")
 	e.assertNoTrace(id)
 }
