@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"banger/internal/poll"
 )
 
 func startServer(ctx context.Context, t *testing.T) (*Server, *atomic.Int64) {
@@ -144,17 +146,21 @@ func TestServerStopsWithContext(t *testing.T) {
 	s, _ := startServer(ctx, t)
 	cancel()
 	addr := s.LocalAddr().String()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	// The server closes in the background: wait until the port is free.
+	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer wcancel()
+	var lastErr error
+	err := poll.Until(wctx, 20*time.Millisecond, nil, func(context.Context) (bool, error) {
 		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			ln.Close()
-			return
+		if err != nil {
+			lastErr = err
+			return false, nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server still listening after its context ended: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		ln.Close()
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("server still listening after its context ended: %v", lastErr)
 	}
 }
 

@@ -2,6 +2,8 @@ package network
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"banger/internal/poll"
 )
 
 const testBridge = "bgbr-test"
@@ -345,33 +349,30 @@ func TestTapOpensInQEMU(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start qemu: %v", err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	waitErr := make(chan error, 1)
+	exited := make(chan struct{})
+	go func() {
+		waitErr <- cmd.Wait()
+		close(exited)
+	}()
 	defer func() {
 		_ = cmd.Process.Kill()
 		<-exited
 	}()
 
-	for {
+	// Until qemu holds the tap.
+	err = poll.Until(ctx, 50*time.Millisecond, exited, func(context.Context) (bool, error) {
 		link, err := tn.h.LinkByName(name)
 		if err != nil {
-			t.Fatalf("tap vanished: %v", err)
+			return false, fmt.Errorf("tap vanished: %w", err)
 		}
-		busy, err := tapInUse(tn.h, link)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if busy {
-			return // qemu holds the tap
-		}
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("qemu exited before attaching to %s: %v\n%s", name, err, stderr.String())
-		case <-ctx.Done():
-			t.Fatalf("qemu did not attach to %s: %v\n%s", name, ctx.Err(), stderr.String())
-		case <-time.After(50 * time.Millisecond):
-		}
+		return tapInUse(tn.h, link)
+	})
+	switch {
+	case errors.Is(err, poll.ErrExited):
+		t.Fatalf("qemu exited before attaching to %s: %v\n%s", name, <-waitErr, stderr.String())
+	case err != nil:
+		t.Fatalf("qemu did not attach to %s: %v\n%s", name, err, stderr.String())
 	}
 }
 
