@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"banger/internal/api"
 )
@@ -428,5 +431,39 @@ func TestNoDaemonIsStartedWhenNoneAnswers(t *testing.T) {
 	wantExit(t, r, 1)
 	if r.stderr != "banger: test: the CLI tried to start a daemon\n" {
 		t.Errorf("stderr %q", r.stderr)
+	}
+}
+
+// catalogListCmd is what image.go's and kernel's `list` are meant to share.
+func TestCatalogListCmd(t *testing.T) {
+	f := newFakeDaemon(t)
+	f.reply("GET /v1/kernels", []api.Kernel{{Name: "bookworm-6.1", Version: "6.1.0", Path: "/k/vmlinux", Managed: true}})
+	var stdout, stderr strings.Builder
+	a := f.app(&stdout, &stderr)
+	var catalogJSON []bool
+	newCmd := func() *cobra.Command {
+		return catalogListCmd(a, "kernel", (*api.Client).ListKernels, []string{"NAME", "VERSION"}, func(k api.Kernel) []string {
+			return []string{k.Name, k.Version}
+		}, func(_ context.Context, _ *api.Client, asJSON bool) error {
+			catalogJSON = append(catalogJSON, asJSON)
+			return nil
+		})
+	}
+	cmd := newCmd()
+	if cmd.Short != "List kernels (--available: those the catalog offers)" || cmd.Flags().Lookup("available").Usage != "list the kernels the catalog offers" {
+		t.Errorf("help: %q, %q", cmd.Short, cmd.Flags().Lookup("available").Usage)
+	}
+	for _, args := range [][]string{{}, {"--json"}, {"--available"}, {"--available", "--json"}} {
+		cmd := newCmd() // flags keep their values between runs of one command
+		cmd.SetArgs(args)
+		if err := cmd.ExecuteContext(t.Context()); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+	}
+	if !strings.HasPrefix(stdout.String(), "NAME          VERSION\nbookworm-6.1  6.1.0\n[\n  {\n    \"id\": \"\",\n    \"name\": \"bookworm-6.1\"") {
+		t.Errorf("stdout:\n%s", stdout.String())
+	}
+	if !reflect.DeepEqual(catalogJSON, []bool{false, true}) {
+		t.Errorf("catalog called with json = %v, want [false true]", catalogJSON)
 	}
 }

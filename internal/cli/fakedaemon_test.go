@@ -151,16 +151,22 @@ type cliRun struct {
 func (f *fakeDaemon) run(stdin string, args ...string) cliRun {
 	f.t.Helper()
 	var stdout, stderr strings.Builder
-	a := &app{
-		stdout: &stdout, stderr: &stderr, stdin: strings.NewReader(stdin),
+	a := f.app(&stdout, &stderr)
+	a.stdin = strings.NewReader(stdin)
+	code := a.main(f.t.Context(), args)
+	return cliRun{stdout: stdout.String(), stderr: stderr.String(), code: code}
+}
+
+// app is a CLI invocation's state, with the fake as its daemon.
+func (f *fakeDaemon) app(stdout, stderr io.Writer) *app {
+	return &app{
+		stdout: stdout, stderr: stderr, stdin: strings.NewReader(""),
 		getenv: func(string) string { return "" },
 		cfg:    &config.Config{RuntimeDir: f.dir, StateDir: f.dir},
 		start: func(context.Context) error {
 			return errors.New("test: the CLI tried to start a daemon")
 		},
 	}
-	code := a.main(f.t.Context(), args)
-	return cliRun{stdout: stdout.String(), stderr: stderr.String(), code: code}
 }
 
 // cli runs the banger command line against the fake.

@@ -54,3 +54,30 @@ func listCmd[T any](a *app, cmd *cobra.Command, list func(context.Context, *api.
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
+
+// catalogListCmd is the `list` of images or kernels (kind "image" or
+// "kernel"): the installed ones as a table or JSON, or with --available
+// what the catalog offers, as catalog prints it.
+func catalogListCmd[T any](a *app, kind string, list func(*api.Client, context.Context) ([]T, error), header []string, row func(T) []string,
+	catalog func(ctx context.Context, c *api.Client, asJSON bool) error) *cobra.Command {
+	var asJSON, available bool
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List " + kind + "s (--available: those the catalog offers)",
+		Args:    cobra.NoArgs,
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, _ []string) error {
+			if available {
+				return catalog(ctx, c, asJSON)
+			}
+			items, err := list(c, ctx)
+			if err != nil {
+				return err
+			}
+			return printList(a.stdout, items, asJSON, header, row)
+		}),
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&available, "available", false, "list the "+kind+"s the catalog offers")
+	return cmd
+}
