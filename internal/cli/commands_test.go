@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -465,5 +466,53 @@ func TestCatalogListCmd(t *testing.T) {
 	}
 	if !reflect.DeepEqual(catalogJSON, []bool{false, true}) {
 		t.Errorf("catalog called with json = %v, want [false true]", catalogJSON)
+	}
+}
+
+func TestVMSetStatsLogsAndDaemonStatus(t *testing.T) {
+	f := newFakeDaemon(t)
+	f.handle("PATCH /v1/vms/dev", func(w http.ResponseWriter, r *http.Request) {
+		var req api.SetVM
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.VCPUs == nil || req.MemoryMiB != nil || req.NAT == nil {
+			writeFakeJSON(w, http.StatusBadRequest, api.Error{Kind: api.KindBadRequest, Message: "unexpected set request"})
+			return
+		}
+		writeFakeJSON(w, http.StatusOK, api.VM{Name: "dev", VCPUs: *req.VCPUs, MemoryMiB: 2048, NAT: *req.NAT})
+	})
+	f.reply("GET /v1/vms/dev/stats", api.Stats{Hostname: "dev", UptimeSeconds: 61, Load1: 0.5, Load5: 0.25, Load15: 0.125,
+		MemTotal: 2 << 30, MemAvailable: 1536 << 20, Disks: []api.DiskUsage{{Path: "/", Total: 8 << 30, Free: 6 << 30}}})
+	f.handle("GET /v1/vms/dev/logs", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "console from offset "+r.URL.Query().Get("offset")+"\n")
+	})
+
+	r := f.cli("vm", "set", "dev", "--vcpu", "4", "--nat=false")
+	wantExit(t, r, 0)
+	if r.stdout != "dev: 4 vcpu · 2048 MiB · nat false\n" {
+		t.Errorf("vm set: %q", r.stdout)
+	}
+	r = f.cli("vm", "stats", "dev")
+	wantExit(t, r, 0)
+	want := "host:    dev, up 61s\nload:    0.50 0.25 0.12\nmemory:  1.5 GiB available of 2.0 GiB\ndisk /: 6.0 GiB free of 8.0 GiB\n"
+	if r.stdout != want {
+		t.Errorf("vm stats:\n%s\nwant:\n%s", r.stdout, want)
+	}
+	r = f.cli("vm", "logs", "dev")
+	wantExit(t, r, 0)
+	if r.stdout != "console from offset 0\n" {
+		t.Errorf("vm logs: %q", r.stdout)
+	}
+	r = f.cli("daemon", "status")
+	wantExit(t, r, 0)
+	sock := filepath.Join(f.dir, "bangerd.sock")
+	if want := "bangerd running, version test, pid 1, socket " + sock + ", log " + filepath.Join(f.dir, "bangerd.log") + "\n"; r.stdout != want {
+		t.Errorf("daemon status: %q, want %q", r.stdout, want)
+	}
+
+	down := newFakeDaemon(t)
+	down.dir = t.TempDir()
+	r = down.cli("daemon", "status")
+	wantExit(t, r, 3)
+	if !strings.HasPrefix(r.stdout, "bangerd is not running (") {
+		t.Errorf("daemon status without a daemon: %q", r.stdout)
 	}
 }
