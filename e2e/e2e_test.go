@@ -235,7 +235,7 @@ func (e *env) startDaemon() {
 		t.Fatal(err)
 	}
 	e.daemon = cmd
-	waitFor(t, 10*time.Second, "bangerd up (daemon status exits 0)", func() (bool, string) {
+	waitFor(t, 15*time.Second, "bangerd up (daemon status exits 0)", func() (bool, string) {
 		_, code := e.banger(context.Background(), false, "daemon", "status")
 		return code == 0, e.daemonLog()
 	})
