@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 
 	"banger/internal/api"
+	"banger/internal/forward"
 	"banger/internal/progress"
 	"banger/internal/vm"
 	"banger/internal/vm/vmtest"
@@ -147,5 +149,48 @@ func TestStreamEvents(t *testing.T) {
 	if len(evs) != 2 || evs[1].Type != "error" || evs[1].Error == nil ||
 		evs[1].Error.Kind != api.KindNotFound || evs[1].Error.OpID != "0000beef" || evs[1].Result != nil {
 		t.Fatalf("error stream %+v", evs)
+	}
+}
+
+// TestStreamRefusedBeforeFirstEvent: an operation that fails before it
+// sends any event is answered as a plain error with its status code.
+func TestStreamRefusedBeforeFirstEvent(t *testing.T) {
+	d := newTestDaemon(t)
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/v1/x", nil)
+	req = req.WithContext(context.WithValue(req.Context(), opKey{}, "0000f00d"))
+	d.h.stream(rec, req, func(progress.Func, func(api.Event)) (any, error) {
+		return nil, fmt.Errorf("VM %q: %w", "ghost", vm.ErrNotFound)
+	})
+	var e api.Error
+	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil {
+		t.Fatalf("body %q: %v", rec.Body, err)
+	}
+	if rec.Code != 404 || rec.Header().Get("Content-Type") != "application/json" || e.Kind != api.KindNotFound || e.OpID != "0000f00d" {
+		t.Fatalf("status %d, content type %q, error %+v", rec.Code, rec.Header().Get("Content-Type"), e)
+	}
+}
+
+// TestEveryEndpointIsRouted sends each endpoint of the table to the
+// router: none may fall through to "unknown method".
+func TestEveryEndpointIsRouted(t *testing.T) {
+	d := newTestDaemon(t)
+	d.env.Service.Forwards = &forward.Manager{}
+	routes := d.h.Routes()
+	v := reflect.ValueOf(api.Endpoints)
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Name
+		e := v.Field(i)
+		url := e.MethodByName("URL").Call([]reflect.Value{reflect.ValueOf("ghost"), reflect.ValueOf("start")})[0].String()
+		method := e.FieldByName("Method").String()
+		t.Run(name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			routes.ServeHTTP(rec, httptest.NewRequest(method, url, strings.NewReader("{}")))
+			var ae api.Error
+			_ = json.Unmarshal(rec.Body.Bytes(), &ae)
+			if ae.Kind == api.KindUnknown {
+				t.Fatalf("%s %s: %d %s", method, url, rec.Code, rec.Body)
+			}
+		})
 	}
 }
