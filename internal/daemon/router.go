@@ -71,18 +71,24 @@ func (h *Handlers) withOp(next http.Handler) http.Handler {
 	})
 }
 
-// handle registers fn for a JSON endpoint: the body decoded into Req, fn's
-// answer encoded.
-func handle[Req, Resp any](mux *http.ServeMux, h *Handlers, e api.Endpoint[Req, Resp], fn func(*http.Request, Req) (Resp, error)) {
-	if e.Reply != api.ReplyJSON {
-		panic(fmt.Sprintf("%s does not answer with JSON", e.Pattern()))
-	}
+// route registers serve for e, with the request body decoded into Req.
+func route[Req, Resp any](mux *http.ServeMux, h *Handlers, e api.Endpoint[Req, Resp], serve func(http.ResponseWriter, *http.Request, Req)) {
 	mux.HandleFunc(e.Pattern(), func(w http.ResponseWriter, r *http.Request) {
 		var req Req
 		if err := decode(r, &req); err != nil {
 			h.fail(w, r, err)
 			return
 		}
+		serve(w, r, req)
+	})
+}
+
+// handle registers fn for an endpoint that answers with JSON.
+func handle[Req, Resp any](mux *http.ServeMux, h *Handlers, e api.Endpoint[Req, Resp], fn func(*http.Request, Req) (Resp, error)) {
+	if e.Reply != api.ReplyJSON {
+		panic(fmt.Sprintf("%s does not answer with JSON", e.Pattern()))
+	}
+	route(mux, h, e, func(w http.ResponseWriter, r *http.Request, req Req) {
 		resp, err := fn(r, req)
 		h.reply(w, r, resp, err)
 	})
@@ -94,12 +100,7 @@ func handleEvents[Req, Resp any](mux *http.ServeMux, h *Handlers, e api.Endpoint
 	if e.Reply != api.ReplyEvents {
 		panic(fmt.Sprintf("%s does not answer with events", e.Pattern()))
 	}
-	mux.HandleFunc(e.Pattern(), func(w http.ResponseWriter, r *http.Request) {
-		var req Req
-		if err := decode(r, &req); err != nil {
-			h.fail(w, r, err)
-			return
-		}
+	route(mux, h, e, func(w http.ResponseWriter, r *http.Request, req Req) {
 		h.stream(w, r, func(p progress.Func, _ func(api.Event)) (any, error) { return fn(r, req, p) })
 	})
 }

@@ -11,7 +11,7 @@ func (h *Handlers) systemRoutes(mux *http.ServeMux) {
 	handle(mux, h, api.Endpoints.Ping, func(*http.Request, api.Empty) (api.Ping, error) {
 		return api.Ping{Version: h.Version, PID: os.Getpid(), Socket: h.Socket}, nil
 	})
-	mux.HandleFunc(api.Endpoints.Shutdown.Pattern(), func(w http.ResponseWriter, r *http.Request) {
+	route(mux, h, api.Endpoints.Shutdown, func(w http.ResponseWriter, _ *http.Request, _ api.Empty) {
 		writeJSON(w, http.StatusOK, api.Status{Status: "shutting down"})
 		if h.Shutdown != nil {
 			go h.Shutdown()

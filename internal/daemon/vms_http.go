@@ -58,8 +58,8 @@ func (h *Handlers) vmRoutes(mux *http.ServeMux) {
 	handle(mux, h, ep.ListForwards, func(*http.Request, api.Empty) ([]api.Forward, error) {
 		return list(h.VMs.ListForwards(), forwardAPI), nil
 	})
-	mux.HandleFunc(ep.Forward.Pattern(), h.forward)
-	mux.HandleFunc(ep.Logs.Pattern(), h.logs)
+	route(mux, h, ep.Forward, h.forward)
+	route(mux, h, ep.Logs, h.logs)
 }
 
 func (h *Handlers) createVM(r *http.Request, req api.CreateVM, p progress.Func) (api.VM, error) {
@@ -91,12 +91,7 @@ func (h *Handlers) vmAction(r *http.Request, _ api.Empty, p progress.Func) (api.
 
 // forward holds a port forward open for as long as the client keeps the
 // response stream open, or until the VM stops.
-func (h *Handlers) forward(w http.ResponseWriter, r *http.Request) {
-	var req api.ForwardRequest
-	if err := decode(r, &req); err != nil {
-		h.fail(w, r, err)
-		return
-	}
+func (h *Handlers) forward(w http.ResponseWriter, r *http.Request, req api.ForwardRequest) {
 	sp, err := forward.ParseSpec(req.Spec)
 	if err != nil {
 		h.fail(w, r, badRequest(err.Error()))
@@ -121,7 +116,7 @@ func (h *Handlers) forward(w http.ResponseWriter, r *http.Request) {
 }
 
 // logs copies a VM's console log, from the byte offset in the query on.
-func (h *Handlers) logs(w http.ResponseWriter, r *http.Request) {
+func (h *Handlers) logs(w http.ResponseWriter, r *http.Request, _ api.Empty) {
 	var offset uint64
 	if off := r.URL.Query().Get("offset"); off != "" {
 		n, err := strconv.ParseUint(off, 10, 63)

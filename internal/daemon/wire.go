@@ -32,7 +32,7 @@ func apiError(ctx context.Context, err error) (*api.Error, int) {
 		e.Kind, code = api.KindNotFound, http.StatusNotFound
 	case errors.Is(err, vm.ErrAlreadyExists), errors.Is(err, image.ErrAlreadyExists):
 		e.Kind, code = api.KindAlreadyExists, http.StatusConflict
-	case errors.Is(err, vm.ErrInUse), errors.Is(err, image.ErrInUse):
+	case errors.Is(err, image.ErrInUse):
 		e.Kind, code = api.KindInUse, http.StatusConflict
 	case errors.Is(err, vm.ErrBadRequest):
 		e.Kind, code = api.KindBadRequest, http.StatusBadRequest

@@ -13,11 +13,10 @@ import (
 )
 
 // Errors of the service's methods that callers tell apart with errors.Is,
-// besides ErrBadRequest.
+// besides ErrBadRequest (and the image service's errors of Create).
 var (
 	ErrNotFound      = store.ErrNotFound
 	ErrAlreadyExists = store.ErrAlreadyExists
-	ErrInUse         = store.ErrInUse
 )
 
 // Workspace is the repository a VM holds, as SetWorkspace records it.
