@@ -35,10 +35,7 @@ func (h *Handlers) vmRoutes(mux *http.ServeMux) {
 	})
 	handle(mux, h, ep.PruneVMs, func(r *http.Request, _ api.Empty) (api.PruneResult, error) {
 		deleted, err := h.VMs.Prune(r.Context())
-		if deleted == nil {
-			deleted = []string{}
-		}
-		return api.PruneResult{Deleted: deleted}, err
+		return pruneAPI(deleted), err
 	})
 	handle(mux, h, ep.SSHTarget, func(r *http.Request, _ api.Empty) (api.SSHTarget, error) {
 		t, err := h.VMs.Target(r.Context(), r.PathValue("name"))

@@ -82,6 +82,14 @@ func vmAPI(in vm.Info) api.VM {
 	}
 }
 
+// pruneAPI lists the deleted VMs; none is [] on the wire.
+func pruneAPI(deleted []string) api.PruneResult {
+	if deleted == nil {
+		deleted = []string{}
+	}
+	return api.PruneResult{Deleted: deleted}
+}
+
 func sshTargetAPI(t vm.SSHTarget) api.SSHTarget {
 	return api.SSHTarget{VM: t.Name, User: "root", Host: t.Host, Port: 22, KeyPath: t.KeyPath,
 		KnownHosts: t.KnownHosts, HostKeyAlias: t.Alias}
