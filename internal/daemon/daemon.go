@@ -89,7 +89,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	h := &Handlers{VMs: svc.VMs, Images: svc.Images, Store: st, Log: log, Socket: cfg.SocketPath(), Version: Version, Shutdown: cancel}
+	h := &Handlers{VMs: svc.VMs, Images: svc.Images, Log: log, Socket: cfg.SocketPath(), Version: Version, Shutdown: cancel}
 	srv := &http.Server{Handler: h.Routes(), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,43 +14,23 @@ import (
 	"banger/internal/api"
 	"banger/internal/image"
 	"banger/internal/image/catalog"
-	"banger/internal/store"
+	"banger/internal/vm"
+	"banger/internal/vm/vmtest"
 )
 
 type imageDaemon struct {
-	h      *Handlers
+	env    *vmtest.Env
 	images *image.Service
-	store  *store.Store
 	client *api.Client
 	state  string
 }
 
-// newImageDaemon serves the image routes (and, behind them, the rest of
-// the API) on a unix socket, over a real store in a temp state dir.
+// newImageDaemon serves the API on a unix socket over the real image
+// service (and store) of a vmtest.Env in a temp state dir.
 func newImageDaemon(t *testing.T) *imageDaemon {
 	t.Helper()
-	state := t.TempDir()
-	st, err := store.Open(context.Background(), filepath.Join(state, "banger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	imgs := &image.Service{Store: st, ImagesDir: filepath.Join(state, "images"), KernelsDir: filepath.Join(state, "kernels"),
-		TmpDir: filepath.Join(state, "tmp"), Log: log}
-	sock := filepath.Join(t.TempDir(), "api.sock")
-	h := &Handlers{Images: imgs, Store: st, Log: log, Socket: sock, Version: "test"}
-	top := http.NewServeMux()
-	h.imageRoutes(top)
-	top.Handle("/", h.Routes())
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h.withOp(top)}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	return &imageDaemon{h: h, images: imgs, store: st, client: api.NewClient(sock), state: state}
+	d := newTestDaemon(t)
+	return &imageDaemon{env: d.env, images: d.env.Images, client: d.client, state: d.env.Dir}
 }
 
 func writeTestFile(t *testing.T, p string, data []byte) string {
@@ -154,8 +131,7 @@ func TestImageHTTPCatalogPullAndRefusals(t *testing.T) {
 	_, err = d.client.PullKernel(ctx, api.PullKernel{Name: "nope"}, nil)
 	wantAPIError(t, "pull unknown kernel", err, api.KindNotFound, "kernel list --available")
 
-	stored, _ := d.store.GetImage(ctx, "tiny")
-	if _, err := d.store.CreateVM(ctx, store.VM{Name: "devbox", ImageID: stored.ID, VCPUs: 1, MemoryMiB: 512, State: "stopped"}); err != nil {
+	if _, err := d.env.Service.Create(ctx, vm.CreateRequest{Name: "devbox", Image: "tiny", NoStart: true}, nil); err != nil {
 		t.Fatal(err)
 	}
 	wantAPIError(t, "image delete in use", d.client.DeleteImage(ctx, "tiny"), api.KindInUse, "used by VM devbox")

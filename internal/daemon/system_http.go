@@ -1,0 +1,20 @@
+package daemon
+
+import (
+	"net/http"
+	"os"
+
+	"banger/internal/api"
+)
+
+func (h *Handlers) systemRoutes(mux *http.ServeMux) {
+	handle(mux, h, api.Endpoints.Ping, func(*http.Request, api.Empty) (api.Ping, error) {
+		return api.Ping{Version: h.Version, PID: os.Getpid(), Socket: h.Socket}, nil
+	})
+	route(mux, h, api.Endpoints.Shutdown, func(w http.ResponseWriter, _ *http.Request, _ api.Empty) {
+		writeJSON(w, http.StatusOK, api.Status{Status: "shutting down"})
+		if h.Shutdown != nil {
+			go h.Shutdown()
+		}
+	})
+}

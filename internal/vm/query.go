@@ -1,0 +1,50 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"banger/internal/forward"
+	"banger/internal/store"
+)
+
+// Errors of the service's methods that callers tell apart with errors.Is,
+// besides ErrBadRequest (and the image service's errors of Create).
+var (
+	ErrNotFound      = store.ErrNotFound
+	ErrAlreadyExists = store.ErrAlreadyExists
+)
+
+// Workspace is the repository a VM holds, as SetWorkspace records it.
+type Workspace = store.Workspace
+
+// OpenConsoleLog opens a VM's serial console log at byte offset. A VM
+// that never booted has an empty log.
+func (s *Service) OpenConsoleLog(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
+	path, err := s.ConsoleLog(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open console log of %s: %w", name, err)
+	}
+	if _, err := f.Seek(offset, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("console log of %s: %w", name, err)
+	}
+	return f, nil
+}
+
+// ListForwards lists the active port forwards of every VM.
+func (s *Service) ListForwards() []forward.Forward { return s.Forwards.List("") }
+
+// EndForward closes a port forward made by Forward.
+func (s *Service) EndForward(id int) { s.Forwards.Remove(id) }
