@@ -3,6 +3,7 @@
 package config
 
 import (
+	"banger/internal/units"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -298,13 +299,13 @@ func (c *Config) ResolveVMDefaults(h Host) (ResolvedVMDefaults, error) {
 		r.MemoryMiB = Resolved[int]{DefaultMemoryMiB, SourceBuiltin}
 	}
 	if c.VMDefaults.DiskSize != "" {
-		n, err := ParseSize(c.VMDefaults.DiskSize)
+		n, err := units.ParseSize(c.VMDefaults.DiskSize)
 		if err != nil {
 			return r, fmt.Errorf("vm_defaults.disk_size: %w", err)
 		}
 		r.DiskBytes = Resolved[int64]{n, SourceConfig}
 	} else {
-		n, err := ParseSize(DefaultDiskSize)
+		n, err := units.ParseSize(DefaultDiskSize)
 		if err != nil {
 			return r, err
 		}
@@ -432,7 +433,7 @@ func (c *Config) Validate() error {
 		bad("vm_defaults.memory_mib %d is too small: use at least 128, e.g. memory_mib = 2048", c.VMDefaults.MemoryMiB)
 	}
 	if c.VMDefaults.DiskSize != "" {
-		if _, err := ParseSize(c.VMDefaults.DiskSize); err != nil {
+		if _, err := units.ParseSize(c.VMDefaults.DiskSize); err != nil {
 			bad("vm_defaults.disk_size: %w", err)
 		}
 	}

@@ -16,11 +16,11 @@ import (
 	"time"
 
 	"banger/internal/api"
-	"banger/internal/config"
 	"banger/internal/forward"
 	"banger/internal/image"
 	"banger/internal/progress"
 	"banger/internal/store"
+	"banger/internal/units"
 	"banger/internal/vm"
 )
 
@@ -237,7 +237,7 @@ func (h *Handlers) createVM(w http.ResponseWriter, r *http.Request) {
 	cr := vm.CreateRequest{Name: req.Name, Image: req.Image, VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB, NAT: req.NAT,
 		NoStart: req.NoStart, GitName: req.GitName, GitEmail: req.GitEmail}
 	if req.DiskSize != "" {
-		n, err := config.ParseSize(req.DiskSize)
+		n, err := units.ParseSize(req.DiskSize)
 		if err != nil {
 			h.fail(w, r, &api.Error{Kind: api.KindBadRequest, Message: "--disk-size: " + err.Error()})
 			return

@@ -6,10 +6,10 @@ import (
 	"net/http"
 
 	"banger/internal/api"
-	"banger/internal/config"
 	"banger/internal/image"
 	"banger/internal/progress"
 	"banger/internal/store"
+	"banger/internal/units"
 )
 
 // imageRoutes registers the image and kernel management endpoints beyond
@@ -54,7 +54,7 @@ func (h *Handlers) pullImage(w http.ResponseWriter, r *http.Request) {
 	}
 	pr := image.PullRequest{Ref: req.Ref, Name: req.Name, Kernel: req.Kernel}
 	if req.Size != "" {
-		n, err := config.ParseSize(req.Size)
+		n, err := units.ParseSize(req.Size)
 		if err != nil {
 			h.fail(w, r, &api.Error{Kind: api.KindBadRequest, Message: "--size: " + err.Error()})
 			return
