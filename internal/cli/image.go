@@ -2,14 +2,13 @@ package cli
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"banger/internal/api"
+	"banger/internal/image/imageref"
 	"banger/internal/units"
 )
 
@@ -169,26 +168,11 @@ func absPath(flag, p string) (string, error) {
 	return abs, nil
 }
 
-// pullRef makes a local path absolute and leaves names and registry
-// references alone. A bare word is a path only when it names a regular
-// file or an OCI layout here, so a catalog name still wins over a stray
-// directory of the same name.
+// pullRef makes a local path absolute (the daemon has its own working
+// directory) and leaves catalog names and registry references alone.
 func pullRef(ref string) string {
-	local := strings.ContainsRune(ref, '/') || strings.HasPrefix(ref, ".")
-	if !local {
-		if fi, err := os.Stat(ref); err == nil {
-			if fi.Mode().IsRegular() {
-				local = true
-			} else if _, err := os.Stat(filepath.Join(ref, "oci-layout")); err == nil {
-				local = true
-			}
-		}
-	}
-	if !local {
+	if !imageref.Local(ref) {
 		return ref
-	}
-	if _, err := os.Stat(ref); err != nil {
-		return ref // e.g. ghcr.io/org/image:tag
 	}
 	if abs, err := filepath.Abs(ref); err == nil {
 		return abs

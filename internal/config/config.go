@@ -3,6 +3,7 @@
 package config
 
 import (
+	"banger/internal/image/imageref"
 	"banger/internal/units"
 	"errors"
 	"fmt"
@@ -340,8 +341,7 @@ func duration(key, s, def string) (time.Duration, error) {
 }
 
 var (
-	imageNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}$`)
-	ifNameRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+	ifNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 )
 
 // Validate checks every field and reports all problems at once, each
@@ -394,7 +394,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 
-	if !imageNameRE.MatchString(c.DefaultImage) {
+	if !imageref.ValidName(c.DefaultImage) {
 		bad("default_image %q is not a valid image name: use lowercase letters, digits, '.' and '-', starting with a letter or digit (max 63), e.g. default_image = %q",
 			c.DefaultImage, DefaultImage)
 	}

@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 
 	"banger/internal/hosttools"
 	"banger/internal/image/catalog"
 	"banger/internal/image/golden"
+	"banger/internal/image/imageref"
 	"banger/internal/progress"
 	"banger/internal/store"
 )
@@ -34,8 +34,6 @@ func Recipes() []string {
 	}
 	return out
 }
-
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}$`)
 
 // ErrNoRecipe is returned for an image that is neither present nor buildable.
 var ErrNoRecipe = errors.New("no such image")
@@ -175,7 +173,7 @@ func (s *Service) Ensure(ctx context.Context, name string, p progress.Func) (Res
 // Build builds the named golden image. With force, an existing image that no
 // VM uses is replaced.
 func (s *Service) Build(ctx context.Context, name string, force bool, p progress.Func) (store.Image, error) {
-	if !nameRE.MatchString(name) {
+	if !imageref.ValidName(name) {
 		return store.Image{}, fmt.Errorf("image name %q: use lowercase letters, digits, '.' and '-'", name)
 	}
 	suite, ok := recipes[name]

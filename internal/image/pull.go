@@ -11,11 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
 	"banger/internal/image/catalog"
+	"banger/internal/image/imageref"
 	"banger/internal/image/oci"
 	"banger/internal/progress"
 	"banger/internal/store"
@@ -97,51 +97,9 @@ func (s *Service) catalogOrWarn(ctx context.Context, p progress.Func) (catalog.C
 	return c, err
 }
 
-var invalidNameChars = regexp.MustCompile(`[^a-z0-9.-]+`)
-
-// DeriveName turns an image reference or path into a valid image name:
-// "docker.io/library/alpine:3.19" -> "alpine-3.19",
-// "/srv/images/debian.tar" -> "debian".
-func DeriveName(ref string) string {
-	r := strings.TrimRight(strings.TrimSpace(ref), "/")
-	var digest string
-	if i := strings.Index(r, "@"); i >= 0 {
-		r, digest = r[:i], r[i+1:]
-	}
-	base := r[strings.LastIndex(r, "/")+1:]
-	tag := ""
-	if i := strings.LastIndex(base, ":"); i >= 0 {
-		base, tag = base[:i], base[i+1:]
-	}
-	for _, ext := range []string{".tar.gz", ".tgz", ".tar", ".oci"} {
-		if t := strings.TrimSuffix(strings.ToLower(base), ext); t != strings.ToLower(base) && tag == "" {
-			base = base[:len(t)]
-			break
-		}
-	}
-	n := base
-	switch {
-	case tag != "":
-		n += "-" + tag
-	case digest != "":
-		_, hex, _ := strings.Cut(digest, ":")
-		n += "-" + hex[:min(12, len(hex))]
-	}
-	n = invalidNameChars.ReplaceAllString(strings.ToLower(n), "-")
-	n = strings.TrimLeft(n, ".-")
-	if len(n) > 63 {
-		n = n[:63]
-	}
-	n = strings.TrimRight(n, ".-")
-	if n == "" {
-		return "image"
-	}
-	return n
-}
-
 func checkName(kind, name string) error {
-	if !nameRE.MatchString(name) {
-		return fmt.Errorf("%s name %q: %w: use 1-63 lowercase letters, digits, '.' and '-', starting with a letter or digit", kind, name, ErrInvalid)
+	if !imageref.ValidName(name) {
+		return fmt.Errorf("%s name %q: %w: %s", kind, name, ErrInvalid, imageref.NameRule)
 	}
 	return nil
 }
@@ -171,7 +129,7 @@ func (s *Service) Pull(ctx context.Context, req PullRequest, p progress.Func) (s
 		}
 		source = "catalog:" + entry.Name
 	} else {
-		if looksLikePath(ref) {
+		if imageref.WrittenAsPath(ref) {
 			if _, err := os.Stat(ref); err != nil {
 				return store.Image{}, fmt.Errorf("image pull: %w: %w; give an OCI layout directory or a docker-archive file (as the daemon sees it)", ErrInvalid, err)
 			}
@@ -189,7 +147,7 @@ func (s *Service) Pull(ctx context.Context, req PullRequest, p progress.Func) (s
 	if name == "" {
 		name = ref
 		if !fromCatalog {
-			name = DeriveName(ref)
+			name = imageref.DeriveName(ref)
 		}
 	}
 	if err := checkName("image", name); err != nil {
@@ -220,10 +178,6 @@ func (s *Service) Pull(ctx context.Context, req PullRequest, p progress.Func) (s
 	})
 	img, _ := v.(store.Image)
 	return img, err
-}
-
-func looksLikePath(ref string) bool {
-	return strings.HasPrefix(ref, "/") || strings.HasPrefix(ref, "./") || strings.HasPrefix(ref, "../")
 }
 
 // existing reports whether name is taken: by an image from source (returned

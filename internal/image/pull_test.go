@@ -102,24 +102,6 @@ func emptyDir(t *testing.T, dir string) {
 	}
 }
 
-func TestDeriveName(t *testing.T) {
-	for ref, want := range map[string]string{
-		"docker.io/library/alpine:3.19":      "alpine-3.19",
-		"alpine":                             "alpine",
-		"ghcr.io/Org/My_Image:V1.2":          "my-image-v1.2",
-		"localhost:5000/foo/bar:latest":      "bar-latest",
-		"debian@sha256:0123456789abcdef0123": "debian-0123456789ab",
-		"/srv/images/fedora-40.tar":          "fedora-40",
-		"/srv/layouts/ubuntu/":               "ubuntu",
-		"/srv/x/.hidden.tar.gz":              "hidden",
-		"___":                                "image",
-	} {
-		if got := DeriveName(ref); got != want || !nameRE.MatchString(got) {
-			t.Errorf("DeriveName(%q) = %q, want %q", ref, got, want)
-		}
-	}
-}
-
 func TestRegisterPromoteDelete(t *testing.T) {
 	ctx := context.Background()
 	s := newTestService(t)

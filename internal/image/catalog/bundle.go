@@ -18,6 +18,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"banger/internal/digest"
+	"banger/internal/image/imageref"
 )
 
 // Names of the files a bundle may hold.
@@ -109,7 +110,7 @@ func WriteBundle(spec BundleSpec, outDir string) (e Entry, err error) {
 	if spec.Kind == KindKernel && spec.Arch != kernelArch {
 		return Entry{}, fmt.Errorf("kernel bundles are %s only", kernelArch)
 	}
-	if !nameRE.MatchString(spec.Name) || !archRE.MatchString(spec.Arch) {
+	if !imageref.ValidName(spec.Name) || !archRE.MatchString(spec.Arch) {
 		return Entry{}, fmt.Errorf("bundle name %q / arch %q: use lowercase letters, digits, '.' and '-'", spec.Name, spec.Arch)
 	}
 	names := make([]string, 0, len(spec.Files))

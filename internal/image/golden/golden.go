@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"banger/internal/image/imageref"
 	"banger/internal/rootfs"
 )
 
@@ -79,7 +80,6 @@ type Builder struct {
 }
 
 var (
-	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}$`)
 	suiteRE   = regexp.MustCompile(`^[a-z]+$`)
 	packageRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
 )
@@ -119,8 +119,8 @@ func withDefaults(spec Spec) Spec {
 // problem found.
 func (spec Spec) Validate() error {
 	spec = withDefaults(spec)
-	if !nameRE.MatchString(spec.Name) {
-		return fmt.Errorf("invalid image name %q: must match %s", spec.Name, nameRE)
+	if !imageref.ValidName(spec.Name) {
+		return fmt.Errorf("invalid image name %q: must match %s", spec.Name, imageref.NamePattern)
 	}
 	if !suiteRE.MatchString(spec.Suite) {
 		return fmt.Errorf("invalid suite %q: only lower-case letters allowed", spec.Suite)
