@@ -18,6 +18,7 @@ import (
 	"banger/internal/image/imageref"
 	"banger/internal/image/oci"
 	"banger/internal/progress"
+	"banger/internal/sparse"
 	"banger/internal/store"
 )
 
@@ -663,73 +664,16 @@ func kernelFileName(p string) (string, error) {
 
 // copySparse copies the regular file src to the new file dst, leaving
 // holes for all-zero blocks, and reports progress in bytes.
-func copySparse(ctx context.Context, src, dst, step string, p progress.Func) (err error) {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
+func copySparse(ctx context.Context, src, dst, step string, p progress.Func) error {
+	var tick sparse.Progress
+	if p != nil {
+		tick = sparse.Progress(throttle(step, p))
 	}
-	defer in.Close()
-	fi, err := in.Stat()
-	if err != nil {
-		return err
+	err := sparse.CopyFile(ctx, src, dst, tick)
+	if errors.Is(err, sparse.ErrNotRegular) {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s: %w: not a regular file", src, ErrInvalid)
-	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-	}()
-	total := fi.Size()
-	tick := throttle(step, p)
-	buf := make([]byte, 1<<20)
-	var done int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		n, rerr := io.ReadFull(in, buf)
-		if n > 0 {
-			if allZero(buf[:n]) {
-				if _, err := out.Seek(int64(n), io.SeekCurrent); err != nil {
-					return err
-				}
-			} else if _, err := out.Write(buf[:n]); err != nil {
-				return err
-			}
-			done += int64(n)
-			if total > 0 {
-				tick(done, total)
-			}
-		}
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			break
-		}
-		if rerr != nil {
-			return rerr
-		}
-	}
-	if done != total {
-		return fmt.Errorf("%s changed while being copied (%d of %d bytes)", src, done, total)
-	}
-	if err := out.Truncate(done); err != nil {
-		return err
-	}
-	return out.Sync()
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
+	return err
 }
 
 // CacheFile is one file of a download cache.

@@ -19,6 +19,7 @@ import (
 
 	"banger/internal/digest"
 	"banger/internal/image/imageref"
+	"banger/internal/sparse"
 )
 
 // Names of the files a bundle may hold.
@@ -331,15 +332,9 @@ func writeNew(p string, r io.Reader, size int64) (string, error) {
 		return "", err
 	}
 	h := sha256.New()
-	n, err := copySparse(f, io.TeeReader(io.LimitReader(r, size), h))
+	n, err := sparse.Write(f, io.TeeReader(io.LimitReader(r, size), h))
 	if err == nil && n != size {
 		err = io.ErrUnexpectedEOF
-	}
-	if err == nil {
-		err = f.Truncate(n)
-	}
-	if err == nil {
-		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -348,39 +343,4 @@ func writeNew(p string, r io.Reader, size int64) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// copySparse copies r to f, seeking over all-zero 64 KiB blocks.
-func copySparse(f *os.File, r io.Reader) (int64, error) {
-	buf := make([]byte, 64<<10)
-	var n int64
-	for {
-		k, err := io.ReadFull(r, buf)
-		if k > 0 {
-			chunk := buf[:k]
-			if allZero(chunk) {
-				if _, serr := f.Seek(int64(k), io.SeekCurrent); serr != nil {
-					return n, serr
-				}
-			} else if _, werr := f.Write(chunk); werr != nil {
-				return n, werr
-			}
-			n += int64(k)
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-	}
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }
