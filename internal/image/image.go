@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"banger/internal/hosttools"
 	"banger/internal/image/catalog"
 	"banger/internal/image/golden"
 	"banger/internal/image/imageref"
+	"banger/internal/inflight"
 	"banger/internal/progress"
 	"banger/internal/store"
 )
@@ -70,8 +70,8 @@ type Service struct {
 	// HTTPClient downloads catalogs and bundles; nil means a default client.
 	HTTPClient *http.Client
 
-	mu  sync.Mutex
-	ops map[string]*op // operations under way, by image name or "kernel:"+name
+	images  inflight.Group[store.Image, progress.Event]  // builds, pulls and promotions under way, by image name
+	kernels inflight.Group[store.Kernel, progress.Event] // kernel pulls under way, by kernel name
 
 	fetcherOnce sync.Once
 	fetcher     *catalog.Fetcher
@@ -81,51 +81,22 @@ type Service struct {
 	cacheMu sync.RWMutex
 }
 
-// op is an operation under way that concurrent callers share.
-type op struct {
-	what string // "build", "pull", ...
-	done chan struct{}
-	val  any
-	err  error
-	subs []progress.Func // guarded by Service.mu
-}
-
-// shared runs fn unless an operation with the same key is under way, in
-// which case it waits for that one and returns its result. Every caller
-// receives the progress of the operation from the moment it joined.
-func (s *Service) shared(ctx context.Context, key, what string, p progress.Func, fn func(progress.Func) (any, error)) (any, error) {
-	s.mu.Lock()
-	if s.ops == nil {
-		s.ops = map[string]*op{}
-	}
-	if o, ok := s.ops[key]; ok {
-		o.subs = append(o.subs, p)
-		s.mu.Unlock()
-		p.Msg("image", fmt.Sprintf("waiting for the %s of %s already under way", o.what, strings.TrimPrefix(key, "kernel:")))
-		select {
-		case <-o.done:
-			return o.val, o.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	o := &op{what: what, done: make(chan struct{}), subs: []progress.Func{p}}
-	s.ops[key] = o
-	s.mu.Unlock()
-	fan := func(e progress.Event) {
-		s.mu.Lock()
-		subs := append([]progress.Func(nil), o.subs...)
-		s.mu.Unlock()
-		for _, f := range subs {
-			f.Send(e)
-		}
-	}
-	o.val, o.err = fn(fan)
-	s.mu.Lock()
-	delete(s.ops, key)
-	s.mu.Unlock()
-	close(o.done)
-	return o.val, o.err
+// shared runs fn as the operation what ("build", "pull") on name, unless
+// one on name is under way in g, in which case the caller joins that one
+// (inflight.Group): every caller receives the progress of the operation
+// from the moment it joined, and its result.
+func shared[V any](ctx context.Context, g *inflight.Group[V, progress.Event], name, what string, p progress.Func,
+	fn func(context.Context, progress.Func) (V, error)) (V, error) {
+	return g.Do(ctx, inflight.Op[V, progress.Event]{
+		Key:   name,
+		Label: what,
+		Run: func(ctx context.Context, send func(progress.Event)) (V, error) {
+			return fn(ctx, send)
+		},
+		Joined: func(label string) {
+			p.Msg("image", fmt.Sprintf("waiting for the %s of %s already under way", label, name))
+		},
+	}, p)
 }
 
 // Resolved is an image with its kernel.
@@ -180,11 +151,9 @@ func (s *Service) Build(ctx context.Context, name string, force bool, p progress
 	if !ok {
 		return store.Image{}, fmt.Errorf("image %q: %w to build; buildable images: %v", name, ErrNoRecipe, Recipes())
 	}
-	v, err := s.shared(ctx, name, "build", p, func(p progress.Func) (any, error) {
+	return shared(ctx, &s.images, name, "build", p, func(ctx context.Context, p progress.Func) (store.Image, error) {
 		return s.build(ctx, name, suite, force, p)
 	})
-	img, _ := v.(store.Image)
-	return img, err
 }
 
 func (s *Service) build(ctx context.Context, name, suite string, force bool, p progress.Func) (store.Image, error) {

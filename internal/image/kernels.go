@@ -35,7 +35,7 @@ func (s *Service) PullKernel(ctx context.Context, name string, p progress.Func) 
 		return store.Kernel{}, fmt.Errorf("kernel %q is neither installed nor in the catalog: %w; see `banger kernel list --available`, or add one with `banger kernel import`",
 			name, store.ErrNotFound)
 	}
-	v, err := s.shared(ctx, "kernel:"+name, "pull", p, func(p progress.Func) (any, error) {
+	return shared(ctx, &s.kernels, name, "pull", p, func(ctx context.Context, p progress.Func) (store.Kernel, error) {
 		if k, err := s.Store.GetKernel(ctx, name); err == nil {
 			return k, nil
 		}
@@ -43,8 +43,6 @@ func (s *Service) PullKernel(ctx context.Context, name string, p progress.Func) 
 		defer s.cacheMu.RUnlock()
 		return s.pullKernel(ctx, e, p)
 	})
-	k, _ := v.(store.Kernel)
-	return k, err
 }
 
 func (s *Service) pullKernel(ctx context.Context, e catalog.Kernel, p progress.Func) (store.Kernel, error) {

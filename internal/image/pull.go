@@ -166,7 +166,7 @@ func (s *Service) Pull(ctx context.Context, req PullRequest, p progress.Func) (s
 	if err != nil {
 		return store.Image{}, fmt.Errorf("image pull %s: %w", ref, err)
 	}
-	v, err := s.shared(ctx, name, "pull", p, func(p progress.Func) (any, error) {
+	return shared(ctx, &s.images, name, "pull", p, func(ctx context.Context, p progress.Func) (store.Image, error) {
 		if img, done, err := s.existing(ctx, name, source); done {
 			return img, err
 		}
@@ -177,8 +177,6 @@ func (s *Service) Pull(ctx context.Context, req PullRequest, p progress.Func) (s
 		}
 		return s.pullOCI(ctx, name, src, req.SizeBytes, k, source, p)
 	})
-	img, _ := v.(store.Image)
-	return img, err
 }
 
 // existing reports whether name is taken: by an image from source (returned
@@ -546,11 +544,9 @@ func kernelVersion(p string) string {
 // banger's storage and marks them managed. It is refused while a VM uses
 // the image: its disk overlay refers to the original file.
 func (s *Service) Promote(ctx context.Context, name string, p progress.Func) (store.Image, error) {
-	v, err := s.shared(ctx, name, "promotion", p, func(p progress.Func) (any, error) {
+	return shared(ctx, &s.images, name, "promotion", p, func(ctx context.Context, p progress.Func) (store.Image, error) {
 		return s.promote(ctx, name, p)
 	})
-	img, _ := v.(store.Image)
-	return img, err
 }
 
 func (s *Service) promote(ctx context.Context, name string, p progress.Func) (img store.Image, err error) {
