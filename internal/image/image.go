@@ -35,6 +35,18 @@ func Recipes() []string {
 	return out
 }
 
+// ErrInvalid is wrapped by errors about a request the caller must change
+// (a bad name, a missing file, conflicting options).
+var ErrInvalid = errors.New("invalid request")
+
+// checkName checks an image or kernel name (kind says which).
+func checkName(kind, name string) error {
+	if !imageref.ValidName(name) {
+		return fmt.Errorf("%s name %q: %w: %s", kind, name, ErrInvalid, imageref.NameRule)
+	}
+	return nil
+}
+
 // ErrNoRecipe is returned for an image that is neither present nor buildable.
 var ErrNoRecipe = errors.New("no such image")
 
@@ -200,65 +212,7 @@ func (s *Service) build(ctx context.Context, name, suite string, force bool, p p
 	if err != nil {
 		return store.Image{}, fmt.Errorf("build image %s: %w", name, err)
 	}
-	return s.install(ctx, name, "debootstrap:"+suite, res)
-}
-
-// install moves a finished build into place and records it: kernel first,
-// then the image. Every step is undone if a later one fails.
-func (s *Service) install(ctx context.Context, name, source string, res golden.Result) (img store.Image, err error) {
-	kdir := filepath.Join(s.KernelsDir, name)
-	idir := filepath.Join(s.ImagesDir, name)
-	var undo []func()
-	defer func() {
-		if err != nil {
-			for i := len(undo) - 1; i >= 0; i-- {
-				undo[i]()
-			}
-		}
-	}()
-	for _, d := range []string{kdir, idir} {
-		if err := os.RemoveAll(d); err != nil { // leftovers of an interrupted install, unknown to the store
-			return img, fmt.Errorf("install %s: %w", name, err)
-		}
-	}
-	kstage := filepath.Join(filepath.Dir(res.Kernel), "kernel")
-	if err := os.Mkdir(kstage, 0o755); err != nil {
-		return img, fmt.Errorf("install %s: %w", name, err)
-	}
-	for _, f := range []string{res.Kernel, res.Initrd} {
-		if f == "" {
-			continue
-		}
-		if err := os.Rename(f, filepath.Join(kstage, filepath.Base(f))); err != nil {
-			return img, fmt.Errorf("install %s: %w", name, err)
-		}
-	}
-	if err := os.Rename(kstage, kdir); err != nil {
-		return img, fmt.Errorf("install kernel %s: %w", name, err)
-	}
-	undo = append(undo, func() { os.RemoveAll(kdir) })
-	if err := os.Rename(filepath.Dir(res.Rootfs), idir); err != nil {
-		return img, fmt.Errorf("install image %s: %w", name, err)
-	}
-	undo = append(undo, func() { os.RemoveAll(idir) })
-	k := store.Kernel{Name: name, Path: filepath.Join(kdir, filepath.Base(res.Kernel)), Version: res.KernelVersion, Managed: true}
-	if res.Initrd != "" {
-		k.Initrd = filepath.Join(kdir, filepath.Base(res.Initrd))
-	}
-	k, err = s.Store.CreateKernel(ctx, k)
-	if err != nil {
-		return img, fmt.Errorf("record kernel %s: %w", name, err)
-	}
-	undo = append(undo, func() { _ = s.Store.DeleteKernel(context.WithoutCancel(ctx), k.ID) })
-	img, err = s.Store.CreateImage(ctx, store.Image{
-		Name: name, Rootfs: filepath.Join(idir, filepath.Base(res.Rootfs)), KernelID: k.ID,
-		SizeBytes: res.RootfsBytes, Managed: true, Source: source,
-	})
-	if err != nil {
-		return img, fmt.Errorf("record image %s: %w", name, err)
-	}
-	s.Log.InfoContext(ctx, "image installed", "image", name, "kernel", res.KernelVersion)
-	return img, nil
+	return s.installBuild(ctx, name, "debootstrap:"+suite, res)
 }
 
 // Delete removes an image that no VM uses, and its kernel when no other
