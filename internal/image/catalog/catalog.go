@@ -5,7 +5,6 @@
 package catalog
 
 import (
-	"banger/internal/image/imageref"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -16,6 +15,8 @@ import (
 	"net/url"
 	"regexp"
 	"time"
+
+	"banger/internal/image/imageref"
 )
 
 //go:embed catalog.json
