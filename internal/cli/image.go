@@ -104,7 +104,14 @@ func (a *app) kernelCmd() *cobra.Command {
 			{"initrd", k.Initrd}, {"managed", fmt.Sprint(k.Managed)}}
 	})
 
-	pull := &cobra.Command{
+	del := deleteCmd(a, "rm", []string{"delete"}, "Delete kernels no image uses", (*api.Client).DeleteKernel)
+
+	cmd.AddCommand(list, show, a.kernelPullCmd(), del, a.kernelImportCmd(), a.bundleCmd("kernel"))
+	return cmd
+}
+
+func (a *app) kernelPullCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "pull NAME",
 		Short: "Download a kernel from the catalog (see `banger kernel list --available`)",
 		Args:  cobra.ExactArgs(1),
@@ -123,9 +130,9 @@ func (a *app) kernelCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
 
-	del := deleteCmd(a, "rm", []string{"delete"}, "Delete kernels no image uses", (*api.Client).DeleteKernel)
-
+func (a *app) kernelImportCmd() *cobra.Command {
 	var from string
 	imp := &cobra.Command{
 		Use:   "import NAME --from DIR",
@@ -150,9 +157,7 @@ func (a *app) kernelCmd() *cobra.Command {
 	}
 	imp.Flags().StringVar(&from, "from", "", "directory holding the kernel (required)")
 	_ = imp.MarkFlagRequired("from")
-
-	cmd.AddCommand(list, show, pull, del, imp, a.bundleCmd("kernel"))
-	return cmd
+	return imp
 }
 
 // absPath makes a path given on the command line absolute: the daemon has
