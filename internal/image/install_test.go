@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"banger/internal/image/golden"
+	"banger/internal/image/imagetest"
 	"banger/internal/store"
 )
 
@@ -20,11 +21,11 @@ func stagedBuild(t *testing.T, s *Service) golden.Result {
 	}
 	out := filepath.Join(s.TmpDir, "build", "out")
 	res := golden.Result{
-		Rootfs: writeFile(t, filepath.Join(out, golden.RootfsFile), fakeExt4()),
-		Kernel: writeFile(t, filepath.Join(out, golden.KernelFile), fakeBzImage("6.1.0-test")),
-		Initrd: writeFile(t, filepath.Join(out, golden.InitrdFile), []byte("initrd")),
+		Rootfs: imagetest.WriteFile(t, filepath.Join(out, golden.RootfsFile), imagetest.Ext4()),
+		Kernel: imagetest.WriteFile(t, filepath.Join(out, golden.KernelFile), imagetest.BzImage("6.1.0-test")),
+		Initrd: imagetest.WriteFile(t, filepath.Join(out, golden.InitrdFile), []byte("initrd")),
 	}
-	res.KernelVersion, res.RootfsBytes = "6.1.0-test", int64(len(fakeExt4()))
+	res.KernelVersion, res.RootfsBytes = "6.1.0-test", int64(len(imagetest.Ext4()))
 	return res
 }
 
@@ -55,8 +56,8 @@ func TestInstallBuildFailureLeavesNothing(t *testing.T) {
 	// An unmanaged image already holds the name: the kernel row and both
 	// directories are in place when recording the image fails.
 	src := t.TempDir()
-	rootfs := writeFile(t, filepath.Join(src, "mine.ext4"), fakeExt4())
-	kernel := writeFile(t, filepath.Join(src, "vmlinuz"), fakeBzImage("6.1.0-test"))
+	rootfs := imagetest.WriteFile(t, filepath.Join(src, "mine.ext4"), imagetest.Ext4())
+	kernel := imagetest.WriteFile(t, filepath.Join(src, "vmlinuz"), imagetest.BzImage("6.1.0-test"))
 	if _, err := s.Register(ctx, RegisterRequest{Name: "deb", Rootfs: rootfs, Kernel: kernel}); err != nil {
 		t.Fatal(err)
 	}
@@ -84,9 +85,9 @@ func TestInstallationUndoesInReverse(t *testing.T) {
 		t.Fatal(err)
 	}
 	stage := filepath.Join(s.TmpDir, "stage")
-	writeFile(t, filepath.Join(stage, "f"), []byte("x"))
+	imagetest.WriteFile(t, filepath.Join(stage, "f"), []byte("x"))
 	dst := filepath.Join(s.KernelsDir, "k")
-	writeFile(t, filepath.Join(dst, "leftover"), []byte("old")) // an interrupted install
+	imagetest.WriteFile(t, filepath.Join(dst, "leftover"), []byte("old")) // an interrupted install
 
 	err := func() (err error) {
 		in := s.newInstallation()

@@ -1,6 +1,7 @@
 package imageref
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,22 @@ const (
 	// Special: something else that exists (a device, a socket...).
 	Special
 )
+
+func (k Kind) String() string {
+	switch k {
+	case Remote:
+		return "remote"
+	case Layout:
+		return "oci-layout"
+	case Archive:
+		return "docker-archive"
+	case PlainDir:
+		return "directory"
+	case Special:
+		return "special file"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
 
 // Classify says what ref names on this host (symlinks followed). A ref
 // that cannot be stat'ed is Remote.
