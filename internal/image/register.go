@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"banger/internal/image/imageref"
 	"banger/internal/store"
 )
 
@@ -83,7 +84,7 @@ func (s *Service) registerKernel(ctx context.Context, in *installation, req Regi
 		}
 	}
 	kname := req.Name + "-kernel"
-	if len(kname) > 63 {
+	if !imageref.ValidName(kname) {
 		return store.Kernel{}, fmt.Errorf("%w: the kernel would be named %s, longer than 63 characters; use a shorter name", ErrInvalid, kname)
 	}
 	return in.kernel(ctx, store.Kernel{Name: kname, Path: filepath.Clean(req.Kernel),
