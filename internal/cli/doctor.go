@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"banger/internal/config"
 	"banger/internal/doctor"
+	"banger/internal/units"
 	"banger/internal/vmm/qemu"
 )
 
@@ -39,7 +39,7 @@ func (a *app) doctorCmd() *cobra.Command {
 			r := cfg.Resolved
 			fmt.Fprintf(a.stdout, "\nVM defaults: %d vcpu (%s) · %d MiB (%s) · %s disk (%s)\n",
 				r.VCPUs.Value, r.VCPUs.Source, r.MemoryMiB.Value, r.MemoryMiB.Source,
-				config.FormatSize(r.DiskBytes.Value), r.DiskBytes.Source)
+				units.FormatSize(r.DiskBytes.Value), r.DiskBytes.Source)
 			if rep.Failed() {
 				return &ExitError{Code: 1}
 			}

@@ -2,15 +2,14 @@ package cli
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"banger/internal/api"
-	"banger/internal/config"
+	"banger/internal/image/imageref"
+	"banger/internal/units"
 )
 
 func (a *app) imageCmd() *cobra.Command {
@@ -31,7 +30,7 @@ func (a *app) imageCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "%s %s\n", img.Name, config.FormatSize(img.SizeBytes))
+			fmt.Fprintf(a.stdout, "%s %s\n", img.Name, units.FormatSize(img.SizeBytes))
 			return nil
 		},
 	}
@@ -55,7 +54,7 @@ func (a *app) imageCmd() *cobra.Command {
 				return err
 			}
 			return printList(a.stdout, imgs, asJSON, []string{"NAME", "KERNEL", "SIZE", "SOURCE", "CREATED"}, func(i api.Image) []string {
-				return []string{i.Name, i.Kernel, config.FormatSize(i.SizeBytes), i.Source, ago(i.CreatedAt)}
+				return []string{i.Name, i.Kernel, units.FormatSize(i.SizeBytes), i.Source, ago(i.CreatedAt)}
 			})
 		},
 	}
@@ -63,7 +62,7 @@ func (a *app) imageCmd() *cobra.Command {
 	list.Flags().BoolVar(&available, "available", false, "list the images the catalog offers")
 	show := showCmd(a, "Show one image", (*api.Client).GetImage, func(img api.Image) [][2]string {
 		return [][2]string{{"name", img.Name}, {"id", img.ID}, {"kernel", img.Kernel}, {"rootfs", img.Rootfs},
-			{"size", config.FormatSize(img.SizeBytes)}, {"source", img.Source}, {"init", img.Init},
+			{"size", units.FormatSize(img.SizeBytes)}, {"source", img.Source}, {"init", img.Init},
 			{"managed", fmt.Sprint(img.Managed)}}
 	})
 	del := deleteCmd(a, "delete", []string{"rm"}, "Delete images no VM uses", (*api.Client).DeleteImage)
@@ -105,7 +104,14 @@ func (a *app) kernelCmd() *cobra.Command {
 			{"initrd", k.Initrd}, {"managed", fmt.Sprint(k.Managed)}}
 	})
 
-	pull := &cobra.Command{
+	del := deleteCmd(a, "rm", []string{"delete"}, "Delete kernels no image uses", (*api.Client).DeleteKernel)
+
+	cmd.AddCommand(list, show, a.kernelPullCmd(), del, a.kernelImportCmd(), a.bundleCmd("kernel"))
+	return cmd
+}
+
+func (a *app) kernelPullCmd() *cobra.Command {
+	return &cobra.Command{
 		Use:   "pull NAME",
 		Short: "Download a kernel from the catalog (see `banger kernel list --available`)",
 		Args:  cobra.ExactArgs(1),
@@ -124,9 +130,9 @@ func (a *app) kernelCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
 
-	del := deleteCmd(a, "rm", []string{"delete"}, "Delete kernels no image uses", (*api.Client).DeleteKernel)
-
+func (a *app) kernelImportCmd() *cobra.Command {
 	var from string
 	imp := &cobra.Command{
 		Use:   "import NAME --from DIR",
@@ -151,9 +157,7 @@ func (a *app) kernelCmd() *cobra.Command {
 	}
 	imp.Flags().StringVar(&from, "from", "", "directory holding the kernel (required)")
 	_ = imp.MarkFlagRequired("from")
-
-	cmd.AddCommand(list, show, pull, del, imp, a.bundleCmd("kernel"))
-	return cmd
+	return imp
 }
 
 // absPath makes a path given on the command line absolute: the daemon has
@@ -169,26 +173,11 @@ func absPath(flag, p string) (string, error) {
 	return abs, nil
 }
 
-// pullRef makes a local path absolute and leaves names and registry
-// references alone. A bare word is a path only when it names a regular
-// file or an OCI layout here, so a catalog name still wins over a stray
-// directory of the same name.
+// pullRef makes a local path absolute (the daemon has its own working
+// directory) and leaves catalog names and registry references alone.
 func pullRef(ref string) string {
-	local := strings.ContainsRune(ref, '/') || strings.HasPrefix(ref, ".")
-	if !local {
-		if fi, err := os.Stat(ref); err == nil {
-			if fi.Mode().IsRegular() {
-				local = true
-			} else if _, err := os.Stat(filepath.Join(ref, "oci-layout")); err == nil {
-				local = true
-			}
-		}
-	}
-	if !local {
+	if !imageref.Local(ref) {
 		return ref
-	}
-	if _, err := os.Stat(ref); err != nil {
-		return ref // e.g. ghcr.io/org/image:tag
 	}
 	if abs, err := filepath.Abs(ref); err == nil {
 		return abs
@@ -220,7 +209,7 @@ installs them on the VM's first boot (the VM needs network access).`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "%s %s (kernel %s)\n", img.Name, config.FormatSize(img.SizeBytes), img.Kernel)
+			fmt.Fprintf(a.stdout, "%s %s (kernel %s)\n", img.Name, units.FormatSize(img.SizeBytes), img.Kernel)
 			return nil
 		},
 	}
@@ -262,7 +251,7 @@ func (a *app) imageRegisterCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "%s %s (kernel %s, unmanaged)\n", img.Name, config.FormatSize(img.SizeBytes), img.Kernel)
+			fmt.Fprintf(a.stdout, "%s %s (kernel %s, unmanaged)\n", img.Name, units.FormatSize(img.SizeBytes), img.Kernel)
 			return nil
 		},
 	}
@@ -322,9 +311,9 @@ func (a *app) imageCacheCmd() *cobra.Command {
 				verb = "would remove"
 			}
 			for _, f := range rep.Files {
-				fmt.Fprintf(a.stdout, "%s %s (%s)\n", verb, f.Path, config.FormatSize(f.Bytes))
+				fmt.Fprintf(a.stdout, "%s %s (%s)\n", verb, f.Path, units.FormatSize(f.Bytes))
 			}
-			fmt.Fprintf(a.stdout, "%s %d files, %s\n", verb, len(rep.Files), config.FormatSize(rep.Bytes))
+			fmt.Fprintf(a.stdout, "%s %d files, %s\n", verb, len(rep.Files), units.FormatSize(rep.Bytes))
 			return nil
 		},
 	}
@@ -358,7 +347,7 @@ func (a *app) bundleCmd(kind string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "%s (%s, sha256 %s)\nentry: %s\n", b.File, config.FormatSize(b.SizeBytes), b.SHA256, b.EntryFile)
+			fmt.Fprintf(a.stdout, "%s (%s, sha256 %s)\nentry: %s\n", b.File, units.FormatSize(b.SizeBytes), b.SHA256, b.EntryFile)
 			return nil
 		},
 	}
@@ -386,12 +375,12 @@ func (a *app) printCatalog(cmd *cobra.Command, c *api.Client, images, asJSON boo
 	if images {
 		fmt.Fprintln(tw, "NAME\tDISTRO\tKERNEL\tDOWNLOAD\tINSTALLED\tDESCRIPTION")
 		for _, i := range cat.Images {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", i.Name, i.Distro, i.KernelRef, config.FormatSize(i.SizeBytes), i.Installed, i.Description)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", i.Name, i.Distro, i.KernelRef, units.FormatSize(i.SizeBytes), i.Installed, i.Description)
 		}
 	} else {
 		fmt.Fprintln(tw, "NAME\tVERSION\tDOWNLOAD\tINSTALLED")
 		for _, k := range cat.Kernels {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", k.Name, k.Version, config.FormatSize(k.SizeBytes), k.Installed)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", k.Name, k.Version, units.FormatSize(k.SizeBytes), k.Installed)
 		}
 	}
 	return tw.Flush()

@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"banger/internal/api"
-	"banger/internal/config"
 	"banger/internal/poll"
+	"banger/internal/units"
 	"banger/internal/workspace"
 )
 
@@ -41,7 +41,7 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 
 func (f *vmFlags) request() (api.CreateVM, error) {
 	if f.diskSize != "" {
-		if _, err := config.ParseSize(f.diskSize); err != nil {
+		if _, err := units.ParseSize(f.diskSize); err != nil {
 			return api.CreateVM{}, fmt.Errorf("--disk-size: %w", err)
 		}
 	}
@@ -195,7 +195,7 @@ func (a *app) run(ctx context.Context, req api.CreateVM, rm bool, repo *workspac
 		return err
 	}
 	cancel()
-	fmt.Fprintf(a.stderr, "spec: %d vcpu · %d MiB · %s disk\n", vm.VCPUs, vm.MemoryMiB, config.FormatSize(vm.DiskBytes))
+	fmt.Fprintf(a.stderr, "spec: %d vcpu · %d MiB · %s disk\n", vm.VCPUs, vm.MemoryMiB, units.FormatSize(vm.DiskBytes))
 	var code int
 	var sshErr error
 	if repo != nil {
@@ -234,7 +234,7 @@ func (a *app) vmListCmd() *cobra.Command {
 	list := func(ctx context.Context, c *api.Client, _ []string) ([]api.VM, error) { return c.ListVMs(ctx) }
 	return listCmd(a, cmd, list, []string{"NAME", "STATE", "IMAGE", "IP", "VCPU", "MEM", "DISK", "CREATED"}, func(v api.VM) []string {
 		return []string{v.Name, v.State, v.Image, v.IP, fmt.Sprint(v.VCPUs), fmt.Sprintf("%dM", v.MemoryMiB),
-			config.FormatSize(v.DiskBytes), ago(v.CreatedAt)}
+			units.FormatSize(v.DiskBytes), ago(v.CreatedAt)}
 	})
 }
 
@@ -266,7 +266,7 @@ func (a *app) vmShowCmd() *cobra.Command {
 		rows := [][2]string{
 			{"name", v.Name}, {"id", v.ID}, {"state", v.State}, {"image", v.Image}, {"ip", v.IP}, {"mac", v.MAC},
 			{"vcpu", fmt.Sprint(v.VCPUs)}, {"memory", fmt.Sprintf("%d MiB", v.MemoryMiB)},
-			{"disk", config.FormatSize(v.DiskBytes)}, {"nat", fmt.Sprint(v.NAT)}, {"backend", v.Backend},
+			{"disk", units.FormatSize(v.DiskBytes)}, {"nat", fmt.Sprint(v.NAT)}, {"backend", v.Backend},
 			{"accel", v.Accel}, {"pid", pid}, {"tap", v.Tap}, {"dir", v.Dir},
 			{"created", v.CreatedAt.Local().Format(time.RFC3339)},
 		}

@@ -3,6 +3,8 @@
 package config
 
 import (
+	"banger/internal/image/imageref"
+	"banger/internal/units"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -298,13 +300,13 @@ func (c *Config) ResolveVMDefaults(h Host) (ResolvedVMDefaults, error) {
 		r.MemoryMiB = Resolved[int]{DefaultMemoryMiB, SourceBuiltin}
 	}
 	if c.VMDefaults.DiskSize != "" {
-		n, err := ParseSize(c.VMDefaults.DiskSize)
+		n, err := units.ParseSize(c.VMDefaults.DiskSize)
 		if err != nil {
 			return r, fmt.Errorf("vm_defaults.disk_size: %w", err)
 		}
 		r.DiskBytes = Resolved[int64]{n, SourceConfig}
 	} else {
-		n, err := ParseSize(DefaultDiskSize)
+		n, err := units.ParseSize(DefaultDiskSize)
 		if err != nil {
 			return r, err
 		}
@@ -339,8 +341,7 @@ func duration(key, s, def string) (time.Duration, error) {
 }
 
 var (
-	imageNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}$`)
-	ifNameRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
+	ifNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 )
 
 // Validate checks every field and reports all problems at once, each
@@ -393,7 +394,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 
-	if !imageNameRE.MatchString(c.DefaultImage) {
+	if !imageref.ValidName(c.DefaultImage) {
 		bad("default_image %q is not a valid image name: use lowercase letters, digits, '.' and '-', starting with a letter or digit (max 63), e.g. default_image = %q",
 			c.DefaultImage, DefaultImage)
 	}
@@ -432,7 +433,7 @@ func (c *Config) Validate() error {
 		bad("vm_defaults.memory_mib %d is too small: use at least 128, e.g. memory_mib = 2048", c.VMDefaults.MemoryMiB)
 	}
 	if c.VMDefaults.DiskSize != "" {
-		if _, err := ParseSize(c.VMDefaults.DiskSize); err != nil {
+		if _, err := units.ParseSize(c.VMDefaults.DiskSize); err != nil {
 			bad("vm_defaults.disk_size: %w", err)
 		}
 	}

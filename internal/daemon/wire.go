@@ -7,9 +7,9 @@ import (
 
 	"banger/internal/agent"
 	"banger/internal/api"
-	"banger/internal/config"
 	"banger/internal/forward"
 	"banger/internal/image"
+	"banger/internal/units"
 	"banger/internal/vm"
 )
 
@@ -48,7 +48,7 @@ func parseSize(flag, s string) (int64, error) {
 	if s == "" {
 		return 0, nil
 	}
-	n, err := config.ParseSize(s)
+	n, err := units.ParseSize(s)
 	if err != nil {
 		return 0, badRequest(flag + ": " + err.Error())
 	}

@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 	"sync"
 
 	"banger/internal/hosttools"
 	"banger/internal/image/catalog"
 	"banger/internal/image/golden"
+	"banger/internal/image/imageref"
+	"banger/internal/inflight"
 	"banger/internal/progress"
 	"banger/internal/store"
 )
@@ -35,7 +35,17 @@ func Recipes() []string {
 	return out
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}$`)
+// ErrInvalid is wrapped by errors about a request the caller must change
+// (a bad name, a missing file, conflicting options).
+var ErrInvalid = errors.New("invalid request")
+
+// checkName checks an image or kernel name (kind says which).
+func checkName(kind, name string) error {
+	if !imageref.ValidName(name) {
+		return fmt.Errorf("%s name %q: %w: %s", kind, name, ErrInvalid, imageref.NameRule)
+	}
+	return nil
+}
 
 // ErrNoRecipe is returned for an image that is neither present nor buildable.
 var ErrNoRecipe = errors.New("no such image")
@@ -72,8 +82,8 @@ type Service struct {
 	// HTTPClient downloads catalogs and bundles; nil means a default client.
 	HTTPClient *http.Client
 
-	mu  sync.Mutex
-	ops map[string]*op // operations under way, by image name or "kernel:"+name
+	images  inflight.Group[store.Image, progress.Event]  // builds, pulls and promotions under way, by image name
+	kernels inflight.Group[store.Kernel, progress.Event] // kernel pulls under way, by kernel name
 
 	fetcherOnce sync.Once
 	fetcher     *catalog.Fetcher
@@ -83,51 +93,22 @@ type Service struct {
 	cacheMu sync.RWMutex
 }
 
-// op is an operation under way that concurrent callers share.
-type op struct {
-	what string // "build", "pull", ...
-	done chan struct{}
-	val  any
-	err  error
-	subs []progress.Func // guarded by Service.mu
-}
-
-// shared runs fn unless an operation with the same key is under way, in
-// which case it waits for that one and returns its result. Every caller
-// receives the progress of the operation from the moment it joined.
-func (s *Service) shared(ctx context.Context, key, what string, p progress.Func, fn func(progress.Func) (any, error)) (any, error) {
-	s.mu.Lock()
-	if s.ops == nil {
-		s.ops = map[string]*op{}
-	}
-	if o, ok := s.ops[key]; ok {
-		o.subs = append(o.subs, p)
-		s.mu.Unlock()
-		p.Msg("image", fmt.Sprintf("waiting for the %s of %s already under way", o.what, strings.TrimPrefix(key, "kernel:")))
-		select {
-		case <-o.done:
-			return o.val, o.err
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	o := &op{what: what, done: make(chan struct{}), subs: []progress.Func{p}}
-	s.ops[key] = o
-	s.mu.Unlock()
-	fan := func(e progress.Event) {
-		s.mu.Lock()
-		subs := append([]progress.Func(nil), o.subs...)
-		s.mu.Unlock()
-		for _, f := range subs {
-			f.Send(e)
-		}
-	}
-	o.val, o.err = fn(fan)
-	s.mu.Lock()
-	delete(s.ops, key)
-	s.mu.Unlock()
-	close(o.done)
-	return o.val, o.err
+// shared runs fn as the operation what ("build", "pull") on name, unless
+// one on name is under way in g, in which case the caller joins that one
+// (inflight.Group): every caller receives the progress of the operation
+// from the moment it joined, and its result.
+func shared[V any](ctx context.Context, g *inflight.Group[V, progress.Event], name, what string, p progress.Func,
+	fn func(context.Context, progress.Func) (V, error)) (V, error) {
+	return g.Do(ctx, inflight.Op[V, progress.Event]{
+		Key:   name,
+		Label: what,
+		Run: func(ctx context.Context, send func(progress.Event)) (V, error) {
+			return fn(ctx, send)
+		},
+		Joined: func(label string) {
+			p.Msg("image", fmt.Sprintf("waiting for the %s of %s already under way", label, name))
+		},
+	}, p)
 }
 
 // Resolved is an image with its kernel.
@@ -175,18 +156,16 @@ func (s *Service) Ensure(ctx context.Context, name string, p progress.Func) (Res
 // Build builds the named golden image. With force, an existing image that no
 // VM uses is replaced.
 func (s *Service) Build(ctx context.Context, name string, force bool, p progress.Func) (store.Image, error) {
-	if !nameRE.MatchString(name) {
+	if !imageref.ValidName(name) {
 		return store.Image{}, fmt.Errorf("image name %q: use lowercase letters, digits, '.' and '-'", name)
 	}
 	suite, ok := recipes[name]
 	if !ok {
 		return store.Image{}, fmt.Errorf("image %q: %w to build; buildable images: %v", name, ErrNoRecipe, Recipes())
 	}
-	v, err := s.shared(ctx, name, "build", p, func(p progress.Func) (any, error) {
+	return shared(ctx, &s.images, name, "build", p, func(ctx context.Context, p progress.Func) (store.Image, error) {
 		return s.build(ctx, name, suite, force, p)
 	})
-	img, _ := v.(store.Image)
-	return img, err
 }
 
 func (s *Service) build(ctx context.Context, name, suite string, force bool, p progress.Func) (store.Image, error) {
@@ -233,65 +212,7 @@ func (s *Service) build(ctx context.Context, name, suite string, force bool, p p
 	if err != nil {
 		return store.Image{}, fmt.Errorf("build image %s: %w", name, err)
 	}
-	return s.install(ctx, name, "debootstrap:"+suite, res)
-}
-
-// install moves a finished build into place and records it: kernel first,
-// then the image. Every step is undone if a later one fails.
-func (s *Service) install(ctx context.Context, name, source string, res golden.Result) (img store.Image, err error) {
-	kdir := filepath.Join(s.KernelsDir, name)
-	idir := filepath.Join(s.ImagesDir, name)
-	var undo []func()
-	defer func() {
-		if err != nil {
-			for i := len(undo) - 1; i >= 0; i-- {
-				undo[i]()
-			}
-		}
-	}()
-	for _, d := range []string{kdir, idir} {
-		if err := os.RemoveAll(d); err != nil { // leftovers of an interrupted install, unknown to the store
-			return img, fmt.Errorf("install %s: %w", name, err)
-		}
-	}
-	kstage := filepath.Join(filepath.Dir(res.Kernel), "kernel")
-	if err := os.Mkdir(kstage, 0o755); err != nil {
-		return img, fmt.Errorf("install %s: %w", name, err)
-	}
-	for _, f := range []string{res.Kernel, res.Initrd} {
-		if f == "" {
-			continue
-		}
-		if err := os.Rename(f, filepath.Join(kstage, filepath.Base(f))); err != nil {
-			return img, fmt.Errorf("install %s: %w", name, err)
-		}
-	}
-	if err := os.Rename(kstage, kdir); err != nil {
-		return img, fmt.Errorf("install kernel %s: %w", name, err)
-	}
-	undo = append(undo, func() { os.RemoveAll(kdir) })
-	if err := os.Rename(filepath.Dir(res.Rootfs), idir); err != nil {
-		return img, fmt.Errorf("install image %s: %w", name, err)
-	}
-	undo = append(undo, func() { os.RemoveAll(idir) })
-	k := store.Kernel{Name: name, Path: filepath.Join(kdir, filepath.Base(res.Kernel)), Version: res.KernelVersion, Managed: true}
-	if res.Initrd != "" {
-		k.Initrd = filepath.Join(kdir, filepath.Base(res.Initrd))
-	}
-	k, err = s.Store.CreateKernel(ctx, k)
-	if err != nil {
-		return img, fmt.Errorf("record kernel %s: %w", name, err)
-	}
-	undo = append(undo, func() { _ = s.Store.DeleteKernel(context.WithoutCancel(ctx), k.ID) })
-	img, err = s.Store.CreateImage(ctx, store.Image{
-		Name: name, Rootfs: filepath.Join(idir, filepath.Base(res.Rootfs)), KernelID: k.ID,
-		SizeBytes: res.RootfsBytes, Managed: true, Source: source,
-	})
-	if err != nil {
-		return img, fmt.Errorf("record image %s: %w", name, err)
-	}
-	s.Log.InfoContext(ctx, "image installed", "image", name, "kernel", res.KernelVersion)
-	return img, nil
+	return s.installBuild(ctx, name, "debootstrap:"+suite, res)
 }
 
 // Delete removes an image that no VM uses, and its kernel when no other

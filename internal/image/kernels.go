@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"banger/internal/image/catalog"
 	"banger/internal/progress"
@@ -35,7 +34,7 @@ func (s *Service) PullKernel(ctx context.Context, name string, p progress.Func) 
 		return store.Kernel{}, fmt.Errorf("kernel %q is neither installed nor in the catalog: %w; see `banger kernel list --available`, or add one with `banger kernel import`",
 			name, store.ErrNotFound)
 	}
-	v, err := s.shared(ctx, "kernel:"+name, "pull", p, func(p progress.Func) (any, error) {
+	return shared(ctx, &s.kernels, name, "pull", p, func(ctx context.Context, p progress.Func) (store.Kernel, error) {
 		if k, err := s.Store.GetKernel(ctx, name); err == nil {
 			return k, nil
 		}
@@ -43,8 +42,6 @@ func (s *Service) PullKernel(ctx context.Context, name string, p progress.Func) 
 		defer s.cacheMu.RUnlock()
 		return s.pullKernel(ctx, e, p)
 	})
-	k, _ := v.(store.Kernel)
-	return k, err
 }
 
 func (s *Service) pullKernel(ctx context.Context, e catalog.Kernel, p progress.Func) (store.Kernel, error) {
@@ -75,25 +72,6 @@ func (s *Service) pullKernel(ctx context.Context, e catalog.Kernel, p progress.F
 		k.Version = m.Version
 	}
 	return s.installKernel(ctx, out, k)
-}
-
-// installKernel renames dir to KernelsDir/<name> and records k, undoing the
-// move if the record fails.
-func (s *Service) installKernel(ctx context.Context, dir string, k store.Kernel) (store.Kernel, error) {
-	kdir := filepath.Join(s.KernelsDir, k.Name)
-	if err := os.RemoveAll(kdir); err != nil { // leftovers of an interrupted install, unknown to the store
-		return store.Kernel{}, fmt.Errorf("install kernel %s: %w", k.Name, err)
-	}
-	if err := os.Rename(dir, kdir); err != nil {
-		return store.Kernel{}, fmt.Errorf("install kernel %s: %w", k.Name, err)
-	}
-	rec, err := s.Store.CreateKernel(ctx, k)
-	if err != nil {
-		os.RemoveAll(kdir)
-		return store.Kernel{}, fmt.Errorf("record kernel %s: %w", k.Name, err)
-	}
-	s.Log.InfoContext(ctx, "kernel installed", "kernel", k.Name, "version", k.Version)
-	return rec, nil
 }
 
 // kernelFiles are the names ImportKernel accepts for the kernel image.
@@ -248,13 +226,4 @@ func (s *Service) DeleteKernel(ctx context.Context, name string) error {
 	}
 	s.Log.InfoContext(ctx, "kernel deleted", "kernel", k.Name)
 	return nil
-}
-
-// diskBytes is the space a file takes on disk (sparse files count their
-// allocated blocks only).
-func diskBytes(fi fs.FileInfo) int64 {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return st.Blocks * 512
-	}
-	return fi.Size()
 }

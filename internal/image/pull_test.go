@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"banger/internal/image/catalog"
+	"banger/internal/image/imagetest"
 	"banger/internal/progress"
 	"banger/internal/store"
 )
@@ -53,37 +54,6 @@ func newTestService(t *testing.T) *Service {
 	}
 }
 
-func writeFile(t *testing.T, p string, data []byte) string {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// fakeExt4 has the ext superblock magic, some data and a long zero run.
-func fakeExt4() []byte {
-	b := make([]byte, 4<<20)
-	b[1080], b[1081] = 0x53, 0xEF
-	copy(b[8192:], bytes.Repeat([]byte("data"), 1024))
-	return b
-}
-
-// fakeBzImage has the "HdrS" boot header and a version string.
-func fakeBzImage(version string) []byte {
-	b := make([]byte, 8192)
-	copy(b[0x202:], "HdrS")
-	off := 0x1000 - 0x200
-	b[0x20E], b[0x20F] = byte(off), byte(off>>8)
-	copy(b[0x1000:], version+" (builder@host) #1 SMP\x00")
-	return b
-}
-
-func fakeVmlinux() []byte { return append([]byte("\x7fELF"), bytes.Repeat([]byte{1}, 4096)...) }
-
 func mustNotExist(t *testing.T, p string) {
 	t.Helper()
 	if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
@@ -102,32 +72,14 @@ func emptyDir(t *testing.T, dir string) {
 	}
 }
 
-func TestDeriveName(t *testing.T) {
-	for ref, want := range map[string]string{
-		"docker.io/library/alpine:3.19":      "alpine-3.19",
-		"alpine":                             "alpine",
-		"ghcr.io/Org/My_Image:V1.2":          "my-image-v1.2",
-		"localhost:5000/foo/bar:latest":      "bar-latest",
-		"debian@sha256:0123456789abcdef0123": "debian-0123456789ab",
-		"/srv/images/fedora-40.tar":          "fedora-40",
-		"/srv/layouts/ubuntu/":               "ubuntu",
-		"/srv/x/.hidden.tar.gz":              "hidden",
-		"___":                                "image",
-	} {
-		if got := DeriveName(ref); got != want || !nameRE.MatchString(got) {
-			t.Errorf("DeriveName(%q) = %q, want %q", ref, got, want)
-		}
-	}
-}
-
 func TestRegisterPromoteDelete(t *testing.T) {
 	ctx := context.Background()
 	s := newTestService(t)
 	src := t.TempDir()
-	rootfs := writeFile(t, filepath.Join(src, "my.ext4"), fakeExt4())
-	kernel := writeFile(t, filepath.Join(src, "vmlinuz-6.1.0-test"), fakeBzImage("6.1.0-test"))
-	initrd := writeFile(t, filepath.Join(src, "initrd.img-6.1.0-test"), []byte("initrd"))
-	notExt4 := writeFile(t, filepath.Join(src, "plain"), make([]byte, 4096))
+	rootfs := imagetest.WriteFile(t, filepath.Join(src, "my.ext4"), imagetest.Ext4())
+	kernel := imagetest.WriteFile(t, filepath.Join(src, "vmlinuz-6.1.0-test"), imagetest.BzImage("6.1.0-test"))
+	initrd := imagetest.WriteFile(t, filepath.Join(src, "initrd.img-6.1.0-test"), []byte("initrd"))
+	notExt4 := imagetest.WriteFile(t, filepath.Join(src, "plain"), make([]byte, 4096))
 
 	for name, req := range map[string]RegisterRequest{
 		"relative rootfs":   {Name: "x", Rootfs: "my.ext4", Kernel: kernel},
@@ -197,7 +149,7 @@ func TestRegisterPromoteDelete(t *testing.T) {
 	if !img.Managed || img.Rootfs != wantRootfs {
 		t.Errorf("promoted image = %+v", img)
 	}
-	if got, _ := os.ReadFile(wantRootfs); !bytes.Equal(got, fakeExt4()) {
+	if got, _ := os.ReadFile(wantRootfs); !bytes.Equal(got, imagetest.Ext4()) {
 		t.Error("promoted rootfs differs from the original")
 	}
 	var st1 fileStat
@@ -265,9 +217,9 @@ func TestImportKernel(t *testing.T) {
 	ctx := context.Background()
 	s := newTestService(t)
 	from := t.TempDir()
-	writeFile(t, filepath.Join(from, "bzImage"), fakeBzImage("6.6.1-custom"))
-	writeFile(t, filepath.Join(from, "initrd.img"), []byte("initrd"))
-	writeFile(t, filepath.Join(from, "modules", "6.6.1-custom", "kernel", "virtio.ko"), []byte("ko"))
+	imagetest.WriteFile(t, filepath.Join(from, "bzImage"), imagetest.BzImage("6.6.1-custom"))
+	imagetest.WriteFile(t, filepath.Join(from, "initrd.img"), []byte("initrd"))
+	imagetest.WriteFile(t, filepath.Join(from, "modules", "6.6.1-custom", "kernel", "virtio.ko"), []byte("ko"))
 	if err := os.Symlink("/usr/src/linux", filepath.Join(from, "modules", "6.6.1-custom", "build")); err != nil {
 		t.Fatal(err)
 	}
@@ -291,10 +243,10 @@ func TestImportKernel(t *testing.T) {
 	}
 
 	two := t.TempDir()
-	writeFile(t, filepath.Join(two, "vmlinux"), fakeVmlinux())
-	writeFile(t, filepath.Join(two, "vmlinuz"), fakeBzImage("1"))
+	imagetest.WriteFile(t, filepath.Join(two, "vmlinux"), imagetest.Vmlinux())
+	imagetest.WriteFile(t, filepath.Join(two, "vmlinuz"), imagetest.BzImage("1"))
 	bad := t.TempDir()
-	writeFile(t, filepath.Join(bad, "vmlinux"), []byte("not a kernel at all"))
+	imagetest.WriteFile(t, filepath.Join(bad, "vmlinux"), []byte("not a kernel at all"))
 	for name, dir := range map[string]string{"two kernels": two, "not a kernel": bad, "relative": "kernels", "none": t.TempDir()} {
 		if _, err := s.ImportKernel(ctx, "k-"+strings.ReplaceAll(name, " ", "-"), dir); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: ImportKernel = %v, want ErrInvalid", name, err)
@@ -347,38 +299,11 @@ func (cs *catalogServer) count(p string) int {
 	return cs.hits[p]
 }
 
-// publish writes an image bundle (kernel_ref test-kernel), a kernel bundle
-// and a catalog.json listing them into dir.
-func publish(t *testing.T, dir string) (img, kern catalog.Entry) {
-	t.Helper()
-	src := t.TempDir()
-	var err error
-	img, err = catalog.WriteBundle(catalog.BundleSpec{Kind: catalog.KindImage, Name: "tiny", Distro: "debian", KernelRef: "test-kernel",
-		Files: map[string]string{catalog.RootfsFile: writeFile(t, filepath.Join(src, "rootfs.ext4"), fakeExt4())}}, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kern, err = catalog.WriteBundle(catalog.BundleSpec{Kind: catalog.KindKernel, Name: "test-kernel", Version: "6.1.0-test",
-		Files: map[string]string{
-			catalog.VmlinuxFile: writeFile(t, filepath.Join(src, "vmlinux"), fakeVmlinux()),
-			catalog.InitrdFile:  writeFile(t, filepath.Join(src, "initrd.img"), []byte("initrd")),
-		}}, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := json.Marshal(catalog.Catalog{Version: 1, Images: []catalog.Image{img.Image()}, Kernels: []catalog.Kernel{kern.Kernel()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "catalog.json"), data)
-	return img, kern
-}
-
 func TestCatalogPull(t *testing.T) {
 	ctx := context.Background()
 	s := newTestService(t)
 	dir := t.TempDir()
-	imgEntry, kernEntry := publish(t, dir)
+	imgEntry, kernEntry := imagetest.Publish(t, dir, imagetest.Catalog{Image: "tiny", Kernel: "test-kernel", KernelVersion: "6.1.0-test", Initrd: true})
 	cs := newCatalogServer(t, dir)
 	s.CatalogURL = cs.URL + "/catalog.json"
 	imgPath, kernPath := "/"+imgEntry.BundleURL, "/"+kernEntry.BundleURL
@@ -462,7 +387,7 @@ func TestCatalogPull(t *testing.T) {
 		k.Initrd != filepath.Join(s.KernelsDir, "test-kernel", "initrd.img") {
 		t.Errorf("pulled kernel = %+v", k)
 	}
-	if got, _ := os.ReadFile(img.Rootfs); !bytes.Equal(got, fakeExt4()) {
+	if got, _ := os.ReadFile(img.Rootfs); !bytes.Equal(got, imagetest.Ext4()) {
 		t.Error("pulled rootfs differs from the published one")
 	}
 	emptyDir(t, s.TmpDir)
@@ -669,7 +594,7 @@ func TestOCIPull(t *testing.T) {
 		t.Errorf("bundle kernel_ref = %q, want k", br.Entry.KernelRef)
 	}
 	data, _ := json.Marshal(catalog.Catalog{Version: 1, Images: []catalog.Image{br.Entry.Image()}})
-	writeFile(t, filepath.Join(dir, "catalog.json"), data)
+	imagetest.WriteFile(t, filepath.Join(dir, "catalog.json"), data)
 	cs := newCatalogServer(t, dir)
 	s.CatalogURL = cs.URL + "/catalog.json"
 	copied, err := s.Pull(ctx, PullRequest{Ref: "alpine-mini", Name: "alpine-copy"}, nil)

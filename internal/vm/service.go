@@ -18,7 +18,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"banger/internal/atomicfile"
-	"banger/internal/config"
 	"banger/internal/disk"
 	"banger/internal/forward"
 	"banger/internal/hosttools"
@@ -26,6 +25,7 @@ import (
 	"banger/internal/progress"
 	"banger/internal/sshkey"
 	"banger/internal/store"
+	"banger/internal/units"
 	"banger/internal/vmm"
 )
 
@@ -341,7 +341,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func
 	if err != nil {
 		return Info{}, err
 	}
-	p.Msg("create", fmt.Sprintf("VM %s: %d vcpu · %d MiB · %s disk · %s", rec.Name, rec.VCPUs, rec.MemoryMiB, config.FormatSize(rec.DiskBytes), rec.IP))
+	p.Msg("create", fmt.Sprintf("VM %s: %d vcpu · %d MiB · %s disk · %s", rec.Name, rec.VCPUs, rec.MemoryMiB, units.FormatSize(rec.DiskBytes), rec.IP))
 	if err := s.makeDisks(ctx, rec, img); err != nil {
 		_ = os.RemoveAll(s.vmDir(rec.ID))
 		_ = s.Store.DeleteVM(context.WithoutCancel(ctx), rec.ID)

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"archive/tar"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,12 +13,12 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
 
 	"banger/internal/digest"
+	"banger/internal/image/imageref"
 )
 
 // Names of the files a bundle may hold.
@@ -103,37 +104,11 @@ type BundleSpec struct {
 // it (BundleURL is just the file name: prefix it with where it is hosted, or
 // leave it relative to the catalog's URL).
 func WriteBundle(spec BundleSpec, outDir string) (e Entry, err error) {
-	if spec.Arch == "" {
-		spec.Arch = kernelArch
-	}
-	if spec.Kind == KindKernel && spec.Arch != kernelArch {
-		return Entry{}, fmt.Errorf("kernel bundles are %s only", kernelArch)
-	}
-	if !nameRE.MatchString(spec.Name) || !archRE.MatchString(spec.Arch) {
-		return Entry{}, fmt.Errorf("bundle name %q / arch %q: use lowercase letters, digits, '.' and '-'", spec.Name, spec.Arch)
-	}
-	names := make([]string, 0, len(spec.Files))
-	for n := range spec.Files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	if err := checkFileSet(spec.Kind, names); err != nil {
+	spec, names, err := checkSpec(spec)
+	if err != nil {
 		return Entry{}, err
 	}
-	now := time.Now
-	if spec.Now != nil {
-		now = spec.Now
-	}
-	m := Manifest{Kind: spec.Kind, Name: spec.Name, Arch: spec.Arch, Version: spec.Version, Distro: spec.Distro,
-		Created: now().UTC().Truncate(time.Second), Files: map[string]string{}}
-	for _, n := range names {
-		sum, err := digest.File(spec.Files[n])
-		if err != nil {
-			return Entry{}, fmt.Errorf("bundle %s: %w", n, err)
-		}
-		m.Files[n] = sum
-	}
-	mdata, err := json.MarshalIndent(m, "", "  ")
+	m, mdata, err := newManifest(spec, names)
 	if err != nil {
 		return Entry{}, err
 	}
@@ -151,41 +126,11 @@ func WriteBundle(spec BundleSpec, outDir string) (e Entry, err error) {
 		}
 	}()
 	h := sha256.New()
-	zw, err := zstd.NewWriter(io.MultiWriter(tmp, h))
+	if err := writeTar(io.MultiWriter(tmp, h), m, mdata, names, spec.Files); err != nil {
+		return Entry{}, err
+	}
+	size, err := closeSynced(tmp)
 	if err != nil {
-		return Entry{}, fmt.Errorf("bundle: %w", err)
-	}
-	tw := tar.NewWriter(zw)
-	add := func(name string, size int64, r io.Reader) error {
-		hdr := &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: size, ModTime: m.Created, Format: tar.FormatPAX}
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		_, err := io.Copy(tw, r)
-		return err
-	}
-	if err := add(ManifestFile, int64(len(mdata)), strings.NewReader(string(mdata))); err != nil {
-		return Entry{}, fmt.Errorf("bundle: %w", err)
-	}
-	for _, n := range names {
-		if err := addFile(add, n, spec.Files[n]); err != nil {
-			return Entry{}, fmt.Errorf("bundle %s: %w", n, err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		return Entry{}, fmt.Errorf("bundle: %w", err)
-	}
-	if err := zw.Close(); err != nil {
-		return Entry{}, fmt.Errorf("bundle: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return Entry{}, fmt.Errorf("bundle: %w", err)
-	}
-	fi, err := tmp.Stat()
-	if err != nil {
-		return Entry{}, fmt.Errorf("bundle: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
 		return Entry{}, fmt.Errorf("bundle: %w", err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
@@ -198,7 +143,95 @@ func WriteBundle(spec BundleSpec, outDir string) (e Entry, err error) {
 	}
 	return Entry{Kind: spec.Kind, Name: spec.Name, Arch: spec.Arch, Version: spec.Version, Distro: spec.Distro,
 		KernelRef: spec.KernelRef, Description: spec.Description, BundleURL: filepath.Base(file),
-		BundleSHA256: sum, SizeBytes: fi.Size(), File: file}, nil
+		BundleSHA256: sum, SizeBytes: size, File: file}, nil
+}
+
+// checkSpec fills in spec's defaults, checks it and returns its file
+// names, sorted.
+func checkSpec(spec BundleSpec) (BundleSpec, []string, error) {
+	if spec.Arch == "" {
+		spec.Arch = kernelArch
+	}
+	if spec.Kind == KindKernel && spec.Arch != kernelArch {
+		return spec, nil, fmt.Errorf("kernel bundles are %s only", kernelArch)
+	}
+	if !imageref.ValidName(spec.Name) || !archRE.MatchString(spec.Arch) {
+		return spec, nil, fmt.Errorf("bundle name %q / arch %q: use lowercase letters, digits, '.' and '-'", spec.Name, spec.Arch)
+	}
+	names := make([]string, 0, len(spec.Files))
+	for n := range spec.Files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if err := checkFileSet(spec.Kind, names); err != nil {
+		return spec, nil, err
+	}
+	return spec, names, nil
+}
+
+// newManifest hashes the files of spec and returns the manifest, also as
+// JSON.
+func newManifest(spec BundleSpec, names []string) (Manifest, []byte, error) {
+	now := time.Now
+	if spec.Now != nil {
+		now = spec.Now
+	}
+	m := Manifest{Kind: spec.Kind, Name: spec.Name, Arch: spec.Arch, Version: spec.Version, Distro: spec.Distro,
+		Created: now().UTC().Truncate(time.Second), Files: map[string]string{}}
+	for _, n := range names {
+		sum, err := digest.File(spec.Files[n])
+		if err != nil {
+			return Manifest{}, nil, fmt.Errorf("bundle %s: %w", n, err)
+		}
+		m.Files[n] = sum
+	}
+	mdata, err := json.MarshalIndent(m, "", "  ")
+	return m, mdata, err
+}
+
+// writeTar writes the zstd-compressed tar of the manifest and the files to
+// w.
+func writeTar(w io.Writer, m Manifest, mdata []byte, names []string, files map[string]string) error {
+	zw, err := zstd.NewWriter(w)
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	tw := tar.NewWriter(zw)
+	add := func(name string, size int64, r io.Reader) error {
+		hdr := &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: size, ModTime: m.Created, Format: tar.FormatPAX}
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		_, err := io.Copy(tw, r)
+		return err
+	}
+	if err := add(ManifestFile, int64(len(mdata)), bytes.NewReader(mdata)); err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	for _, n := range names {
+		if err := addFile(add, n, files[n]); err != nil {
+			return fmt.Errorf("bundle %s: %w", n, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	if err := zw.Close(); err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	return nil
+}
+
+// closeSynced syncs and closes f and returns its size.
+func closeSynced(f *os.File) (int64, error) {
+	if err := f.Sync(); err != nil {
+		return 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), f.Close()
 }
 
 func addFile(add func(string, int64, io.Reader) error, name, p string) error {
@@ -215,171 +248,4 @@ func addFile(add func(string, int64, io.Reader) error, name, p string) error {
 		return fmt.Errorf("%s is not a regular file", p)
 	}
 	return add(name, fi.Size(), io.LimitReader(f, fi.Size()))
-}
-
-// Unpack extracts a bundle (already verified by Fetch) into dstDir, which
-// must not exist. Only regular files with the allowed names, at the top
-// level, each once, are accepted, and each must match the sha256 the
-// manifest lists. The files are written to a temp dir next to dstDir and
-// renamed into place only when all is well; on error nothing is left.
-func Unpack(bundle, dstDir string) (m Manifest, err error) {
-	if _, err := os.Lstat(dstDir); err == nil {
-		return Manifest{}, fmt.Errorf("unpack: %s already exists", dstDir)
-	}
-	f, err := os.Open(bundle)
-	if err != nil {
-		return Manifest{}, fmt.Errorf("unpack: %w", err)
-	}
-	defer f.Close()
-	zr, err := zstd.NewReader(f, zstd.WithDecoderConcurrency(1))
-	if err != nil {
-		return Manifest{}, fmt.Errorf("unpack %s: %w", bundle, err)
-	}
-	defer zr.Close()
-	parent := filepath.Dir(dstDir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return Manifest{}, fmt.Errorf("unpack: %w", err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dstDir)+".unpack-")
-	if err != nil {
-		return Manifest{}, fmt.Errorf("unpack: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(tmp)
-		}
-	}()
-	sums := map[string]string{}
-	var mdata []byte
-	tr := tar.NewReader(zr)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return Manifest{}, fmt.Errorf("unpack %s: %w: %w", bundle, ErrBadBundle, err)
-		}
-		name := strings.TrimPrefix(hdr.Name, "./")
-		if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeRegA {
-			return Manifest{}, fmt.Errorf("unpack %s: %w: %q is not a regular file", bundle, ErrBadBundle, hdr.Name)
-		}
-		if name != ManifestFile && !slices.Contains(allowed(KindImage), name) && !slices.Contains(allowed(KindKernel), name) {
-			return Manifest{}, fmt.Errorf("unpack %s: %w: unexpected entry %q", bundle, ErrBadBundle, hdr.Name)
-		}
-		if _, dup := sums[name]; dup || (name == ManifestFile && mdata != nil) {
-			return Manifest{}, fmt.Errorf("unpack %s: %w: %q appears twice", bundle, ErrBadBundle, name)
-		}
-		if hdr.Size < 0 || hdr.Size > maxUnpackedBytes {
-			return Manifest{}, fmt.Errorf("unpack %s: %w: %q is %d bytes", bundle, ErrBadBundle, name, hdr.Size)
-		}
-		if name == ManifestFile {
-			if hdr.Size > 1<<20 {
-				return Manifest{}, fmt.Errorf("unpack %s: %w: manifest too large", bundle, ErrBadBundle)
-			}
-			if mdata, err = io.ReadAll(tr); err != nil {
-				return Manifest{}, fmt.Errorf("unpack %s: %w", bundle, err)
-			}
-			continue
-		}
-		sum, err := writeNew(filepath.Join(tmp, name), tr, hdr.Size)
-		if err != nil {
-			return Manifest{}, fmt.Errorf("unpack %s: %s: %w", bundle, name, err)
-		}
-		sums[name] = sum
-	}
-	if mdata == nil {
-		return Manifest{}, fmt.Errorf("unpack %s: %w: no %s", bundle, ErrBadBundle, ManifestFile)
-	}
-	if err := json.Unmarshal(mdata, &m); err != nil {
-		return Manifest{}, fmt.Errorf("unpack %s: %w: manifest: %w", bundle, ErrBadBundle, err)
-	}
-	names := make([]string, 0, len(sums))
-	for n := range sums {
-		names = append(names, n)
-	}
-	if err := checkFileSet(m.Kind, names); err != nil {
-		return Manifest{}, fmt.Errorf("unpack %s: %w", bundle, err)
-	}
-	if len(m.Files) != len(sums) {
-		return Manifest{}, fmt.Errorf("unpack %s: %w: manifest lists %d files, the bundle holds %d", bundle, ErrBadBundle, len(m.Files), len(sums))
-	}
-	for n, sum := range sums {
-		if m.Files[n] != sum {
-			return Manifest{}, fmt.Errorf("unpack %s: %w: %s does not match its manifest sha256", bundle, ErrBadBundle, n)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(tmp, ManifestFile), mdata, 0o644); err != nil {
-		return Manifest{}, fmt.Errorf("unpack: %w", err)
-	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return Manifest{}, fmt.Errorf("unpack: %w", err)
-	}
-	if err := os.Rename(tmp, dstDir); err != nil {
-		return Manifest{}, fmt.Errorf("unpack: %w", err)
-	}
-	return m, nil
-}
-
-// writeNew creates p (which must not exist) with exactly size bytes from r
-// and returns their sha256. Runs of zero blocks become holes, so a sparse
-// rootfs stays sparse.
-func writeNew(p string, r io.Reader, size int64) (string, error) {
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return "", err
-	}
-	h := sha256.New()
-	n, err := copySparse(f, io.TeeReader(io.LimitReader(r, size), h))
-	if err == nil && n != size {
-		err = io.ErrUnexpectedEOF
-	}
-	if err == nil {
-		err = f.Truncate(n)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// copySparse copies r to f, seeking over all-zero 64 KiB blocks.
-func copySparse(f *os.File, r io.Reader) (int64, error) {
-	buf := make([]byte, 64<<10)
-	var n int64
-	for {
-		k, err := io.ReadFull(r, buf)
-		if k > 0 {
-			chunk := buf[:k]
-			if allZero(chunk) {
-				if _, serr := f.Seek(int64(k), io.SeekCurrent); serr != nil {
-					return n, serr
-				}
-			} else if _, werr := f.Write(chunk); werr != nil {
-				return n, werr
-			}
-			n += int64(k)
-		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-	}
-}
-
-func allZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }

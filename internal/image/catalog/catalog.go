@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"regexp"
 	"time"
+
+	"banger/internal/image/imageref"
 )
 
 //go:embed catalog.json
@@ -101,7 +103,6 @@ func (e Entry) Kernel() Kernel {
 const kernelArch = "amd64"
 
 var (
-	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}$`)
 	archRE   = regexp.MustCompile(`^[a-z0-9_]{1,16}$`)
 	sha256RE = regexp.MustCompile(`^[a-f0-9]{64}$`)
 )
@@ -110,7 +111,7 @@ var (
 const maxCatalogBytes = 4 << 20
 
 func (e Entry) validate() error {
-	if !nameRE.MatchString(e.Name) {
+	if !imageref.ValidName(e.Name) {
 		return fmt.Errorf("catalog entry name %q: use lowercase letters, digits, '.' and '-'", e.Name)
 	}
 	if !archRE.MatchString(e.Arch) {

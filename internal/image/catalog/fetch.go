@@ -8,10 +8,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"banger/internal/atomicfile"
 	"banger/internal/digest"
+	"banger/internal/inflight"
 )
 
 // BundleFileName is the content-addressed name of a bundle:
@@ -31,35 +31,19 @@ type Fetcher struct {
 	// carry the caller's context, so cancellation still applies).
 	Client *http.Client
 
-	mu       sync.Mutex
-	inflight map[string]*call
-	joined   func() // test hook: a caller joined a download under way
+	downloads inflight.Group[string, bytesDone]
+	joined    func() // test hook: a caller joined a download under way
 }
 
-type call struct {
-	done    chan struct{}
-	path    string
-	err     error
-	waiters int
-	cancel  context.CancelFunc
-	subs    []ProgressFunc
-}
-
-func (c *call) progress(mu *sync.Mutex) ProgressFunc {
-	return func(done, total int64) {
-		mu.Lock()
-		subs := append([]ProgressFunc(nil), c.subs...)
-		mu.Unlock()
-		for _, s := range subs {
-			s(done, total)
-		}
-	}
-}
+// bytesDone is the progress of a download.
+type bytesDone struct{ done, total int64 }
 
 // Fetch returns the path of e's bundle in cacheDir, downloading it when it
 // is not there. Whatever is returned has been checked against
 // e.BundleSHA256 (a cached file is re-hashed before reuse). A download that
-// is short, too long or does not match is removed and reported.
+// is short, too long or does not match is removed and reported. The
+// download outlives any one caller: it is cancelled only when every caller
+// waiting for it has gone.
 func (f *Fetcher) Fetch(ctx context.Context, e Entry, cacheDir string, progress ProgressFunc) (string, error) {
 	if err := e.validate(); err != nil {
 		return "", err
@@ -68,53 +52,18 @@ func (f *Fetcher) Fetch(ctx context.Context, e Entry, cacheDir string, progress 
 		progress = func(int64, int64) {}
 	}
 	dst := filepath.Join(cacheDir, BundleFileName(e.Name, e.Arch, e.BundleSHA256))
-	key := dst + "\x00" + e.BundleSHA256
-
-	f.mu.Lock()
-	if f.inflight == nil {
-		f.inflight = map[string]*call{}
-	}
-	c, ok := f.inflight[key]
-	if ok {
-		c.waiters++
-		c.subs = append(c.subs, progress)
-		if f.joined != nil {
-			f.joined()
-		}
-	} else {
-		// The download outlives any one caller: it is cancelled only
-		// when every caller waiting for it has gone.
-		dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		c = &call{done: make(chan struct{}), waiters: 1, cancel: cancel, subs: []ProgressFunc{progress}}
-		f.inflight[key] = c
-		go func() {
-			c.path, c.err = f.fetch(dctx, e, dst, c.progress(&f.mu))
-			cancel()
-			f.mu.Lock()
-			if f.inflight[key] == c {
-				delete(f.inflight, key)
+	return f.downloads.Do(ctx, inflight.Op[string, bytesDone]{
+		Key:   dst + "\x00" + e.BundleSHA256,
+		Label: "download",
+		Run: func(ctx context.Context, send func(bytesDone)) (string, error) {
+			return f.fetch(ctx, e, dst, func(done, total int64) { send(bytesDone{done, total}) })
+		},
+		Joined: func(string) {
+			if f.joined != nil {
+				f.joined()
 			}
-			f.mu.Unlock()
-			close(c.done)
-		}()
-	}
-	f.mu.Unlock()
-
-	select {
-	case <-c.done:
-		return c.path, c.err
-	case <-ctx.Done():
-		f.mu.Lock()
-		c.waiters--
-		if c.waiters == 0 {
-			c.cancel()
-			if f.inflight[key] == c {
-				delete(f.inflight, key) // later callers start afresh
-			}
-		}
-		f.mu.Unlock()
-		return "", ctx.Err()
-	}
+		},
+	}, func(b bytesDone) { progress(b.done, b.total) })
 }
 
 func (f *Fetcher) fetch(ctx context.Context, e Entry, dst string, progress ProgressFunc) (string, error) {

@@ -17,6 +17,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"banger/internal/image/imageref"
+	"banger/internal/rootfs"
 )
 
 // DefaultMirror is used when Spec.Mirror is empty.
@@ -77,7 +80,6 @@ type Builder struct {
 }
 
 var (
-	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{0,62}$`)
 	suiteRE   = regexp.MustCompile(`^[a-z]+$`)
 	packageRE = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
 )
@@ -117,8 +119,8 @@ func withDefaults(spec Spec) Spec {
 // problem found.
 func (spec Spec) Validate() error {
 	spec = withDefaults(spec)
-	if !nameRE.MatchString(spec.Name) {
-		return fmt.Errorf("invalid image name %q: must match %s", spec.Name, nameRE)
+	if !imageref.ValidName(spec.Name) {
+		return fmt.Errorf("invalid image name %q: must match %s", spec.Name, imageref.NamePattern)
 	}
 	if !suiteRE.MatchString(spec.Suite) {
 		return fmt.Errorf("invalid suite %q: only lower-case letters allowed", spec.Suite)
@@ -179,28 +181,15 @@ func (b *Builder) Build(ctx context.Context, spec Spec, progress Progress) (res 
 	if progress == nil {
 		progress = func(string, int, int) {}
 	}
-	now := b.Now
-	if now == nil {
-		now = time.Now
-	}
-
-	if err := os.MkdirAll(spec.CacheDir, 0o755); err != nil {
-		return Result{}, fmt.Errorf("creating cache dir: %w", err)
-	}
-	if err := os.MkdirAll(spec.WorkDir, 0o755); err != nil {
-		return Result{}, fmt.Errorf("creating work dir: %w", err)
-	}
-	scratch, err := os.MkdirTemp(spec.WorkDir, spec.Name+"-")
+	scratch, err := makeScratch(spec)
 	if err != nil {
-		return Result{}, fmt.Errorf("creating scratch dir: %w", err)
+		return Result{}, err
 	}
 	defer func() {
 		if cerr := b.removeTree(scratch); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("removing scratch rootfs: %w", cerr))
 		}
 	}()
-	rootfs := filepath.Join(scratch, "rootfs")
-
 	out, err := newOutDir(spec.OutDir)
 	if err != nil {
 		return Result{}, err
@@ -212,34 +201,7 @@ func (b *Builder) Build(ctx context.Context, spec Spec, progress Progress) (res 
 			}
 		}
 	}()
-
-	pkgs := packageList(spec.Packages)
-	steps := []struct {
-		name string
-		fn   func() error
-	}{
-		{"debootstrap", func() error {
-			return b.run(ctx, "debootstrap", "--variant=minbase",
-				"--include="+strings.Join(pkgs, ","),
-				"--cache-dir="+spec.CacheDir,
-				spec.Suite, rootfs, spec.Mirror)
-		}},
-		{"initramfs", func() error { return b.initramfs(ctx, rootfs) }},
-		{"customize", func() error { return customize(rootfs, spec.AgentBinary) }},
-		{"kernel", func() error {
-			kv, err := extractKernel(rootfs, out)
-			res.KernelVersion = kv
-			return err
-		}},
-		{"rootfs-image", func() error {
-			n, err := b.makeImage(ctx, rootfs, out)
-			res.RootfsBytes = n
-			return err
-		}},
-		{"manifest", func() error {
-			return writeManifest(out, spec, pkgs, res.KernelVersion, now())
-		}},
-	}
+	steps := b.steps(ctx, spec, filepath.Join(scratch, "rootfs"), out, &res)
 	for i, s := range steps {
 		if err := ctx.Err(); err != nil {
 			return Result{}, err
@@ -257,18 +219,68 @@ func (b *Builder) Build(ctx context.Context, spec Spec, progress Progress) (res 
 	return res, nil
 }
 
+// makeScratch makes the cache and work dirs and a fresh scratch dir in the
+// work dir.
+func makeScratch(spec Spec) (string, error) {
+	if err := os.MkdirAll(spec.CacheDir, 0o755); err != nil {
+		return "", fmt.Errorf("creating cache dir: %w", err)
+	}
+	if err := os.MkdirAll(spec.WorkDir, 0o755); err != nil {
+		return "", fmt.Errorf("creating work dir: %w", err)
+	}
+	scratch, err := os.MkdirTemp(spec.WorkDir, spec.Name+"-")
+	if err != nil {
+		return "", fmt.Errorf("creating scratch dir: %w", err)
+	}
+	return scratch, nil
+}
+
+// buildStep is one named step of a build.
+type buildStep struct {
+	name string
+	fn   func() error
+}
+
+// steps are the steps of a build of the tree at tree into out; they fill
+// in res as they go.
+func (b *Builder) steps(ctx context.Context, spec Spec, tree string, out *outDir, res *Result) []buildStep {
+	now := b.Now
+	if now == nil {
+		now = time.Now
+	}
+	pkgs := packageList(spec.Packages)
+	return []buildStep{
+		{"debootstrap", func() error {
+			return b.run(ctx, "debootstrap", "--variant=minbase",
+				"--include="+strings.Join(pkgs, ","),
+				"--cache-dir="+spec.CacheDir,
+				spec.Suite, tree, spec.Mirror)
+		}},
+		{"initramfs", func() error { return b.initramfs(ctx, tree) }},
+		{"customize", func() error { return rootfs.Customize(tree, spec.AgentBinary) }},
+		{"kernel", func() error {
+			kv, err := extractKernel(tree, out)
+			res.KernelVersion = kv
+			return err
+		}},
+		{"rootfs-image", func() error {
+			n, err := b.makeImage(ctx, tree, out)
+			res.RootfsBytes = n
+			return err
+		}},
+		{"manifest", func() error {
+			return writeManifest(out, spec, pkgs, res.KernelVersion, now())
+		}},
+	}
+}
+
 // initramfs lists the microvm drivers in the chroot's initramfs-tools config
 // and regenerates every initrd.
-func (b *Builder) initramfs(ctx context.Context, rootfs string) error {
-	root, err := os.OpenRoot(rootfs)
-	if err != nil {
-		return fmt.Errorf("opening rootfs: %w", err)
-	}
-	defer root.Close()
-	if err := installEmbedded(root, "initramfs-modules", "etc/initramfs-tools/modules", 0o644); err != nil {
+func (b *Builder) initramfs(ctx context.Context, tree string) error {
+	if err := rootfs.WriteInitramfsModules(tree); err != nil {
 		return err
 	}
-	return b.run(ctx, "chroot", rootfs, "update-initramfs", "-u", "-k", "all")
+	return b.run(ctx, "chroot", tree, "update-initramfs", "-u", "-k", "all")
 }
 
 func (b *Builder) run(ctx context.Context, name string, args ...string) error {

@@ -170,31 +170,14 @@ func (f *flattener) applyLayer(r io.Reader) error {
 	}
 }
 
+// apply adds one tar entry to the tree.
 func (f *flattener) apply(hdr *tar.Header, tr io.Reader) error {
 	rel, err := cleanName(hdr.Name)
 	if err != nil {
 		return err
 	}
-	switch hdr.Typeflag {
-	case tar.TypeXGlobalHeader:
-		return nil
-	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
-		f.note("skipped device/fifo /%s", rel)
-		return nil
-	case tar.TypeDir, tar.TypeReg, tar.TypeRegA, tar.TypeSymlink, tar.TypeLink:
-	default:
-		f.note("skipped /%s of unsupported type %q", rel, hdr.Typeflag)
-		return nil
-	}
-	if rel == "" {
-		if hdr.Typeflag == tar.TypeDir {
-			return f.attrs(rel, hdr)
-		}
-		return fmt.Errorf("%w: non-directory entry for the root", ErrUnsafeLayer)
-	}
-	base := path.Base(rel)
-	if strings.HasPrefix(base, ".wh.") {
-		return f.whiteout(rel)
+	if done, err := f.special(rel, hdr); done || err != nil {
+		return err
 	}
 	if hdr.Size < 0 || hdr.Size > f.lim.MaxFileBytes {
 		return fmt.Errorf("%w: /%s is %d bytes, over the %d-byte limit per file", ErrUnsafeLayer, rel, hdr.Size, f.lim.MaxFileBytes)
@@ -210,43 +193,74 @@ func (f *flattener) apply(hdr *tar.Header, tr io.Reader) error {
 		f.note("skipped /%s: a parent is a symlink or not a directory", rel)
 		return nil
 	}
-	existing, lerr := f.root.Lstat(rel)
-	exists := lerr == nil
-	if lerr != nil && !errors.Is(lerr, fs.ErrNotExist) {
-		return fmt.Errorf("checking /%s: %w", rel, lerr)
-	}
-	// Anything in the way is replaced, except a directory by a directory.
-	if exists && !(hdr.Typeflag == tar.TypeDir && existing.IsDir()) {
-		if err := f.root.RemoveAll(rel); err != nil {
-			return fmt.Errorf("replacing /%s: %w", rel, err)
-		}
+	keptDir, err := f.makeRoom(rel, hdr)
+	if err != nil {
+		return err
 	}
 	f.layer[rel] = true
+	return f.create(rel, hdr, tr, keptDir)
+}
+
+// special handles the entries that add nothing at rel: global headers,
+// devices, unsupported types (skipped with a note), the root itself and
+// whiteouts. It reports whether hdr was one of them.
+func (f *flattener) special(rel string, hdr *tar.Header) (bool, error) {
+	switch hdr.Typeflag {
+	case tar.TypeXGlobalHeader:
+		return true, nil
+	case tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+		f.note("skipped device/fifo /%s", rel)
+		return true, nil
+	case tar.TypeDir, tar.TypeReg, tar.TypeRegA, tar.TypeSymlink, tar.TypeLink:
+	default:
+		f.note("skipped /%s of unsupported type %q", rel, hdr.Typeflag)
+		return true, nil
+	}
+	if rel == "" {
+		if hdr.Typeflag == tar.TypeDir {
+			return true, f.attrs(rel, hdr)
+		}
+		return true, fmt.Errorf("%w: non-directory entry for the root", ErrUnsafeLayer)
+	}
+	if strings.HasPrefix(path.Base(rel), ".wh.") {
+		return true, f.whiteout(rel)
+	}
+	return false, nil
+}
+
+// makeRoom removes anything in the way of hdr at rel, except a directory
+// where a directory goes. It reports whether such a directory was kept.
+func (f *flattener) makeRoom(rel string, hdr *tar.Header) (keptDir bool, err error) {
+	existing, err := f.root.Lstat(rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("checking /%s: %w", rel, err)
+	}
+	if hdr.Typeflag == tar.TypeDir && existing.IsDir() {
+		return true, nil
+	}
+	if err := f.root.RemoveAll(rel); err != nil {
+		return false, fmt.Errorf("replacing /%s: %w", rel, err)
+	}
+	return false, nil
+}
+
+// create makes the directory, file, symlink or hard link hdr describes at
+// rel (a directory is already there when keptDir).
+func (f *flattener) create(rel string, hdr *tar.Header, tr io.Reader, keptDir bool) error {
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		if !exists || !existing.IsDir() {
+		if !keptDir {
 			if err := f.root.Mkdir(rel, 0o700); err != nil {
 				return fmt.Errorf("creating /%s: %w", rel, err)
 			}
 		}
-		return f.attrs(rel, hdr)
 	case tar.TypeReg, tar.TypeRegA:
-		out, err := f.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
-		if err != nil {
-			return fmt.Errorf("creating /%s: %w", rel, err)
+		if err := f.writeRegular(rel, hdr, tr); err != nil {
+			return err
 		}
-		n, err := io.Copy(out, io.LimitReader(tr, hdr.Size))
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil && n != hdr.Size {
-			err = fmt.Errorf("layer ended %d bytes into a %d-byte file", n, hdr.Size)
-		}
-		if err != nil {
-			return fmt.Errorf("writing /%s: %w", rel, err)
-		}
-		f.total += n
-		return f.attrs(rel, hdr)
 	case tar.TypeSymlink:
 		if hdr.Linkname == "" || len(hdr.Linkname) > maxPathLen || strings.ContainsRune(hdr.Linkname, 0) {
 			return fmt.Errorf("%w: symlink /%s has a bad target", ErrUnsafeLayer, rel)
@@ -256,10 +270,31 @@ func (f *flattener) apply(hdr *tar.Header, tr io.Reader) error {
 		if err := f.root.Symlink(hdr.Linkname, rel); err != nil {
 			return fmt.Errorf("creating symlink /%s: %w", rel, err)
 		}
-		return f.attrs(rel, hdr)
 	case tar.TypeLink:
 		return f.hardlink(rel, hdr)
+	default:
+		return nil
 	}
+	return f.attrs(rel, hdr)
+}
+
+// writeRegular writes the file's hdr.Size bytes from tr to rel.
+func (f *flattener) writeRegular(rel string, hdr *tar.Header, tr io.Reader) error {
+	out, err := f.root.OpenFile(rel, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating /%s: %w", rel, err)
+	}
+	n, err := io.Copy(out, io.LimitReader(tr, hdr.Size))
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && n != hdr.Size {
+		err = fmt.Errorf("layer ended %d bytes into a %d-byte file", n, hdr.Size)
+	}
+	if err != nil {
+		return fmt.Errorf("writing /%s: %w", rel, err)
+	}
+	f.total += n
 	return nil
 }
 

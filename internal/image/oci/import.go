@@ -128,28 +128,17 @@ func Import(ctx context.Context, src Source, opts Options) (res Result, err erro
 	if progress == nil {
 		progress = func(string, int64, int64) {}
 	}
-	lim := opts.Limits.withDefaults()
-	if err := os.MkdirAll(opts.WorkDir, 0o700); err != nil {
+	out, scratch, err := workDirs(opts.WorkDir)
+	if err != nil {
 		return Result{}, fmt.Errorf("oci import: %w", err)
-	}
-	out := filepath.Join(opts.WorkDir, "out")
-	if err := os.Mkdir(out, 0o755); err != nil {
-		return Result{}, fmt.Errorf("oci import: output dir: %w", err)
 	}
 	defer func() {
 		if err != nil {
 			os.RemoveAll(out)
 		}
 	}()
-	scratch, err := os.MkdirTemp(opts.WorkDir, "tree-")
-	if err != nil {
-		return Result{}, fmt.Errorf("oci import: %w", err)
-	}
 	defer os.RemoveAll(scratch)
 	tree := filepath.Join(scratch, "rootfs")
-	if err := os.Mkdir(tree, 0o755); err != nil {
-		return Result{}, fmt.Errorf("oci import: %w", err)
-	}
 
 	progress("resolve", 0, 1)
 	img, err := resolve(ctx, src, opts)
@@ -162,7 +151,7 @@ func Import(ctx context.Context, src Source, opts Options) (res Result, err erro
 	}
 	progress("resolve", 1, 1)
 
-	notes, err := flatten(ctx, img, tree, opts.CacheDir, lim, progress)
+	notes, err := flatten(ctx, img, tree, opts.CacheDir, opts.Limits.withDefaults(), progress)
 	if err != nil {
 		return Result{}, fmt.Errorf("oci import %s: %w", src, err)
 	}
@@ -174,20 +163,9 @@ func Import(ctx context.Context, src Source, opts Options) (res Result, err erro
 	progress("inject", 1, 1)
 
 	progress("mkfs", 0, 1)
-	content, inodes, err := usage(tree)
-	if err != nil {
-		return Result{}, fmt.Errorf("oci import %s: %w", src, err)
-	}
-	size := opts.SizeBytes
-	if size == 0 {
-		size = max(content/100*growPercent, minRootfs)
-	}
-	size = (size + mib - 1) / mib * mib
-	if size < content {
-		return Result{}, fmt.Errorf("oci import %s: size %d is smaller than the image content (%d bytes)", src, size, content)
-	}
 	rootfs := filepath.Join(out, RootfsFile)
-	if err := mkfs(ctx, opts.Run, tree, rootfs, size, inodes); err != nil {
+	size, content, err := pack(ctx, opts, tree, rootfs)
+	if err != nil {
 		return Result{}, fmt.Errorf("oci import %s: %w", src, err)
 	}
 	progress("mkfs", 1, 1)
@@ -202,6 +180,51 @@ func Import(ctx context.Context, src Source, opts Options) (res Result, err erro
 		return Result{}, fmt.Errorf("oci import %s: %w", src, err)
 	}
 	return Result{Rootfs: rootfs, Manifest: mpath, SizeBytes: size, Digest: digest.String(), Init: init, Notes: notes}, nil
+}
+
+// workDirs makes workDir, the output dir workDir/out (which must not exist)
+// and a scratch dir holding an empty rootfs/ for the tree.
+func workDirs(workDir string) (out, scratch string, err error) {
+	if err := os.MkdirAll(workDir, 0o700); err != nil {
+		return "", "", err
+	}
+	out = filepath.Join(workDir, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		return "", "", fmt.Errorf("output dir: %w", err)
+	}
+	scratch, err = os.MkdirTemp(workDir, "tree-")
+	if err == nil {
+		err = os.Mkdir(filepath.Join(scratch, "rootfs"), 0o755)
+	}
+	if err != nil {
+		os.RemoveAll(out)
+		if scratch != "" {
+			os.RemoveAll(scratch)
+		}
+		return "", "", err
+	}
+	return out, scratch, nil
+}
+
+// pack makes the ext4 file rootfs from tree: opts.SizeBytes big, or the
+// content plus room to grow. It returns the size and the content's bytes.
+func pack(ctx context.Context, opts Options, tree, rootfs string) (size, content int64, err error) {
+	content, inodes, err := usage(tree)
+	if err != nil {
+		return 0, 0, err
+	}
+	size = opts.SizeBytes
+	if size == 0 {
+		size = max(content/100*growPercent, minRootfs)
+	}
+	size = (size + mib - 1) / mib * mib
+	if size < content {
+		return 0, 0, fmt.Errorf("size %d is smaller than the image content (%d bytes)", size, content)
+	}
+	if err := mkfs(ctx, opts.Run, tree, rootfs, size, inodes); err != nil {
+		return 0, 0, err
+	}
+	return size, content, nil
 }
 
 // flatten applies img's layers in order to tree.

@@ -9,9 +9,8 @@ import (
 	"os"
 	"path"
 	"strings"
-	"syscall"
 
-	"banger/internal/image/golden"
+	"banger/internal/rootfs"
 )
 
 //go:embed files/banger-init
@@ -33,7 +32,7 @@ func inject(dir, agentBinary string) (string, error) {
 	}
 	defer root.Close()
 
-	// golden's customize locks root's password in /etc/shadow; minimal
+	// rootfs.Customize locks root's password in /etc/shadow; minimal
 	// images may have none.
 	if _, err := root.Lstat("etc/shadow"); errors.Is(err, fs.ErrNotExist) {
 		if err := writeFile(root, "etc/shadow", 0o640, []byte("root:!*:19000:0:99999:7:::\n")); err != nil {
@@ -43,7 +42,7 @@ func inject(dir, agentBinary string) (string, error) {
 	if err := ensureDir(root, "etc/ssh/sshd_config.d"); err != nil {
 		return "", err
 	}
-	if err := golden.CustomizeRootfs(dir, agentBinary); err != nil {
+	if err := rootfs.Customize(dir, agentBinary); err != nil {
 		return "", fmt.Errorf("customizing rootfs: %w", err)
 	}
 	if err := writeFile(root, "etc/systemd/system/sshd.service.d/banger.conf", 0o644, []byte(sshdAfterRoot)); err != nil {
@@ -150,33 +149,10 @@ func ensureDir(root *os.Root, name string) error {
 	return nil
 }
 
-// writeFile writes data to name inside root via a temp file and rename, so
-// a symlink at name is replaced rather than followed. Owner is root.
+// writeFile writes data to name inside root (rootfs.WriteFile: a symlink
+// at name is replaced rather than followed).
 func writeFile(root *os.Root, name string, mode fs.FileMode, data []byte) error {
-	if err := ensureDir(root, path.Dir(name)); err != nil {
-		return err
-	}
-	tmp := path.Join(path.Dir(name), ".banger-tmp-"+path.Base(name))
-	root.Remove(tmp)
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
-	if err != nil {
-		return fmt.Errorf("writing /%s: %w", name, err)
-	}
-	_, err = bytes.NewReader(data).WriteTo(f)
-	if err == nil && os.Geteuid() == 0 {
-		err = f.Chown(0, 0)
-	}
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = root.Rename(tmp, name)
-	}
-	if err != nil {
-		root.Remove(tmp)
+	if err := rootfs.WriteFile(root, name, mode, bytes.NewReader(data)); err != nil {
 		return fmt.Errorf("writing /%s: %w", name, err)
 	}
 	return nil
@@ -184,18 +160,7 @@ func writeFile(root *os.Root, name string, mode fs.FileMode, data []byte) error 
 
 // symlink makes name a symlink to target, replacing a non-directory.
 func symlink(root *os.Root, target, name string) error {
-	if err := ensureDir(root, path.Dir(name)); err != nil {
-		return err
-	}
-	if fi, err := root.Lstat(name); err == nil {
-		if fi.IsDir() {
-			return fmt.Errorf("/%s is a directory", name)
-		}
-		if err := root.Remove(name); err != nil {
-			return fmt.Errorf("replacing /%s: %w", name, err)
-		}
-	}
-	if err := root.Symlink(target, name); err != nil {
+	if err := rootfs.Symlink(root, target, name); err != nil {
 		return fmt.Errorf("linking /%s: %w", name, err)
 	}
 	return nil

@@ -7,10 +7,11 @@ package oci
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"banger/internal/image/imageref"
 )
 
 // Kind says where an image comes from.
@@ -48,32 +49,30 @@ type Source struct {
 // String returns a description suitable for store.Image.Source.
 func (s Source) String() string { return s.Kind.String() + ":" + s.Ref }
 
-// ParseSource decides what ref names: an existing directory holding an
-// oci-layout file is a layout, an existing regular file is a docker archive,
-// anything else must parse as a registry reference.
+// ParseSource decides what ref names (imageref.Classify): an existing
+// directory holding an oci-layout file is a layout, an existing regular file
+// is a docker archive, anything else must parse as a registry reference.
 func ParseSource(ref string) (Source, error) {
 	if ref == "" {
 		return Source{}, errors.New("image source is empty")
 	}
-	fi, err := os.Stat(ref)
-	switch {
-	case err == nil && fi.IsDir():
-		if _, err := os.Stat(filepath.Join(ref, "oci-layout")); err != nil {
-			return Source{}, fmt.Errorf("image source %s is a directory but not an OCI layout (no oci-layout file)", ref)
-		}
-		abs, err := filepath.Abs(ref)
-		if err != nil {
-			return Source{}, fmt.Errorf("image source %s: %w", ref, err)
-		}
-		return Source{Kind: KindLayout, Ref: abs}, nil
-	case err == nil && fi.Mode().IsRegular():
-		abs, err := filepath.Abs(ref)
-		if err != nil {
-			return Source{}, fmt.Errorf("image source %s: %w", ref, err)
-		}
-		return Source{Kind: KindDockerArchive, Ref: abs}, nil
-	case err == nil:
+	kind := KindRegistry
+	switch imageref.Classify(ref) {
+	case imageref.Layout:
+		kind = KindLayout
+	case imageref.Archive:
+		kind = KindDockerArchive
+	case imageref.PlainDir:
+		return Source{}, fmt.Errorf("image source %s is a directory but not an OCI layout (no oci-layout file)", ref)
+	case imageref.Special:
 		return Source{}, fmt.Errorf("image source %s is neither a directory nor a regular file", ref)
+	}
+	if kind != KindRegistry {
+		abs, err := filepath.Abs(ref)
+		if err != nil {
+			return Source{}, fmt.Errorf("image source %s: %w", ref, err)
+		}
+		return Source{Kind: kind, Ref: abs}, nil
 	}
 	r, perr := name.ParseReference(ref)
 	if perr != nil {

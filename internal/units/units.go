@@ -1,4 +1,5 @@
-package config
+// Package units parses and formats sizes in binary units (8G, 512M).
+package units
 
 import (
 	"fmt"
