@@ -97,7 +97,7 @@ func TestSyncFilesSendsFilesAndDirectories(t *testing.T) {
 	os.Symlink("sub/a.txt", filepath.Join(tree, "link"))
 
 	var msgs []string
-	s := &Service{FileSync: []FileSync{
+	s := &Guest{FileSync: []FileSync{
 		{Host: file, Guest: "/root/.gitconfig"},
 		{Host: file, Guest: "/root/with space/cfg", Mode: 0o600},
 		{Host: filepath.Join(dir, "missing"), Guest: "/root/missing"},
@@ -140,7 +140,7 @@ func TestSyncFilesSendsFilesAndDirectories(t *testing.T) {
 		t.Errorf("progress messages: %q", msgs)
 	}
 
-	bad := &Service{FileSync: []FileSync{{Host: file, Guest: "/etc/passwd"}}}
+	bad := &Guest{FileSync: []FileSync{{Host: file, Guest: "/etc/passwd"}}}
 	if err := bad.syncFiles(context.Background(), c, nil); err == nil || !strings.Contains(err.Error(), "under /root") {
 		t.Errorf("guest outside /root: %v", err)
 	}
@@ -154,7 +154,7 @@ func TestSetGitIdentityQuotesValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := setGitIdentity(c, gitIdentity{name: "Ada O'Neil", email: ""}); err != nil {
+	if err := setGitIdentity(c, GitIdentity{Name: "Ada O'Neil", Email: ""}); err != nil {
 		t.Fatal(err)
 	}
 	if len(srv.cmds) != 1 || srv.cmds[0] != `git config --global user.name 'Ada O'\''Neil'` {
