@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -95,6 +96,9 @@ func TestSyncFilesSendsFilesAndDirectories(t *testing.T) {
 	os.MkdirAll(filepath.Join(tree, "sub"), 0o755)
 	os.WriteFile(filepath.Join(tree, "sub", "a.txt"), []byte("A"), 0o644)
 	os.Symlink("sub/a.txt", filepath.Join(tree, "link"))
+	if err := syscall.Mkfifo(filepath.Join(tree, "sub", "pipe"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	var msgs []string
 	s := &Guest{FileSync: []FileSync{
@@ -133,7 +137,7 @@ func TestSyncFilesSendsFilesAndDirectories(t *testing.T) {
 		b, _ := io.ReadAll(tr)
 		entries[h.Name] = string(b) + h.Linkname
 	}
-	if entries["sub/a.txt"] != "A" || entries["link"] != "sub/a.txt" {
+	if _, ok := entries["sub/pipe"]; ok || entries["sub/a.txt"] != "A" || entries["link"] != "sub/a.txt" {
 		t.Errorf("tar entries: %v", entries)
 	}
 	if len(msgs) != 4 || !strings.Contains(msgs[2], "skipping") {

@@ -201,6 +201,8 @@ func TestCreateBadRequest(t *testing.T) {
 		{"disk too small", vm.CreateRequest{DiskBytes: 64<<20 - 1}},
 		{"negative disk", vm.CreateRequest{DiskBytes: -1}},
 		{"disk too large", vm.CreateRequest{DiskBytes: 16<<40 + 1}},
+		{"unparsable disk size", vm.CreateRequest{DiskSize: "lots"}},
+		{"disk size too small", vm.CreateRequest{DiskSize: "1M"}},
 	}
 	e := vmtest.New(t)
 	for _, tt := range tests {
@@ -215,12 +217,37 @@ func TestCreateBadRequest(t *testing.T) {
 	if len(vms) != 0 || len(e.VMM.Starts()) != 0 {
 		t.Fatalf("bad requests left %d VMs and %d starts", len(vms), len(e.VMM.Starts()))
 	}
+	// A size as a user writes it is accepted.
+	if in := create(t, e, vm.CreateRequest{DiskSize: "2G", NoStart: true}); in.DiskBytes != 2<<30 {
+		t.Fatalf("DiskSize 2G made a %d-byte disk", in.DiskBytes)
+	}
 	// The limits themselves are accepted.
 	for _, req := range []vm.CreateRequest{
 		{VCPUs: 1, MemoryMiB: 128, DiskBytes: 64 << 20, NoStart: true},
 		{VCPUs: 64, MemoryMiB: 1 << 20, DiskBytes: 16 << 40, NoStart: true},
 	} {
 		create(t, e, req)
+	}
+}
+
+// Check fills in the defaults and refuses a taken name; a checked request
+// is created as checked.
+func TestCheckThenCreate(t *testing.T) {
+	e := vmtest.New(t)
+	req := vm.CreateRequest{Name: "checked", DiskSize: "1G", NoStart: true}
+	if err := e.Service.Check(ctx, &req); err != nil {
+		t.Fatal(err)
+	}
+	if req.Image != vmtest.ImageName || req.VCPUs != 2 || req.MemoryMiB != 512 || req.DiskBytes != 1<<30 {
+		t.Fatalf("defaults not filled in: %+v", req)
+	}
+	in := create(t, e, req)
+	if in.Name != "checked" || in.DiskBytes != 1<<30 {
+		t.Fatalf("created %+v", in.VM)
+	}
+	again := vm.CreateRequest{Name: "checked"}
+	if err := e.Service.Check(ctx, &again); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("Check of a taken name = %v, want ErrAlreadyExists", err)
 	}
 }
 
