@@ -69,8 +69,18 @@ type Service struct {
 	events   event.Bus[Event]
 }
 
-// ErrBadRequest marks errors in the caller's input.
-var ErrBadRequest = errors.New("bad request")
+// The errors the service's methods wrap. Callers that map them to their
+// own kinds (the HTTP layer) check these, and need not import the store.
+var (
+	// ErrBadRequest marks errors in the caller's input.
+	ErrBadRequest    = errors.New("bad request")
+	ErrNotFound      = store.ErrNotFound      // no such VM (or image)
+	ErrAlreadyExists = store.ErrAlreadyExists // the name is taken
+	ErrInUse         = store.ErrInUse
+)
+
+// Workspace is the repository a VM holds (see SetWorkspace).
+type Workspace = store.Workspace
 
 func badRequest(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, a...))
