@@ -39,7 +39,10 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	cmd.PreRun = func(cmd *cobra.Command, _ []string) { f.natSet = cmd.Flags().Changed("nat") }
 }
 
-func (f *vmFlags) request() (api.CreateVM, error) {
+// request is the create request the flags ask for. The guest gets the git
+// identity git has in gitDir (a repository to be copied in), or the
+// global one when gitDir is "".
+func (f *vmFlags) request(gitDir string) (api.CreateVM, error) {
 	if f.diskSize != "" {
 		if _, err := units.ParseSize(f.diskSize); err != nil {
 			return api.CreateVM{}, fmt.Errorf("--disk-size: %w", err)
@@ -49,9 +52,7 @@ func (f *vmFlags) request() (api.CreateVM, error) {
 		return api.CreateVM{}, fmt.Errorf("--vcpu and --memory must be positive")
 	}
 	req := api.CreateVM{Name: f.name, Image: f.image, VCPUs: f.vcpu, MemoryMiB: f.memory, DiskSize: f.diskSize}
-	// The guest gets your git identity, as your global git config has it.
-	req.GitName, _ = gitOutput(context.Background(), ".", "config", "--global", "--get", "user.name")
-	req.GitEmail, _ = gitOutput(context.Background(), ".", "config", "--global", "--get", "user.email")
+	req.GitName, req.GitEmail = gitIdentity(context.Background(), gitDir)
 	if f.natSet {
 		req.NAT = &f.nat
 	}
@@ -96,7 +97,7 @@ func (a *app) vmCreateCmd() *cobra.Command {
 		Short: "Create a long-lived VM (and start it unless --no-start)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			req, err := f.request()
+			req, err := f.request("")
 			if err != nil {
 				return err
 			}
@@ -157,7 +158,11 @@ func (a *app) vmRunCmd() *cobra.Command {
 				}
 				return nil
 			}
-			req, err := f.request()
+			gitDir := ""
+			if repo != nil {
+				gitDir = repo.Root
+			}
+			req, err := f.request(gitDir)
 			if err != nil {
 				return err
 			}

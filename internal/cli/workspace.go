@@ -48,36 +48,7 @@ func (a *app) prepare(ctx context.Context, c *api.Client, vm string, repo worksp
 	if code != 0 {
 		return fmt.Errorf("copy %s into %s: the guest side exited %d", repo.Root, vm, code)
 	}
-	if err := a.setGitIdentity(ctx, c, vm, repo.Root); err != nil {
-		return err
-	}
 	return c.SetWorkspace(ctx, vm, api.Workspace{HostPath: repo.Root, GuestPath: repo.GuestPath(), Head: repo.Head})
-}
-
-// setGitIdentity gives the guest the host user's git user.name and
-// user.email, when they are set.
-func (a *app) setGitIdentity(ctx context.Context, c *api.Client, vm, repoRoot string) error {
-	var script string
-	var args []string
-	for _, key := range []string{"user.name", "user.email"} {
-		v, err := gitConfig(ctx, repoRoot, key)
-		if err != nil || v == "" {
-			continue
-		}
-		script += fmt.Sprintf("git config --global %s \"$%d\"\n", key, len(args)+1)
-		args = append(args, v)
-	}
-	if script == "" {
-		return nil
-	}
-	code, err := a.ssh(ctx, c, vm, append([]string{"sh", "-c", script, "banger-git"}, args...), sshOpts{})
-	if err == nil && code != 0 {
-		err = fmt.Errorf("exit %d", code)
-	}
-	if err != nil {
-		return fmt.Errorf("set git identity in %s: %w", vm, err)
-	}
-	return nil
 }
 
 // execIn runs command in dir in the guest, or an interactive login shell
@@ -170,9 +141,18 @@ func (a *app) vmExecCmd() *cobra.Command {
 	return cmd
 }
 
-func gitConfig(ctx context.Context, dir, key string) (string, error) {
-	out, err := gitOutput(ctx, dir, "config", "--get", key)
-	return out, err
+// gitIdentity is the host user's git user.name and user.email, as git
+// sees them in dir (the repository's own config over the global one), or
+// the global ones when dir is "". Unset values are empty. It is the one
+// place the CLI reads them; the daemon sets them in a new VM.
+func gitIdentity(ctx context.Context, dir string) (name, email string) {
+	args := []string{"config", "--get"}
+	if dir == "" {
+		dir, args = ".", []string{"config", "--global", "--get"}
+	}
+	name, _ = gitOutput(ctx, dir, append(args, "user.name")...)
+	email, _ = gitOutput(ctx, dir, append(args, "user.email")...)
+	return name, email
 }
 
 func gitOutput(ctx context.Context, dir string, args ...string) (string, error) {

@@ -75,6 +75,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		ln.Close()
 		return err
 	}
+	defer svc.VMs.Close() // stops watching the VMs; they keep running
 	if err := svc.VMs.Reconcile(ctx); err != nil {
 		log.Warn("reconcile", "err", err)
 	}
@@ -83,8 +84,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if nm.srv != nil {
 		defer nm.srv.Close()
 	}
-	svc.VMs.BridgeReady = nm.bridgeReady
-	svc.VMs.Changed = nm.writeSSHConfig
+	defer svc.VMs.Subscribe(nm.handle).Close()
 	nm.writeSSHConfig(ctx)
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -189,14 +189,7 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 		Images:       images,
 		Backends:     backends,
 		Backend:      chosen,
-		Links:        network.Links{},
-		NAT:          &network.NAT{},
-		Pool:         pool,
 		Disks:        &disk.Maker{},
-		Bridge:       cfg.BridgeName,
-		TapPrefix:    network.TapPrefix,
-		TapName:      network.TapName,
-		MACFor:       network.MACFor,
 		VMsDir:       cfg.VMsDir(),
 		RuntimeDir:   filepath.Join(cfg.RuntimeDir, "vms"),
 		DefaultImage: cfg.DefaultImage,
@@ -205,14 +198,27 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 			MemoryMiB: cfg.Resolved.MemoryMiB.Value,
 			DiskBytes: cfg.Resolved.DiskBytes.Value,
 		},
-		KeyPath:     cfg.SSHKeyPath,
-		KnownHosts:  &sshkey.KnownHosts{Path: cfg.KnownHostsPath()},
 		Forwards:    &forward.Manager{Log: log},
-		FileSync:    fileSync(cfg),
 		StopTimeout: stopTimeout,
-		BootTimeout: bootTimeout,
 		NATDefault:  cfg.NATDefault,
 		Log:         log,
+		Net: &vm.HostNet{
+			Links:     network.Links{},
+			NAT:       &network.NAT{},
+			Pool:      pool,
+			Bridge:    cfg.BridgeName,
+			TapPrefix: network.TapPrefix,
+			TapName:   network.TapName,
+			MACFor:    network.MACFor,
+			Log:       log,
+		},
+		Guest: &vm.Guest{
+			KeyPath:     cfg.SSHKeyPath,
+			KnownHosts:  &sshkey.KnownHosts{Path: cfg.KnownHostsPath()},
+			FileSync:    fileSync(cfg),
+			BootTimeout: bootTimeout,
+			Log:         log,
+		},
 	}
 	return &services{VMs: vms, Images: images}, nil
 }

@@ -11,7 +11,8 @@ import (
 	"banger/internal/vm"
 )
 
-// names serves the .vm zone and keeps banger's ssh config current.
+// names serves the .vm zone and keeps banger's ssh config current. It
+// subscribes to the VM service's events (see handle).
 type names struct {
 	vms     *vm.Service
 	log     *slog.Logger
@@ -40,15 +41,26 @@ func (n *names) startDNS(ctx context.Context, addr string) {
 	n.log.Info("serving the .vm zone", "addr", n.srv.LocalAddr().String())
 }
 
+// handle reacts to one event of the VM service: a ready bridge gets the .vm
+// zone routed to it, and any change to a VM rewrites the ssh config.
+func (n *names) handle(ev vm.Event) {
+	ctx := context.Background()
+	if ev.Kind == vm.BridgeReady {
+		n.bridgeReady(ctx, ev.Bridge)
+		return
+	}
+	n.writeSSHConfig(ctx)
+}
+
 // bridgeReady routes the .vm zone to our server through systemd-resolved,
 // once per daemon lifetime, where resolved runs (see docs/dns.md).
-func (n *names) bridgeReady(ctx context.Context) {
+func (n *names) bridgeReady(ctx context.Context, bridge string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.resolved || n.srv == nil || !dns.ResolvedActive(ctx, n.run) {
 		return
 	}
-	if err := dns.ConfigureResolved(ctx, n.run, n.vms.Bridge, n.srv.LocalAddr().String()); err != nil {
+	if err := dns.ConfigureResolved(ctx, n.run, bridge, n.srv.LocalAddr().String()); err != nil {
 		n.log.Warn("route .vm through systemd-resolved", "err", err)
 		return
 	}
@@ -70,7 +82,7 @@ func (n *names) writeSSHConfig(ctx context.Context) {
 		}
 		entries = append(entries, sshconfig.Entry{Name: in.Name, ID: in.ID, IP: ip})
 	}
-	if err := sshconfig.Write(n.sshPath, sshconfig.Render(entries, n.vms.KeyPath, n.vms.KnownHosts.Path)); err != nil {
+	if err := sshconfig.Write(n.sshPath, sshconfig.Render(entries, n.vms.Guest.KeyPath, n.vms.Guest.KnownHosts.Path)); err != nil {
 		n.log.Warn("ssh config", "err", err)
 	}
 }

@@ -60,11 +60,7 @@ func (h *Handlers) vmRoutes(mux *http.ServeMux) {
 }
 
 func (h *Handlers) createVM(r *http.Request, req api.CreateVM, p progress.Func) (api.VM, error) {
-	cr, err := createRequest(req)
-	if err != nil {
-		return api.VM{}, err
-	}
-	in, err := h.VMs.Create(r.Context(), cr, p)
+	in, err := h.VMs.Create(r.Context(), createRequest(req), p)
 	return vmAPI(in), err
 }
 

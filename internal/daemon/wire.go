@@ -55,10 +55,11 @@ func parseSize(flag, s string) (int64, error) {
 	return n, nil
 }
 
-func createRequest(req api.CreateVM) (vm.CreateRequest, error) {
-	n, err := parseSize("--disk-size", req.DiskSize)
-	return vm.CreateRequest{Name: req.Name, Image: req.Image, VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB, DiskBytes: n,
-		NAT: req.NAT, NoStart: req.NoStart, GitName: req.GitName, GitEmail: req.GitEmail}, err
+// createRequest carries the size as written: the service parses and
+// checks the whole request once.
+func createRequest(req api.CreateVM) vm.CreateRequest {
+	return vm.CreateRequest{Name: req.Name, Image: req.Image, VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB, DiskSize: req.DiskSize,
+		NAT: req.NAT, NoStart: req.NoStart, GitName: req.GitName, GitEmail: req.GitEmail}
 }
 
 func setRequest(req api.SetVM) vm.SetRequest {

@@ -236,7 +236,7 @@ func TestVMRoundTripAndState(t *testing.T) {
 	s, _ := openTest(t)
 	img := mustImage(t, s, "img", "")
 	in := VM{Name: "dev", ImageID: img.ID, VCPUs: 2, MemoryMiB: 2048, DiskBytes: 8 << 30, NAT: true,
-		IP: "172.30.0.2", MAC: "02:00:ac:1e:00:02", Backend: "qemu", GuestCID: 3}
+		IP: "172.30.0.2", MAC: "02:00:ac:1e:00:02", Backend: "vmm-a", GuestCID: 3}
 	vm, err := s.CreateVM(ctx, in)
 	if err != nil {
 		t.Fatal(err)
@@ -472,5 +472,76 @@ func TestWorkspaceRoundTripAndCascade(t *testing.T) {
 	}
 	if _, err := s.GetWorkspace(ctx, vm.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("workspace survived its VM: %v", err)
+	}
+}
+
+func TestVMRootDisk(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTest(t)
+	img := mustImage(t, s, "img", "")
+	vm, err := s.CreateVM(ctx, vmFor("disked", img.ID, "", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vm.RootDisk != "" || vm.RootFormat != "" {
+		t.Fatalf("new VM has a root disk: %+v", vm)
+	}
+	if err := s.SetVMRootDisk(ctx, vm.ID, "root.img", "raw"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetVM(ctx, vm.ID)
+	if err != nil || got.RootDisk != "root.img" || got.RootFormat != "raw" {
+		t.Fatalf("after SetVMRootDisk: %+v, %v", got, err)
+	}
+	if err := s.SetVMRootDisk(ctx, vm.ID, "", "raw"); err == nil {
+		t.Error("SetVMRootDisk accepted an empty path")
+	}
+	if err := s.SetVMRootDisk(ctx, "ghost", "root.img", "raw"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("SetVMRootDisk ghost: %v, want ErrNotFound", err)
+	}
+	// CreateVM keeps a root disk given with the row.
+	pre := vmFor("pre", img.ID, "", 0)
+	pre.RootDisk, pre.RootFormat = "/abs/root.img", "qcow2"
+	if pre, err = s.CreateVM(ctx, pre); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetVM(ctx, pre.ID); got.RootDisk != "/abs/root.img" || got.RootFormat != "qcow2" {
+		t.Fatalf("CreateVM lost the root disk: %+v", got)
+	}
+}
+
+// A database made before root disks were recorded keeps its VMs, with an
+// empty root disk.
+func TestRootDiskMigrationKeepsOldVMs(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "db")
+	migs, err := loadMigrations(migrationFS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old []migration
+	for _, m := range migs {
+		if m.version < 4 {
+			old = append(old, m)
+		}
+	}
+	s, err := openWith(ctx, path, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := mustImage(t, s, "img", "")
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO vms(id, name, image_id, vcpus, memory_mib, disk_bytes, state, created_at, updated_at)
+		VALUES ('0123456789ab', 'old', ?, 1, 512, 0, 'stopped', '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z')`, img.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	v, err := s.GetVM(ctx, "old")
+	if err != nil || v.RootDisk != "" || v.RootFormat != "" || v.State != VMStateStopped {
+		t.Fatalf("old VM after the migration: %+v, %v", v, err)
 	}
 }

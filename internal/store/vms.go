@@ -28,14 +28,19 @@ type VM struct {
 	NAT       bool
 	IP        string // unique when set
 	MAC       string // unique when set
-	Backend   string // e.g. "qemu" or "firecracker"
+	Backend   string // the name of the VMM backend that runs it
 	GuestCID  uint32 // vsock CID; unique when non-zero
-	State     string // one of VMStateCreated, VMStateRunning, VMStateStopped
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// RootDisk is the root disk the backend made: a path relative to the
+	// VM's directory (or absolute), and RootFormat its format. Both are
+	// empty for VMs created before they were recorded.
+	RootDisk   string
+	RootFormat string
+	State      string // one of VMStateCreated, VMStateRunning, VMStateStopped
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
-const vmCols = "id, name, image_id, vcpus, memory_mib, disk_bytes, nat, ip, mac, backend, guest_cid, state, created_at, updated_at"
+const vmCols = "id, name, image_id, vcpus, memory_mib, disk_bytes, nat, ip, mac, backend, guest_cid, state, created_at, updated_at, root_disk, root_format"
 
 func validState(s string) bool {
 	return s == VMStateCreated || s == VMStateRunning || s == VMStateStopped
@@ -78,10 +83,10 @@ func (s *Store) CreateVM(ctx context.Context, vm VM) (VM, error) {
 		cid = sql.NullInt64{Int64: int64(vm.GuestCID), Valid: true}
 	}
 	_, err := s.db.ExecContext(ctx,
-		"INSERT INTO vms("+vmCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"INSERT INTO vms("+vmCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		vm.ID, vm.Name, vm.ImageID, vm.VCPUs, vm.MemoryMiB, vm.DiskBytes, boolInt(vm.NAT),
 		nullString(vm.IP), nullString(vm.MAC), vm.Backend, cid, vm.State,
-		formatTime(vm.CreatedAt), formatTime(vm.UpdatedAt))
+		formatTime(vm.CreatedAt), formatTime(vm.UpdatedAt), vm.RootDisk, vm.RootFormat)
 	if err != nil {
 		switch {
 		case isUnique(err):
@@ -145,6 +150,19 @@ func (s *Store) UpdateVMSpec(ctx context.Context, id string, vcpus, memoryMiB in
 		vcpus, memoryMiB, boolInt(nat), formatTime(s.now()), id)
 	if err != nil {
 		return fmt.Errorf("updating vm %q: %w", id, err)
+	}
+	return checkAffected(res, "vm", id)
+}
+
+// SetVMRootDisk records the root disk the backend made for VM id.
+func (s *Store) SetVMRootDisk(ctx context.Context, id, path, format string) error {
+	if path == "" || format == "" {
+		return fmt.Errorf("updating vm %q: root disk path and format are required", id)
+	}
+	res, err := s.db.ExecContext(ctx, "UPDATE vms SET root_disk = ?, root_format = ?, updated_at = ? WHERE id = ?",
+		path, format, formatTime(s.now()), id)
+	if err != nil {
+		return fmt.Errorf("updating vm %q root disk: %w", id, err)
 	}
 	return checkAffected(res, "vm", id)
 }
@@ -229,7 +247,7 @@ func scanVM(r scanner) (VM, error) {
 		created, updated string
 	)
 	if err := r.Scan(&vm.ID, &vm.Name, &vm.ImageID, &vm.VCPUs, &vm.MemoryMiB, &vm.DiskBytes, &nat,
-		&ip, &mac, &vm.Backend, &cid, &vm.State, &created, &updated); err != nil {
+		&ip, &mac, &vm.Backend, &cid, &vm.State, &created, &updated, &vm.RootDisk, &vm.RootFormat); err != nil {
 		return VM{}, err
 	}
 	vm.NAT = nat != 0

@@ -11,8 +11,8 @@ import (
 	"banger/internal/vmm"
 )
 
-// adaptedVMM is a fake backend that wants a raw root disk, its own kernel
-// form and taps owned by uid 4242, like a jailed Firecracker.
+// adaptedVMM is a fake backend that makes a raw root disk, wants its own
+// kernel form and taps owned by uid 4242.
 type adaptedVMM struct {
 	*vmtest.VMM
 	rootImage string
@@ -41,8 +41,8 @@ func TestBackendAdaptersAreUsed(t *testing.T) {
 	if a.rootImage != e.Image.Rootfs {
 		t.Errorf("root disk prepared from %q, want %q", a.rootImage, e.Image.Rootfs)
 	}
-	if _, err := os.Stat(filepath.Join(e.VMDir(info.ID), "root.qcow2")); !os.IsNotExist(err) {
-		t.Errorf("a qcow2 overlay was made for a backend with its own root disk (err %v)", err)
+	if v, _ := e.Store.GetVM(context.Background(), info.ID); v.RootDisk != "root.raw" || v.RootFormat != "raw" {
+		t.Errorf("recorded root disk %q (%q), want the backend's root.raw", v.RootDisk, v.RootFormat)
 	}
 	starts := e.VMM.Starts()
 	if len(starts) != 1 {

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -26,8 +25,8 @@ type FileSync struct {
 
 // syncFiles copies the FileSync entries over an SSH connection. A missing
 // host path is reported and skipped: it must not keep a VM from starting.
-func (s *Service) syncFiles(ctx context.Context, c *ssh.Client, p progress.Func) error {
-	for _, f := range s.FileSync {
+func (g *Guest) syncFiles(ctx context.Context, c *ssh.Client, p progress.Func) error {
+	for _, f := range g.FileSync {
 		if err := validGuestPath(f.Guest); err != nil {
 			return err
 		}
@@ -37,9 +36,9 @@ func (s *Service) syncFiles(ctx context.Context, c *ssh.Client, p progress.Func)
 			continue
 		}
 		if st.IsDir() {
-			err = s.syncDir(c, f)
+			err = syncDir(c, f)
 		} else {
-			err = s.syncFile(c, f, st)
+			err = syncFile(c, f, st)
 		}
 		if err != nil {
 			return fmt.Errorf("file_sync %s -> %s: %w", f.Host, f.Guest, err)
@@ -71,7 +70,7 @@ func run(c *ssh.Client, stdin io.Reader, argv ...string) error {
 	return nil
 }
 
-func (s *Service) syncFile(c *ssh.Client, f FileSync, st fs.FileInfo) error {
+func syncFile(c *ssh.Client, f FileSync, st fs.FileInfo) error {
 	mode := f.Mode
 	if mode == 0 {
 		mode = st.Mode().Perm()
@@ -84,65 +83,45 @@ func (s *Service) syncFile(c *ssh.Client, f FileSync, st fs.FileInfo) error {
 	return run(c, src, "install", "-D", "-m", fmt.Sprintf("%o", mode.Perm()), "/dev/stdin", path.Clean(f.Guest))
 }
 
-func (s *Service) syncDir(c *ssh.Client, f FileSync) error {
+func syncDir(c *ssh.Client, f FileSync) error {
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(tarDir(f.Host, pw)) }()
 	defer pr.Close()
 	return run(c, pr, "sh", "-c", `mkdir -p "$1" && tar -x --no-same-owner -C "$1"`, "banger-sync", path.Clean(f.Guest))
 }
 
-// tarDir writes the regular files, directories and symlinks under root.
+// tarDir writes the regular files, directories and symlinks under root;
+// other files (sockets, pipes, devices) are skipped.
 func tarDir(root string, w io.Writer) error {
 	tw := tar.NewWriter(w)
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil || rel == "." {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if info.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
-				return err
-			}
-		} else if !info.Mode().IsRegular() && !info.IsDir() {
-			return nil
-		}
-		hdr, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name = filepath.ToSlash(rel)
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if info.Mode().IsRegular() {
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			_, err = io.Copy(tw, f)
-			return err
-		}
-		return nil
-	})
-	if err != nil {
+	if err := tw.AddFS(syncFS{os.DirFS(root)}); err != nil {
 		return err
 	}
 	return tw.Close()
 }
 
+// syncFS is a directory tree without its special files, which
+// tar.Writer.AddFS refuses. Symlinks are kept, as links.
+type syncFS struct{ fsys fs.FS }
+
+func (s syncFS) Open(name string) (fs.File, error)      { return s.fsys.Open(name) }
+func (s syncFS) ReadLink(name string) (string, error)   { return fs.ReadLink(s.fsys, name) }
+func (s syncFS) Lstat(name string) (fs.FileInfo, error) { return fs.Lstat(s.fsys, name) }
+func (s syncFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	entries, err := fs.ReadDir(s.fsys, name)
+	kept := entries[:0]
+	for _, e := range entries {
+		if t := e.Type(); t.IsRegular() || t.IsDir() || t == fs.ModeSymlink {
+			kept = append(kept, e)
+		}
+	}
+	return kept, err
+}
+
 // setGitIdentity sets the guest's global git identity (kept on the work
 // disk, in /root/.gitconfig). Empty values are left alone.
-func setGitIdentity(c *ssh.Client, g gitIdentity) error {
-	for _, kv := range [][2]string{{"user.name", g.name}, {"user.email", g.email}} {
+func setGitIdentity(c *ssh.Client, g GitIdentity) error {
+	for _, kv := range [][2]string{{"user.name", g.Name}, {"user.email", g.Email}} {
 		if kv[1] == "" {
 			continue
 		}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -95,9 +96,12 @@ func TestSyncFilesSendsFilesAndDirectories(t *testing.T) {
 	os.MkdirAll(filepath.Join(tree, "sub"), 0o755)
 	os.WriteFile(filepath.Join(tree, "sub", "a.txt"), []byte("A"), 0o644)
 	os.Symlink("sub/a.txt", filepath.Join(tree, "link"))
+	if err := syscall.Mkfifo(filepath.Join(tree, "sub", "pipe"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	var msgs []string
-	s := &Service{FileSync: []FileSync{
+	s := &Guest{FileSync: []FileSync{
 		{Host: file, Guest: "/root/.gitconfig"},
 		{Host: file, Guest: "/root/with space/cfg", Mode: 0o600},
 		{Host: filepath.Join(dir, "missing"), Guest: "/root/missing"},
@@ -133,14 +137,14 @@ func TestSyncFilesSendsFilesAndDirectories(t *testing.T) {
 		b, _ := io.ReadAll(tr)
 		entries[h.Name] = string(b) + h.Linkname
 	}
-	if entries["sub/a.txt"] != "A" || entries["link"] != "sub/a.txt" {
+	if _, ok := entries["sub/pipe"]; ok || entries["sub/a.txt"] != "A" || entries["link"] != "sub/a.txt" {
 		t.Errorf("tar entries: %v", entries)
 	}
 	if len(msgs) != 4 || !strings.Contains(msgs[2], "skipping") {
 		t.Errorf("progress messages: %q", msgs)
 	}
 
-	bad := &Service{FileSync: []FileSync{{Host: file, Guest: "/etc/passwd"}}}
+	bad := &Guest{FileSync: []FileSync{{Host: file, Guest: "/etc/passwd"}}}
 	if err := bad.syncFiles(context.Background(), c, nil); err == nil || !strings.Contains(err.Error(), "under /root") {
 		t.Errorf("guest outside /root: %v", err)
 	}
@@ -154,7 +158,7 @@ func TestSetGitIdentityQuotesValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := setGitIdentity(c, gitIdentity{name: "Ada O'Neil", email: ""}); err != nil {
+	if err := setGitIdentity(c, GitIdentity{Name: "Ada O'Neil", Email: ""}); err != nil {
 		t.Fatal(err)
 	}
 	if len(srv.cmds) != 1 || srv.cmds[0] != `git config --global user.name 'Ada O'\''Neil'` {

@@ -4,23 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
-	"path/filepath"
-	"strings"
 
-	"banger/internal/forward"
 	"banger/internal/progress"
 	"banger/internal/sshkey"
 	"banger/internal/store"
 	"banger/internal/vmm"
 )
-
-func (s *Service) runtimeOf(id string) *runtime {
-	s.runMu.Lock()
-	defer s.runMu.Unlock()
-	return s.running[id]
-}
 
 // Stop shuts a VM down gracefully, killing it after the stop timeout.
 func (s *Service) Stop(ctx context.Context, name string, p progress.Func) (Info, error) {
@@ -42,18 +32,14 @@ func (s *Service) halt(ctx context.Context, name string, force bool, p progress.
 	if err := s.haltLocked(ctx, v, force, p); err != nil {
 		return Info{}, err
 	}
-	v, err = s.Store.GetVM(ctx, v.ID)
-	if err != nil {
-		return Info{}, err
-	}
-	return s.info(ctx, v), nil
+	return s.reload(ctx, v.ID)
 }
 
 func (s *Service) haltLocked(ctx context.Context, v store.VM, force bool, p progress.Func) error {
-	rt := s.runtimeOf(v.ID)
+	rt := s.runs.get(v.ID)
 	if rt == nil {
-		if v.State == "running" {
-			return s.Store.UpdateVMState(ctx, v.ID, "stopped")
+		if v.State == store.VMStateRunning {
+			return s.Store.UpdateVMState(ctx, v.ID, store.VMStateStopped)
 		}
 		return nil
 	}
@@ -61,9 +47,7 @@ func (s *Service) haltLocked(ctx context.Context, v store.VM, force bool, p prog
 	if err != nil {
 		return err
 	}
-	s.runMu.Lock()
-	rt.stopping = true
-	s.runMu.Unlock()
+	s.runs.setStopping(rt, true)
 	if force {
 		p.Msg("kill", "killing "+v.Name)
 		err = b.Kill(ctx, rt.Handle)
@@ -72,14 +56,43 @@ func (s *Service) haltLocked(ctx context.Context, v store.VM, force bool, p prog
 		err = b.Stop(ctx, rt.Handle, s.StopTimeout)
 	}
 	if err != nil && !errors.Is(err, vmm.ErrNotRunning) {
-		s.runMu.Lock()
-		rt.stopping = false
-		s.runMu.Unlock()
+		s.runs.setStopping(rt, false)
 		return fmt.Errorf("stop %s: %w", v.Name, err)
 	}
 	s.cleanup(context.WithoutCancel(ctx), v.ID, rt)
 	s.Log.InfoContext(ctx, "vm stopped", "vm", v.Name, "forced", force)
-	return s.Store.UpdateVMState(ctx, v.ID, "stopped")
+	if err := s.Store.UpdateVMState(ctx, v.ID, store.VMStateStopped); err != nil {
+		return err
+	}
+	s.publish(ctx, Event{Kind: VMStopped, ID: v.ID, Name: v.Name})
+	return nil
+}
+
+// onExit handles the end of a VMM process that exited by itself. rt
+// identifies the run: by the time the exit is noticed, the VM may have been
+// stopped and started again, and the new run is not this one's to clean.
+func (s *Service) onExit(id string, rt *runtime) {
+	unlock := s.lock(id)
+	defer unlock()
+	if !s.runs.isCurrent(id, rt) {
+		return
+	}
+	ctx := context.Background()
+	s.Log.Info("vm process exited", "id", id, "pid", rt.Handle.PID)
+	s.cleanup(ctx, id, rt)
+	_ = s.Store.UpdateVMState(ctx, id, store.VMStateStopped)
+	v, _ := s.Store.GetVM(ctx, id)
+	s.events.Publish(Event{Kind: VMStopped, ID: id, Name: v.Name})
+}
+
+// cleanup undoes the runtime setup of a VM whose process is gone.
+func (s *Service) cleanup(ctx context.Context, id string, rt *runtime) {
+	s.Net.detach(ctx, id, rt.attachment())
+	_ = os.RemoveAll(s.runDir(id))
+	s.runs.remove(id, rt)
+	if s.Forwards != nil {
+		s.Forwards.RemoveVM(id)
+	}
 }
 
 // Restart stops and starts a VM.
@@ -105,7 +118,7 @@ func (s *Service) delete(ctx context.Context, name string, onlyStopped bool) (bo
 	}
 	unlock := s.lock(v.ID)
 	defer unlock()
-	if onlyStopped && s.isRunning(v.ID) {
+	if onlyStopped && s.runs.get(v.ID) != nil {
 		return false, nil
 	}
 	return true, s.deleteLocked(ctx, v)
@@ -119,14 +132,14 @@ func (s *Service) deleteLocked(ctx context.Context, v store.VM) error {
 		return fmt.Errorf("delete files of %s: %w", v.Name, err)
 	}
 	_ = os.RemoveAll(s.runDir(v.ID))
-	if err := s.KnownHosts.Forget(sshkey.Alias(v.ID)); err != nil {
+	if err := s.Guest.forget(v.ID); err != nil {
 		s.Log.WarnContext(ctx, "forget host key", "vm", v.Name, "err", err)
 	}
 	if err := s.Store.DeleteVM(ctx, v.ID); err != nil {
 		return fmt.Errorf("delete %s: %w", v.Name, err)
 	}
 	s.Log.InfoContext(ctx, "vm deleted", "vm", v.Name, "id", v.ID)
-	s.changed(ctx)
+	s.publish(ctx, Event{Kind: VMDeleted, ID: v.ID, Name: v.Name})
 	return nil
 }
 
@@ -175,189 +188,5 @@ func (s *Service) Target(ctx context.Context, name string) (SSHTarget, error) {
 	if !in.Running {
 		return SSHTarget{}, badRequest("VM %s is %s; start it with `banger vm start %s`", in.Name, in.State, in.Name)
 	}
-	return SSHTarget{Name: in.Name, Host: in.IP, KeyPath: s.KeyPath, KnownHosts: s.KnownHosts.Path, Alias: sshkey.Alias(in.ID)}, nil
-}
-
-// Reconcile runs once when the daemon starts: VMs whose VMM process still
-// runs are adopted, the others are marked stopped and their taps, NAT rules
-// and runtime files removed. Taps of ours that no VM owns are deleted.
-func (s *Service) Reconcile(ctx context.Context) error {
-	vms, err := s.Store.ListVMs(ctx)
-	if err != nil {
-		return err
-	}
-	owned := map[string]bool{}
-	for _, v := range vms {
-		rt, err := readHandles(s.runDir(v.ID))
-		if err != nil {
-			if v.State == "running" {
-				s.Log.InfoContext(ctx, "vm has no runtime handles; marking stopped", "vm", v.Name)
-				_ = s.Store.UpdateVMState(ctx, v.ID, "stopped")
-			}
-			continue
-		}
-		b, berr := s.backend(rt.Handle.Backend)
-		alive := false
-		if berr == nil {
-			st, _ := b.Status(ctx, rt.Handle)
-			alive = st == vmm.StateRunning
-		}
-		if !alive {
-			s.Log.InfoContext(ctx, "vm process is gone; cleaning up", "vm", v.Name, "pid", rt.Handle.PID)
-			s.cleanup(ctx, v.ID, rt)
-			_ = s.Store.UpdateVMState(ctx, v.ID, "stopped")
-			continue
-		}
-		owned[rt.Tap] = true
-		rt.done = make(chan struct{})
-		s.runMu.Lock()
-		if s.running == nil {
-			s.running = map[string]*runtime{}
-		}
-		s.running[v.ID] = rt
-		s.runMu.Unlock()
-		if v.State != "running" {
-			_ = s.Store.UpdateVMState(ctx, v.ID, "running")
-		}
-		exited := make(chan struct{})
-		go func(h vmm.Handle) {
-			_ = b.Wait(context.Background(), h)
-			close(exited)
-		}(rt.Handle)
-		go s.watch(v.ID, rt, exited)
-		s.Log.InfoContext(ctx, "adopted running vm", "vm", v.Name, "pid", rt.Handle.PID)
-	}
-	taps, err := s.Links.ListTaps(ctx, s.TapPrefix)
-	if err != nil {
-		return nil // no bridge yet, nothing to clean
-	}
-	for _, t := range taps {
-		if owned[t] {
-			continue
-		}
-		// Only taps nobody holds open: another daemon on this host may
-		// run VMs on taps with our prefix.
-		if deleted, err := s.Links.DeleteUnusedTap(ctx, t); deleted {
-			s.Log.InfoContext(ctx, "removed leftover tap", "tap", t)
-		} else if err != nil {
-			s.Log.WarnContext(ctx, "leftover tap", "tap", t, "err", err)
-		}
-	}
-	// Runtime dirs of VMs that no longer exist.
-	entries, _ := os.ReadDir(s.RuntimeDir)
-	known := map[string]bool{}
-	for _, v := range vms {
-		known[v.ID] = true
-	}
-	for _, e := range entries {
-		if e.IsDir() && !known[e.Name()] && !strings.HasPrefix(e.Name(), ".") {
-			_ = os.RemoveAll(filepath.Join(s.RuntimeDir, e.Name()))
-		}
-	}
-	return nil
-}
-
-// SetWorkspace records which repository a VM holds and where.
-func (s *Service) SetWorkspace(ctx context.Context, name string, ws store.Workspace) error {
-	v, err := s.getVM(ctx, name)
-	if err != nil {
-		return err
-	}
-	if !filepath.IsAbs(ws.HostPath) || !strings.HasPrefix(filepath.Clean(ws.GuestPath)+"/", "/root/") || filepath.Clean(ws.GuestPath) == "/root" {
-		return badRequest("workspace paths: host path must be absolute and guest path under /root, got %q and %q", ws.HostPath, ws.GuestPath)
-	}
-	ws.VMID = v.ID
-	ws.GuestPath = filepath.Clean(ws.GuestPath)
-	return s.Store.SetWorkspace(ctx, ws)
-}
-
-// Forward forwards a host port to a running VM. The returned channel closes
-// when the VM stops (the forward is then already removed).
-func (s *Service) Forward(ctx context.Context, name string, sp forward.Spec) (*forward.Forward, <-chan struct{}, error) {
-	v, err := s.getVM(ctx, name)
-	if err != nil {
-		return nil, nil, err
-	}
-	unlock := s.lock(v.ID)
-	defer unlock()
-	rt := s.runtimeOf(v.ID)
-	if rt == nil {
-		return nil, nil, badRequest("VM %s is not running; start it with `banger vm start %s`", v.Name, v.Name)
-	}
-	ip, err := netip.ParseAddr(v.IP)
-	if err != nil {
-		return nil, nil, err
-	}
-	f, err := s.Forwards.Add(v.ID, v.Name, sp, ip)
-	if err != nil {
-		return nil, nil, badRequest("%v", err)
-	}
-	return f, rt.done, nil
-}
-
-// SetRequest changes a VM's settings; nil fields stay as they are.
-type SetRequest struct {
-	VCPUs     *int
-	MemoryMiB *int
-	NAT       *bool
-}
-
-// Set changes a VM's vCPUs and memory (while it is stopped; they apply at
-// the next start) and its NAT (at once when it runs).
-func (s *Service) Set(ctx context.Context, name string, req SetRequest) (Info, error) {
-	v, err := s.getVM(ctx, name)
-	if err != nil {
-		return Info{}, err
-	}
-	unlock := s.lock(v.ID)
-	defer unlock()
-	rt := s.runtimeOf(v.ID)
-	if rt != nil && (req.VCPUs != nil || req.MemoryMiB != nil) {
-		return Info{}, badRequest("VM %s is running: stop it first (`banger vm stop %s`) to change --vcpu or --memory", v.Name, v.Name)
-	}
-	if (req.VCPUs != nil && *req.VCPUs < 1) || (req.MemoryMiB != nil && *req.MemoryMiB < 1) {
-		return Info{}, badRequest("--vcpu and --memory must be positive")
-	}
-	next := CreateRequest{Name: v.Name, Image: v.ImageID, VCPUs: v.VCPUs, MemoryMiB: v.MemoryMiB, DiskBytes: v.DiskBytes}
-	if req.VCPUs != nil {
-		next.VCPUs = *req.VCPUs
-	}
-	if req.MemoryMiB != nil {
-		next.MemoryMiB = *req.MemoryMiB
-	}
-	if err := s.validate(&next); err != nil {
-		return Info{}, err
-	}
-	nat := v.NAT
-	if req.NAT != nil {
-		nat = *req.NAT
-	}
-	if rt != nil && nat != v.NAT {
-		ip, err := netip.ParseAddr(v.IP)
-		if err != nil {
-			return Info{}, err
-		}
-		if nat {
-			err = s.NAT.Enable(ctx, ip, s.Bridge)
-		} else {
-			err = s.NAT.Disable(ctx, ip)
-		}
-		if err != nil {
-			return Info{}, fmt.Errorf("set nat of %s: %w", v.Name, err)
-		}
-		s.runMu.Lock()
-		rt.NAT = nat
-		s.runMu.Unlock()
-		if err := writeHandles(s.runDir(v.ID), rt); err != nil {
-			return Info{}, err
-		}
-	}
-	if err := s.Store.UpdateVMSpec(ctx, v.ID, next.VCPUs, next.MemoryMiB, nat); err != nil {
-		return Info{}, err
-	}
-	s.Log.InfoContext(ctx, "vm settings changed", "vm", v.Name, "vcpus", next.VCPUs, "memory_mib", next.MemoryMiB, "nat", nat)
-	if v, err = s.Store.GetVM(ctx, v.ID); err != nil {
-		return Info{}, err
-	}
-	return s.info(ctx, v), nil
+	return SSHTarget{Name: in.Name, Host: in.IP, KeyPath: s.Guest.KeyPath, KnownHosts: s.Guest.KnownHosts.Path, Alias: sshkey.Alias(in.ID)}, nil
 }

@@ -9,18 +9,7 @@ import (
 	"strings"
 
 	"banger/internal/forward"
-	"banger/internal/store"
 )
-
-// Errors of the service's methods that callers tell apart with errors.Is,
-// besides ErrBadRequest (and the image service's errors of Create).
-var (
-	ErrNotFound      = store.ErrNotFound
-	ErrAlreadyExists = store.ErrAlreadyExists
-)
-
-// Workspace is the repository a VM holds, as SetWorkspace records it.
-type Workspace = store.Workspace
 
 // OpenConsoleLog opens a VM's serial console log at byte offset. A VM
 // that never booted has an empty log.

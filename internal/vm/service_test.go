@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -90,14 +91,17 @@ func TestCreateWithDefaults(t *testing.T) {
 	if in.Dir != dir {
 		t.Errorf("Dir = %q, want %q", in.Dir, dir)
 	}
-	root, work := filepath.Join(dir, "root.qcow2"), filepath.Join(dir, "work.ext4")
-	if e.Disks.Backing[root] != e.Image.Rootfs {
-		t.Errorf("root overlay backed by %q, want %q", e.Disks.Backing[root], e.Image.Rootfs)
+	root, work := filepath.Join(dir, vmtest.RootDiskName), filepath.Join(dir, "work.ext4")
+	if got := e.VMM.RootImage(root); got != e.Image.Rootfs {
+		t.Errorf("root disk made from %q, want %q", got, e.Image.Rootfs)
+	}
+	if v, _ := e.Store.GetVM(ctx, in.ID); v.RootDisk != vmtest.RootDiskName || v.RootFormat != "qcow2" {
+		t.Errorf("recorded root disk %q (%q), want %q relative to the VM dir", v.RootDisk, v.RootFormat, vmtest.RootDiskName)
 	}
 	if e.Disks.WorkSizes[work] != 1<<30 || e.Disks.SeedLabels[work] != "banger-work" {
 		t.Errorf("work disk size %d label %q", e.Disks.WorkSizes[work], e.Disks.SeedLabels[work])
 	}
-	_, authorized, err := sshkey.Ensure(e.Service.KeyPath)
+	_, authorized, err := sshkey.Ensure(e.Service.Guest.KeyPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,6 +201,8 @@ func TestCreateBadRequest(t *testing.T) {
 		{"disk too small", vm.CreateRequest{DiskBytes: 64<<20 - 1}},
 		{"negative disk", vm.CreateRequest{DiskBytes: -1}},
 		{"disk too large", vm.CreateRequest{DiskBytes: 16<<40 + 1}},
+		{"unparsable disk size", vm.CreateRequest{DiskSize: "lots"}},
+		{"disk size too small", vm.CreateRequest{DiskSize: "1M"}},
 	}
 	e := vmtest.New(t)
 	for _, tt := range tests {
@@ -211,12 +217,37 @@ func TestCreateBadRequest(t *testing.T) {
 	if len(vms) != 0 || len(e.VMM.Starts()) != 0 {
 		t.Fatalf("bad requests left %d VMs and %d starts", len(vms), len(e.VMM.Starts()))
 	}
+	// A size as a user writes it is accepted.
+	if in := create(t, e, vm.CreateRequest{DiskSize: "2G", NoStart: true}); in.DiskBytes != 2<<30 {
+		t.Fatalf("DiskSize 2G made a %d-byte disk", in.DiskBytes)
+	}
 	// The limits themselves are accepted.
 	for _, req := range []vm.CreateRequest{
 		{VCPUs: 1, MemoryMiB: 128, DiskBytes: 64 << 20, NoStart: true},
 		{VCPUs: 64, MemoryMiB: 1 << 20, DiskBytes: 16 << 40, NoStart: true},
 	} {
 		create(t, e, req)
+	}
+}
+
+// Check fills in the defaults and refuses a taken name; a checked request
+// is created as checked.
+func TestCheckThenCreate(t *testing.T) {
+	e := vmtest.New(t)
+	req := vm.CreateRequest{Name: "checked", DiskSize: "1G", NoStart: true}
+	if err := e.Service.Check(ctx, &req); err != nil {
+		t.Fatal(err)
+	}
+	if req.Image != vmtest.ImageName || req.VCPUs != 2 || req.MemoryMiB != 512 || req.DiskBytes != 1<<30 {
+		t.Fatalf("defaults not filled in: %+v", req)
+	}
+	in := create(t, e, req)
+	if in.Name != "checked" || in.DiskBytes != 1<<30 {
+		t.Fatalf("created %+v", in.VM)
+	}
+	again := vm.CreateRequest{Name: "checked"}
+	if err := e.Service.Check(ctx, &again); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Fatalf("Check of a taken name = %v, want ErrAlreadyExists", err)
 	}
 }
 
@@ -257,7 +288,7 @@ func TestCreateConcurrent(t *testing.T) {
 
 func TestCreatePreflightFails(t *testing.T) {
 	e := vmtest.New(t)
-	errNoVMM := errors.New("firecracker is not installed")
+	errNoVMM := errors.New("the backend is not installed")
 	e.Service.Backends[vmtest.Backend] = vmtest.PreflightVMM{VMM: e.VMM, Err: errNoVMM}
 	_, err := e.Service.Create(ctx, vm.CreateRequest{Name: "pre"}, nil)
 	if !errors.Is(err, errNoVMM) {
@@ -268,7 +299,7 @@ func TestCreatePreflightFails(t *testing.T) {
 		t.Fatalf("preflight failure left %d VMs, %d starts, vms dir %v, taps %v", len(vms), len(e.VMM.Starts()), vmtest.Exists(e.Service.VMsDir), e.Links.Created())
 	}
 	// The VMs dir check above proves no disks were made; so does the key.
-	if vmtest.Exists(e.Service.KeyPath) {
+	if vmtest.Exists(e.Service.Guest.KeyPath) {
 		t.Fatal("ssh key created before preflight")
 	}
 }
@@ -320,7 +351,7 @@ func assertCleanedUp(t *testing.T, e *vmtest.Env, in vm.Info) {
 func TestStartBackendFailureRollsBack(t *testing.T) {
 	e := vmtest.New(t)
 	in := create(t, e, vm.CreateRequest{Name: "boom", NAT: &[]bool{true}[0], NoStart: true})
-	errBoot := errors.New("qemu: no such file")
+	errBoot := errors.New("vmm: no such file")
 	e.VMM.FailStart(errBoot)
 	_, err := e.Service.Start(ctx, "boom", nil)
 	if !errors.Is(err, errBoot) {
@@ -483,23 +514,22 @@ func TestProcessExitsByItself(t *testing.T) {
 // The exit of a stopped run may be noticed after the VM started again; it
 // must not clean up the new run.
 func TestRestartRaceKeepsNewRun(t *testing.T) {
-	e := vmtest.New(t)
-	in := create(t, e, vm.CreateRequest{Name: "race", NAT: &[]bool{true}[0]})
-	e.VMM.HoldWait(in.PID) // the old run's exit is noticed late
-	if _, err := e.Service.Stop(ctx, "race", nil); err != nil {
-		t.Fatal(err)
-	}
-	again, err := e.Service.Start(ctx, "race", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if again.PID == in.PID {
-		t.Fatal("same pid for the new run")
-	}
-	e.VMM.ReleaseWait(in.PID)
-	// Give the old run's watcher ample time to (wrongly) act.
-	deadline := time.Now().Add(300 * time.Millisecond)
-	for time.Now().Before(deadline) {
+	synctest.Test(t, func(t *testing.T) {
+		e := vmtest.New(t)
+		in := create(t, e, vm.CreateRequest{Name: "race", NAT: &[]bool{true}[0]})
+		e.VMM.HoldWait(in.PID) // the old run's exit is noticed late
+		if _, err := e.Service.Stop(ctx, "race", nil); err != nil {
+			t.Fatal(err)
+		}
+		again, err := e.Service.Start(ctx, "race", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.PID == in.PID {
+			t.Fatal("same pid for the new run")
+		}
+		e.VMM.ReleaseWait(in.PID)
+		synctest.Wait() // the old run's watcher has done whatever it does
 		got, err := e.Service.Get(ctx, "race")
 		if err != nil {
 			t.Fatal(err)
@@ -509,12 +539,14 @@ func TestRestartRaceKeepsNewRun(t *testing.T) {
 			t.Fatalf("the old run's exit cleaned up the new run: running %v pid %d tap %v nat %v state %q",
 				got.Running, got.PID, e.Links.Has(again.Tap), e.NAT.Enabled(in.IP), state(t, e, in.ID))
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	// The new run's own exit is still noticed.
-	e.VMM.Exit(again.PID)
-	vmtest.Eventually(t, "the new run's exit is noticed", func() bool { return state(t, e, in.ID) == "stopped" })
-	assertCleanedUp(t, e, in)
+		// The new run's own exit is still noticed.
+		e.VMM.Exit(again.PID)
+		synctest.Wait()
+		if s := state(t, e, in.ID); s != "stopped" {
+			t.Fatalf("state %q after the new run exited, want stopped", s)
+		}
+		assertCleanedUp(t, e, in)
+	})
 }
 
 func TestRestart(t *testing.T) {
@@ -548,8 +580,8 @@ func TestDelete(t *testing.T) {
 	e := vmtest.New(t)
 	doomed := create(t, e, vm.CreateRequest{Name: "doomed", NAT: &[]bool{true}[0]})
 	keep := create(t, e, vm.CreateRequest{Name: "keep", NoStart: true})
-	pinHostKey(t, e.Service.KnownHosts, sshkey.Alias(doomed.ID))
-	pinHostKey(t, e.Service.KnownHosts, sshkey.Alias(keep.ID))
+	pinHostKey(t, e.Service.Guest.KnownHosts, sshkey.Alias(doomed.ID))
+	pinHostKey(t, e.Service.Guest.KnownHosts, sshkey.Alias(keep.ID))
 
 	if err := e.Service.Delete(ctx, "doomed"); err != nil {
 		t.Fatal(err)
@@ -566,7 +598,7 @@ func TestDelete(t *testing.T) {
 	if e.Links.Has(doomed.Tap) || e.NAT.Enabled(doomed.IP) {
 		t.Fatal("tap or NAT still there")
 	}
-	b, err := os.ReadFile(e.Service.KnownHosts.Path)
+	b, err := os.ReadFile(e.Service.Guest.KnownHosts.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -618,7 +650,7 @@ func TestTarget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := vm.SSHTarget{Name: "tgt", Host: in.IP, KeyPath: e.Service.KeyPath, KnownHosts: e.Service.KnownHosts.Path, Alias: sshkey.Alias(in.ID)}
+	want := vm.SSHTarget{Name: "tgt", Host: in.IP, KeyPath: e.Service.Guest.KeyPath, KnownHosts: e.Service.Guest.KnownHosts.Path, Alias: sshkey.Alias(in.ID)}
 	if tg != want {
 		t.Fatalf("Target = %+v, want %+v", tg, want)
 	}

@@ -1,0 +1,237 @@
+package vm
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"banger/internal/disk"
+	"banger/internal/hosttools"
+	"banger/internal/image"
+	"banger/internal/progress"
+	"banger/internal/sshkey"
+	"banger/internal/store"
+	"banger/internal/units"
+	"banger/internal/vmm"
+)
+
+// CreateRequest is what a user asks for; zero values take the defaults.
+type CreateRequest struct {
+	Name      string
+	Image     string
+	VCPUs     int
+	MemoryMiB int
+	DiskBytes int64
+	// DiskSize is the work disk's size as a user writes it ("8G"); it is
+	// used when DiskBytes is 0.
+	DiskSize string
+	NAT      *bool // nil: NATDefault
+	NoStart  bool
+	// GitName and GitEmail, when set, become the guest's global git
+	// identity at the first boot (the host user's, sent by the CLI).
+	GitName, GitEmail string
+
+	checked bool // Check passed and filled in the defaults
+}
+
+// validate checks a request's own fields and fills in the defaults.
+func (s *Service) validate(req *CreateRequest) error {
+	if req.Name != "" {
+		if err := ValidateName(req.Name); err != nil {
+			return badRequest("%v", err)
+		}
+	}
+	if req.DiskBytes == 0 && req.DiskSize != "" {
+		n, err := units.ParseSize(req.DiskSize)
+		if err != nil {
+			return badRequest("--disk-size: %v", err)
+		}
+		req.DiskBytes = n
+	}
+	if req.Image == "" {
+		req.Image = s.DefaultImage
+	}
+	if req.VCPUs == 0 {
+		req.VCPUs = s.Defaults.VCPUs
+	}
+	if req.MemoryMiB == 0 {
+		req.MemoryMiB = s.Defaults.MemoryMiB
+	}
+	if req.DiskBytes == 0 {
+		req.DiskBytes = s.Defaults.DiskBytes
+	}
+	if req.VCPUs < 1 || req.VCPUs > 64 {
+		return badRequest("--vcpu %d: use 1 to 64", req.VCPUs)
+	}
+	if req.MemoryMiB < 128 || req.MemoryMiB > 1<<20 {
+		return badRequest("--memory %d MiB: use at least 128", req.MemoryMiB)
+	}
+	if req.DiskBytes < 64<<20 || req.DiskBytes > 16<<40 {
+		return badRequest("--disk-size %d bytes: use between 64M and 16T", req.DiskBytes)
+	}
+	return nil
+}
+
+// Check is the whole validation of a create request: it fills in the
+// defaults and marks the request checked, so that Create does not check
+// it again. Callers use it to refuse bad input before a long operation
+// starts. Its errors wrap ErrBadRequest (bad input) or
+// store.ErrAlreadyExists (the name is taken).
+func (s *Service) Check(ctx context.Context, req *CreateRequest) error {
+	if err := s.validate(req); err != nil {
+		return err
+	}
+	if req.Name != "" {
+		if _, err := s.Store.GetVM(ctx, req.Name); err == nil {
+			return fmt.Errorf("VM name %q: %w; pick another --name or delete the old VM", req.Name, store.ErrAlreadyExists)
+		}
+	}
+	req.checked = true
+	return nil
+}
+
+// Create records a new VM, makes its disks and, unless NoStart, boots it
+// and waits until it is ready. If anything fails before the boot, nothing of
+// the VM remains; a VM whose boot fails is kept (stopped) so that its
+// console log can be read with `banger vm logs`.
+func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func) (Info, error) {
+	if !req.checked {
+		if err := s.Check(ctx, &req); err != nil {
+			return Info{}, err
+		}
+	}
+	rd, err := s.newVMBackend(ctx)
+	if err != nil {
+		return Info{}, err
+	}
+	img, err := s.Images.Ensure(ctx, req.Image, p)
+	if err != nil {
+		return Info{}, err
+	}
+	rec, err := s.allocate(ctx, req, img.Image)
+	if err != nil {
+		return Info{}, err
+	}
+	p.Msg("create", fmt.Sprintf("VM %s: %d vcpu · %d MiB · %s disk · %s", rec.Name, rec.VCPUs, rec.MemoryMiB, units.FormatSize(rec.DiskBytes), rec.IP))
+	if err := s.makeDisks(ctx, rec, img, rd); err != nil {
+		_ = os.RemoveAll(s.vmDir(rec.ID))
+		_ = s.Store.DeleteVM(context.WithoutCancel(ctx), rec.ID)
+		return Info{}, err
+	}
+	s.Log.InfoContext(ctx, "vm created", "vm", rec.Name, "id", rec.ID, "ip", rec.IP)
+	s.publish(ctx, Event{Kind: VMCreated, ID: rec.ID, Name: rec.Name})
+	if req.NoStart {
+		return s.reload(ctx, rec.ID)
+	}
+	return s.startNamed(ctx, rec.ID, p, GitIdentity{Name: req.GitName, Email: req.GitEmail})
+}
+
+// newVMBackend returns the backend new VMs run on, once it said it can run
+// one now and the host tools that creating and booting one needs are
+// there. It must make root disks.
+func (s *Service) newVMBackend(ctx context.Context) (vmm.RootDisker, error) {
+	b, err := s.backend(s.Backend)
+	if err != nil {
+		return nil, err
+	}
+	rd, ok := b.(vmm.RootDisker)
+	if !ok {
+		return nil, fmt.Errorf("VMM backend %q cannot make root disks (it does not implement vmm.RootDisker)", b.Name())
+	}
+	if pf, ok := b.(vmm.Preflighter); ok {
+		if err := pf.Preflight(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if err := hosttools.Require(s.LookPath, requiredTools(b)...); err != nil {
+		return nil, err
+	}
+	return rd, nil
+}
+
+// requiredTools are the host programs creating and booting a VM on b runs:
+// mkfs.ext4 for the work disk, and what the backend names.
+func requiredTools(b vmm.VMM) []string {
+	tools := []string{"mkfs.ext4"}
+	if r, ok := b.(vmm.ToolRequirer); ok {
+		tools = append(tools, r.RequiredTools()...)
+	}
+	return tools
+}
+
+// allocate picks the name, address and CID and inserts the row, under one
+// lock so that concurrent creates never collide.
+func (s *Service) allocate(ctx context.Context, req CreateRequest, img store.Image) (store.VM, error) {
+	s.createMu.Lock()
+	defer s.createMu.Unlock()
+	usedIPs, err := s.Store.UsedIPs(ctx)
+	if err != nil {
+		return store.VM{}, err
+	}
+	used := map[netip.Addr]bool{}
+	for ip := range usedIPs {
+		if a, err := netip.ParseAddr(ip); err == nil {
+			used[a] = true
+		}
+	}
+	ip, err := s.Net.Pool.Allocate(used)
+	if err != nil {
+		return store.VM{}, err
+	}
+	cids, err := s.Store.UsedCIDs(ctx)
+	if err != nil {
+		return store.VM{}, err
+	}
+	cid := uint32(3)
+	for cids[cid] {
+		cid++
+	}
+	name := req.Name
+	if name == "" {
+		name = GenerateName(func(n string) bool { _, err := s.Store.GetVM(ctx, n); return err == nil })
+	}
+	rec := store.VM{
+		ID: store.NewID(), Name: name, ImageID: img.ID, VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB,
+		DiskBytes: req.DiskBytes, NAT: s.NATDefault, IP: ip.String(), MAC: s.Net.MACFor(ip),
+		Backend: s.Backend, GuestCID: cid, State: store.VMStateCreated,
+	}
+	if req.NAT != nil {
+		rec.NAT = *req.NAT
+	}
+	rec, err = s.Store.CreateVM(ctx, rec)
+	if err != nil {
+		return store.VM{}, fmt.Errorf("create VM %s: %w", name, err)
+	}
+	return rec, nil
+}
+
+// makeDisks has the backend make the root disk, records it, and makes the
+// work disk, seeded with the daemon's SSH key.
+func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved, rd vmm.RootDisker) error {
+	dir := s.vmDir(v.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create VM dir: %w", err)
+	}
+	root, err := rd.PrepareRootDisk(ctx, img.Image.Rootfs, dir)
+	if err != nil {
+		return fmt.Errorf("make the root disk of %s: %w", v.Name, err)
+	}
+	if err := s.recordRootDisk(ctx, v.ID, root); err != nil {
+		return err
+	}
+	_, authorized, err := sshkey.Ensure(s.Guest.KeyPath)
+	if err != nil {
+		return err
+	}
+	seed, err := os.MkdirTemp(dir, "seed-")
+	if err != nil {
+		return fmt.Errorf("create work disk seed: %w", err)
+	}
+	defer os.RemoveAll(seed)
+	if err := disk.Seed(seed, authorized); err != nil {
+		return err
+	}
+	return s.Disks.WorkDisk(ctx, filepath.Join(dir, "work.ext4"), v.DiskBytes, seed, "banger-work")
+}

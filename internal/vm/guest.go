@@ -1,0 +1,190 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"banger/internal/agent"
+	"banger/internal/poll"
+	"banger/internal/progress"
+	"banger/internal/sshkey"
+	"banger/internal/vmm"
+)
+
+// Guest is the service's access into running guests: the agent channel,
+// readiness after a boot (the agent's hello, then one SSH handshake that
+// pins the guest's host key), and what is copied in over that connection
+// (the [[file_sync]] entries and the user's git identity). It is the one
+// place that sets a guest's git identity.
+type Guest struct {
+	KeyPath     string
+	KnownHosts  *sshkey.KnownHosts
+	FileSync    []FileSync // copied into each VM at every start
+	BootTimeout time.Duration
+	Log         *slog.Logger // nil means slog.Default()
+}
+
+// GitIdentity is the git user.name and user.email to set in a guest.
+// Empty values are left alone.
+type GitIdentity struct{ Name, Email string }
+
+// guestVM is what guest access needs to know of a VM.
+type guestVM struct {
+	ID, Name, IP string
+	AgentSocket  string
+	Backend      vmm.VMM // for its own agent channel, if it has one
+}
+
+// pollEvery is how often a booting guest is asked again.
+const pollEvery = 500 * time.Millisecond
+
+func (g *Guest) log() *slog.Logger {
+	if g.Log == nil {
+		return slog.Default()
+	}
+	return g.Log
+}
+
+func (g *Guest) bootTimeout() time.Duration {
+	if g.BootTimeout == 0 {
+		return 5 * time.Minute
+	}
+	return g.BootTimeout
+}
+
+// errExitedDuringBoot is what a wait reports when the VMM process ends.
+var errExitedDuringBoot = errors.New("the VM's process exited during boot")
+
+// waitReady waits for the guest agent to answer (the guest has booted and
+// its network is configured), then for SSH, pinning the guest's host key;
+// over that connection it copies the file_sync entries in and sets git
+// (when git names one). exited closes if the VMM process ends first.
+func (g *Guest) waitReady(ctx context.Context, v guestVM, exited <-chan struct{}, p progress.Func, git GitIdentity) error {
+	timeout := g.bootTimeout()
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	err := poll.Until(actx, pollEvery, exited, func(ctx context.Context) (bool, error) {
+		h, err := g.hello(ctx, v, v.AgentSocket)
+		if err == nil {
+			g.log().InfoContext(ctx, "guest agent ready", "vm", v.Name, "agent", h.Version, "protocol", h.Protocol)
+			return true, nil
+		}
+		var old *agent.TooOldError
+		if errors.As(err, &old) {
+			return false, err
+		}
+		last = err
+		return false, nil
+	})
+	switch {
+	case errors.Is(err, poll.ErrExited):
+		return errExitedDuringBoot
+	case err != nil && ctx.Err() == nil && actx.Err() != nil:
+		return fmt.Errorf("the guest agent did not answer within %s (last error: %v); is banger-agent in the image?", timeout, last)
+	case err != nil:
+		return err
+	}
+	return g.waitSSH(ctx, v, exited, p, git)
+}
+
+// waitSSH connects with SSH, pinning the guest's host key, and does the
+// work of a new connection: file sync, then the git identity.
+func (g *Guest) waitSSH(ctx context.Context, v guestVM, exited <-chan struct{}, p progress.Func, git GitIdentity) error {
+	signer, _, err := sshkey.Ensure(g.KeyPath)
+	if err != nil {
+		return err
+	}
+	timeout := g.bootTimeout()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cfg := &ssh.ClientConfig{
+		User:              "root",
+		Auth:              []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback:   g.KnownHosts.Callback(sshkey.Alias(v.ID)),
+		HostKeyAlgorithms: []string{ssh.KeyAlgoED25519},
+		Timeout:           5 * time.Second,
+	}
+	ip, err := netip.ParseAddr(v.IP)
+	if err != nil {
+		return fmt.Errorf("guest address %q: %w", v.IP, err)
+	}
+	addr := netip.AddrPortFrom(ip, 22).String()
+	var c *ssh.Client
+	var last error
+	err = poll.Until(ctx, pollEvery, exited, func(context.Context) (bool, error) {
+		c, last = ssh.Dial("tcp", addr, cfg)
+		if errors.Is(last, sshkey.ErrHostKeyMismatch) {
+			return false, last
+		}
+		return last == nil, nil
+	})
+	switch {
+	case errors.Is(err, poll.ErrExited):
+		return errExitedDuringBoot
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("ssh on %s did not answer within %s (last error: %v)", addr, timeout, last)
+	case err != nil:
+		return err
+	}
+	defer c.Close()
+	if err := g.syncFiles(ctx, c, p); err != nil {
+		return err
+	}
+	return setGitIdentity(c, git)
+}
+
+// dialAgent connects to a VM's agent through its backend's channel, or
+// the plain unix socket when the backend has none of its own.
+func (g *Guest) dialAgent(ctx context.Context, v guestVM, socket string) (*agent.Client, error) {
+	if d, ok := v.Backend.(vmm.AgentDialer); ok {
+		conn, err := d.DialAgent(ctx, socket)
+		if err != nil {
+			return nil, fmt.Errorf("connect to the guest agent: %w", err)
+		}
+		return agent.NewClient(conn), nil
+	}
+	return agent.Dial(ctx, socket)
+}
+
+func (g *Guest) hello(ctx context.Context, v guestVM, socket string) (agent.Hello, error) {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	c, err := g.dialAgent(cctx, v, socket)
+	if err != nil {
+		return agent.Hello{}, err
+	}
+	defer c.Close()
+	return c.Hello(cctx)
+}
+
+// withAgent connects to a running VM's agent, checks that it offers
+// method, and calls fn with the connection.
+func (g *Guest) withAgent(ctx context.Context, v guestVM, method string, fn func(*agent.Client) error) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := g.dialAgent(cctx, v, v.AgentSocket)
+	if err != nil {
+		return fmt.Errorf("VM %s: %w", v.Name, err)
+	}
+	defer c.Close()
+	h, err := c.Hello(cctx)
+	if err != nil {
+		return fmt.Errorf("VM %s: %w", v.Name, err)
+	}
+	if !h.Supports(method) {
+		return fmt.Errorf("VM %s: its banger-agent (%s) does not offer %q; rebuild the image with `banger image build --force`", v.Name, h.Version, method)
+	}
+	return fn(c)
+}
+
+// forget drops the pinned host key of VM id.
+func (g *Guest) forget(id string) error {
+	return g.KnownHosts.Forget(sshkey.Alias(id))
+}

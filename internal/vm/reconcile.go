@@ -1,0 +1,76 @@
+package vm
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"banger/internal/store"
+	"banger/internal/vmm"
+)
+
+// Reconcile runs once when the daemon starts: VMs whose VMM process still
+// runs are adopted, the others are marked stopped and their taps, NAT rules
+// and runtime files removed. Taps of ours that no VM owns are deleted.
+func (s *Service) Reconcile(ctx context.Context) error {
+	vms, err := s.Store.ListVMs(ctx)
+	if err != nil {
+		return err
+	}
+	owned := map[string]bool{}
+	for _, v := range vms {
+		if tap, ok := s.reconcileVM(ctx, v); ok {
+			owned[tap] = true
+		}
+	}
+	s.Net.sweepTaps(ctx, owned)
+	s.removeStrayRunDirs(vms)
+	return nil
+}
+
+// reconcileVM adopts v when its process still runs (and says which tap it
+// owns), or cleans up after it.
+func (s *Service) reconcileVM(ctx context.Context, v store.VM) (string, bool) {
+	rt, err := readHandles(s.runDir(v.ID))
+	if err != nil {
+		if v.State == store.VMStateRunning {
+			s.Log.InfoContext(ctx, "vm has no runtime handles; marking stopped", "vm", v.Name)
+			_ = s.Store.UpdateVMState(ctx, v.ID, store.VMStateStopped)
+		}
+		return "", false
+	}
+	b, berr := s.backend(rt.Handle.Backend)
+	alive := false
+	if berr == nil {
+		st, _ := b.Status(ctx, rt.Handle)
+		alive = st == vmm.StateRunning
+	}
+	if !alive {
+		s.Log.InfoContext(ctx, "vm process is gone; cleaning up", "vm", v.Name, "pid", rt.Handle.PID)
+		s.cleanup(ctx, v.ID, rt)
+		_ = s.Store.UpdateVMState(ctx, v.ID, store.VMStateStopped)
+		return "", false
+	}
+	s.runs.add(v.ID, rt)
+	if v.State != store.VMStateRunning {
+		_ = s.Store.UpdateVMState(ctx, v.ID, store.VMStateRunning)
+	}
+	s.runs.watch(s.runs.exitOf(b, rt.Handle), func() { s.onExit(v.ID, rt) })
+	s.Log.InfoContext(ctx, "adopted running vm", "vm", v.Name, "pid", rt.Handle.PID)
+	return rt.Tap, true
+}
+
+// removeStrayRunDirs removes the runtime dirs of VMs that no longer exist.
+func (s *Service) removeStrayRunDirs(vms []store.VM) {
+	entries, _ := os.ReadDir(s.RuntimeDir)
+	known := map[string]bool{}
+	for _, v := range vms {
+		known[v.ID] = true
+	}
+	for _, e := range entries {
+		if e.IsDir() && !known[e.Name()] && !strings.HasPrefix(e.Name(), ".") {
+			_ = os.RemoveAll(filepath.Join(s.RuntimeDir, e.Name()))
+		}
+	}
+}
