@@ -13,6 +13,7 @@ import (
 
 	"banger/internal/api"
 	"banger/internal/config"
+	"banger/internal/vmm"
 )
 
 // ExitError carries an exit code out of a command (the guest command's).
@@ -28,13 +29,14 @@ type app struct {
 	stderr     io.Writer
 	stdin      io.Reader
 	getenv     func(string) string
+	backends   *vmm.Registry
 }
 
 func (a *app) loadConfig() error {
 	if a.cfg != nil {
 		return nil
 	}
-	cfg, _, err := config.Load(a.configPath, a.getenv)
+	cfg, _, err := config.Load(a.configPath, a.getenv, a.backends)
 	if err != nil {
 		return err
 	}
@@ -59,9 +61,10 @@ func (a *app) client(ctx context.Context) (*api.Client, error) {
 	return c, nil
 }
 
-// Main runs the CLI and returns the process exit code.
-func Main(ctx context.Context, args []string) int {
-	a := &app{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, getenv: os.Getenv}
+// Main runs the CLI with the VMM backends of reg and returns the process
+// exit code.
+func Main(ctx context.Context, args []string, reg *vmm.Registry) int {
+	a := &app{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, getenv: os.Getenv, backends: reg}
 	root := a.rootCmd()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

@@ -13,21 +13,20 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"banger/internal/vmm"
 )
 
 // Built-in defaults.
 const (
 	DefaultLogLevel     = "info"
 	DefaultVMM          = "auto"
-	DefaultAccel        = "auto"
-	DefaultQEMUBin      = "qemu-system-x86_64"
-	DefaultFirecracker  = "firecracker"
-	DefaultJailerBin    = "jailer"
 	DefaultBridgeName   = "br-banger"
 	DefaultCIDR         = "172.30.0.0/24"
 	DefaultImage        = "debian-bookworm"
@@ -35,7 +34,6 @@ const (
 	DefaultStopTimeout  = "30s"
 	DefaultBootTimeout  = "5m"
 	DefaultDNSAddr      = "127.0.0.1:5354"
-	DefaultChrootBase   = "/srv/jailer"
 
 	DefaultVCPUs     = 1
 	DefaultMemoryMiB = 1024
@@ -50,27 +48,24 @@ const (
 // Config is the contents of config.toml. Every key is optional; Load fills
 // in defaults for anything left unset.
 type Config struct {
-	StateDir       string `toml:"state_dir"`
-	RuntimeDir     string `toml:"runtime_dir"`
-	LogLevel       string `toml:"log_level"`
-	VMM            string `toml:"vmm"`
-	Accel          string `toml:"accel"`
-	QEMUBin        string `toml:"qemu_bin"`
-	FirecrackerBin string `toml:"firecracker_bin"`
-	JailerBin      string `toml:"jailer_bin"`
-	BridgeName     string `toml:"bridge_name"`
-	CIDR           string `toml:"cidr"`
-	NATDefault     bool   `toml:"nat_default"`
-	DefaultImage   string `toml:"default_image"`
-	DebianMirror   string `toml:"debian_mirror"`
-	CatalogURL     string `toml:"catalog_url"`
-	SSHKeyPath     string `toml:"ssh_key_path"`
-	StopTimeout    string `toml:"stop_timeout"`
-	BootTimeout    string `toml:"boot_timeout"`
-	DNSAddr        string `toml:"dns_addr"`
-	// JailerEnabled unset means: on when the jailer binary is installed.
-	JailerEnabled    *bool  `toml:"jailer_enabled"`
-	JailerChrootBase string `toml:"jailer_chroot_base"`
+	StateDir     string `toml:"state_dir"`
+	RuntimeDir   string `toml:"runtime_dir"`
+	LogLevel     string `toml:"log_level"`
+	VMM          string `toml:"vmm"`
+	BridgeName   string `toml:"bridge_name"`
+	CIDR         string `toml:"cidr"`
+	NATDefault   bool   `toml:"nat_default"`
+	DefaultImage string `toml:"default_image"`
+	DebianMirror string `toml:"debian_mirror"`
+	CatalogURL   string `toml:"catalog_url"`
+	SSHKeyPath   string `toml:"ssh_key_path"`
+	StopTimeout  string `toml:"stop_timeout"`
+	BootTimeout  string `toml:"boot_timeout"`
+	DNSAddr      string `toml:"dns_addr"`
+
+	// Backends holds the keys the VMM backends own (the VMM binary, ...),
+	// top-level in the file like the rest; see vmm.Backend.Settings.
+	Backends vmm.Settings `toml:"-"`
 
 	VMDefaults VMDefaults `toml:"vm_defaults"`
 	FileSync   []FileSync `toml:"file_sync"`
@@ -118,9 +113,9 @@ type ResolvedVMDefaults struct {
 }
 
 // Load finds, reads and validates the configuration for the current user
-// and machine. See LoadHost for the lookup order.
-func Load(explicitPath string, env func(string) string) (*Config, string, error) {
-	return LoadHost(explicitPath, SystemHost(env))
+// and machine, with the backends of reg. See LoadHost for the lookup order.
+func Load(explicitPath string, env func(string) string, reg *vmm.Registry) (*Config, string, error) {
+	return LoadHost(explicitPath, SystemHost(env), reg)
 }
 
 // LoadHost is Load with the host facts supplied by the caller. The file is
@@ -129,8 +124,8 @@ func Load(explicitPath string, env func(string) string) (*Config, string, error)
 // $XDG_CONFIG_HOME/banger/config.toml or ~/.config/banger/config.toml.
 // A missing default file yields all defaults and an empty path; a missing
 // explicitly chosen file is an error. The returned path is the file that
-// was read.
-func LoadHost(explicitPath string, h Host) (*Config, string, error) {
+// was read. The keys of reg's backends are accepted beside banger's own.
+func LoadHost(explicitPath string, h Host, reg *vmm.Registry) (*Config, string, error) {
 	p, explicit, err := configPath(explicitPath, h)
 	if err != nil {
 		return nil, "", err
@@ -141,7 +136,7 @@ func LoadHost(explicitPath string, h Host) (*Config, string, error) {
 		data, err := os.ReadFile(p)
 		switch {
 		case err == nil:
-			if err := c.decode(p, string(data)); err != nil {
+			if err := c.decode(p, string(data), reg); err != nil {
 				return nil, "", err
 			}
 			used = p
@@ -151,10 +146,10 @@ func LoadHost(explicitPath string, h Host) (*Config, string, error) {
 			return nil, "", fmt.Errorf("reading config: %w", err)
 		}
 	}
-	if err := c.applyDefaults(h); err != nil {
+	if err := c.applyDefaults(h, reg); err != nil {
 		return nil, used, err
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.Validate(reg); err != nil {
 		if used != "" {
 			return nil, used, fmt.Errorf("invalid config %s:\n%w", used, err)
 		}
@@ -189,7 +184,7 @@ func configPath(explicitPath string, h Host) (string, bool, error) {
 	return filepath.Join(h.Home, ".config", "banger", "config.toml"), false, nil
 }
 
-func (c *Config) decode(p, data string) error {
+func (c *Config) decode(p, data string, reg *vmm.Registry) error {
 	md, err := toml.Decode(data, c)
 	if err != nil {
 		var pe toml.ParseError
@@ -198,7 +193,11 @@ func (c *Config) decode(p, data string) error {
 		}
 		return fmt.Errorf("parsing config %s: %w", p, err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
+	und, err := c.decodeBackendKeys(p, data, md.Undecoded(), reg)
+	if err != nil {
+		return err
+	}
+	if len(und) > 0 {
 		keys := make([]string, len(und))
 		for i, k := range und {
 			keys[i] = strconv.Quote(k.String())
@@ -216,10 +215,11 @@ func (c *Config) decode(p, data string) error {
 	return nil
 }
 
-// Defaults returns a Config with every default applied for host h.
-func Defaults(h Host) (*Config, error) {
+// Defaults returns a Config with every default applied for host h and the
+// backends of reg.
+func Defaults(h Host, reg *vmm.Registry) (*Config, error) {
 	c := &Config{}
-	if err := c.applyDefaults(h); err != nil {
+	if err := c.applyDefaults(h, reg); err != nil {
 		return nil, err
 	}
 	r, err := c.ResolveVMDefaults(h)
@@ -230,7 +230,7 @@ func Defaults(h Host) (*Config, error) {
 	return c, nil
 }
 
-func (c *Config) applyDefaults(h Host) error {
+func (c *Config) applyDefaults(h Host, reg *vmm.Registry) error {
 	if c.StateDir == "" {
 		if h.EUID == 0 {
 			c.StateDir = "/var/lib/banger"
@@ -253,10 +253,6 @@ func (c *Config) applyDefaults(h Host) error {
 	}
 	setDefault(&c.LogLevel, DefaultLogLevel)
 	setDefault(&c.VMM, DefaultVMM)
-	setDefault(&c.Accel, DefaultAccel)
-	setDefault(&c.QEMUBin, DefaultQEMUBin)
-	setDefault(&c.FirecrackerBin, DefaultFirecracker)
-	setDefault(&c.JailerBin, DefaultJailerBin)
 	setDefault(&c.BridgeName, DefaultBridgeName)
 	setDefault(&c.CIDR, DefaultCIDR)
 	setDefault(&c.DefaultImage, DefaultImage)
@@ -264,8 +260,8 @@ func (c *Config) applyDefaults(h Host) error {
 	setDefault(&c.StopTimeout, DefaultStopTimeout)
 	setDefault(&c.BootTimeout, DefaultBootTimeout)
 	setDefault(&c.DNSAddr, DefaultDNSAddr)
-	setDefault(&c.JailerChrootBase, DefaultChrootBase)
 	setDefault(&c.SSHKeyPath, filepath.Join(c.StateDir, "ssh", "id_ed25519"))
+	c.applyBackendDefaults(reg)
 	return nil
 }
 
@@ -343,120 +339,140 @@ var (
 	ifNameRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
 )
 
-// Validate checks every field and reports all problems at once, each
-// saying what to write instead. It expects defaults to have been applied
-// (as Load does); empty required values are reported.
-func (c *Config) Validate() error {
+// Validate checks every field, and the backend keys with the backends of
+// reg, and reports all problems at once, each saying what to write
+// instead. It expects defaults to have been applied (as Load does); empty
+// required values are reported.
+func (c *Config) Validate(reg *vmm.Registry) error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	errs = append(errs, c.validatePaths()...)
+	errs = append(errs, c.validateChoices(reg)...)
+	errs = append(errs, c.validateNetwork()...)
+	errs = append(errs, c.validateSources()...)
+	errs = append(errs, c.validateTimes()...)
+	errs = append(errs, c.VMDefaults.validate()...)
+	for i, f := range c.FileSync {
+		errs = append(errs, f.validate(fmt.Sprintf("file_sync[%d]", i))...)
+	}
+	return errors.Join(errs...)
+}
 
+// problems collects validation errors.
+type problems []error
+
+func (p *problems) add(format string, args ...any) { *p = append(*p, fmt.Errorf(format, args...)) }
+
+func (c *Config) validatePaths() problems {
+	var p problems
 	checkDir := func(key, v, example string) {
 		switch {
 		case v == "":
-			bad("%s is empty: set an absolute path, e.g. %s = %q", key, key, example)
+			p.add("%s is empty: set an absolute path, e.g. %s = %q", key, key, example)
 		case !filepath.IsAbs(v):
-			bad("%s %q is not absolute: use a full path, e.g. %s = %q", key, v, key, example)
+			p.add("%s %q is not absolute: use a full path, e.g. %s = %q", key, v, key, example)
 		case filepath.Clean(v) != v:
-			bad("%s %q is not clean: write it as %s = %q", key, v, key, filepath.Clean(v))
+			p.add("%s %q is not clean: write it as %s = %q", key, v, key, filepath.Clean(v))
 		}
 	}
 	checkDir("state_dir", c.StateDir, "/var/lib/banger")
 	checkDir("runtime_dir", c.RuntimeDir, "/run/banger")
 	checkDir("ssh_key_path", c.SSHKeyPath, "/var/lib/banger/ssh/id_ed25519")
+	return p
+}
 
-	oneOf := func(key, v string, allowed ...string) {
-		for _, a := range allowed {
-			if v == a {
-				return
-			}
-		}
-		bad("%s %q is not valid: use one of %s", key, v, strings.Join(allowed, ", "))
+func (c *Config) validateChoices(reg *vmm.Registry) problems {
+	var p problems
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		p.add("log_level %q is not valid: use one of debug, info, warn, error", c.LogLevel)
 	}
-	oneOf("log_level", c.LogLevel, "debug", "info", "warn", "error")
-	oneOf("vmm", c.VMM, "auto", "qemu", "firecracker")
-	oneOf("accel", c.Accel, "auto", "kvm", "tcg")
+	return append(p, reg.Validate(c.VMM, c.Backends)...)
+}
 
-	for _, b := range []struct{ key, v string }{
-		{"qemu_bin", c.QEMUBin}, {"firecracker_bin", c.FirecrackerBin}, {"jailer_bin", c.JailerBin},
-	} {
-		if strings.TrimSpace(b.v) == "" {
-			bad("%s is empty: give a program name on $PATH or an absolute path", b.key)
-		}
-	}
-
+func (c *Config) validateNetwork() problems {
+	var p problems
 	if !ifNameRE.MatchString(c.BridgeName) || c.BridgeName == "." || c.BridgeName == ".." {
-		bad("bridge_name %q is not a valid interface name: use 1-15 letters, digits, '-', '_' or '.', e.g. bridge_name = %q",
+		p.add("bridge_name %q is not a valid interface name: use 1-15 letters, digits, '-', '_' or '.', e.g. bridge_name = %q",
 			c.BridgeName, DefaultBridgeName)
 	}
-
 	if err := validateCIDR(c.CIDR); err != nil {
-		errs = append(errs, err)
-	}
-
-	if !imageNameRE.MatchString(c.DefaultImage) {
-		bad("default_image %q is not a valid image name: use lowercase letters, digits, '.' and '-', starting with a letter or digit (max 63), e.g. default_image = %q",
-			c.DefaultImage, DefaultImage)
-	}
-
-	if u, err := url.Parse(c.DebianMirror); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("debian_mirror %q is not an http(s) URL: e.g. debian_mirror = %q", c.DebianMirror, DefaultDebianMirror)
-	}
-
-	if c.CatalogURL != "" {
-		if u, err := url.Parse(c.CatalogURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("catalog_url %q is not an http(s) URL: e.g. catalog_url = %q, or leave it out to use only the built-in catalog", c.CatalogURL, "https://example.org/banger/catalog.json")
-		}
-	}
-
-	if _, err := c.BootTimeoutDuration(); err != nil {
-		errs = append(errs, err)
+		p = append(p, err)
 	}
 	if c.DNSAddr != "off" {
 		if ap, err := netip.ParseAddrPort(c.DNSAddr); err != nil || !ap.Addr().IsLoopback() {
-			bad(`dns_addr %q: use a loopback address and port such as "127.0.0.1:5354", or "off"`, c.DNSAddr)
+			p.add(`dns_addr %q: use a loopback address and port such as "127.0.0.1:5354", or "off"`, c.DNSAddr)
 		}
 	}
-	if !filepath.IsAbs(c.JailerChrootBase) || filepath.Clean(c.JailerChrootBase) != c.JailerChrootBase {
-		bad("jailer_chroot_base %q must be an absolute, clean path", c.JailerChrootBase)
+	return p
+}
+
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+func (c *Config) validateSources() problems {
+	var p problems
+	if !imageNameRE.MatchString(c.DefaultImage) {
+		p.add("default_image %q is not a valid image name: use lowercase letters, digits, '.' and '-', starting with a letter or digit (max 63), e.g. default_image = %q",
+			c.DefaultImage, DefaultImage)
+	}
+	if !httpURL(c.DebianMirror) {
+		p.add("debian_mirror %q is not an http(s) URL: e.g. debian_mirror = %q", c.DebianMirror, DefaultDebianMirror)
+	}
+	if c.CatalogURL != "" && !httpURL(c.CatalogURL) {
+		p.add("catalog_url %q is not an http(s) URL: e.g. catalog_url = %q, or leave it out to use only the built-in catalog", c.CatalogURL, "https://example.org/banger/catalog.json")
+	}
+	return p
+}
+
+func (c *Config) validateTimes() problems {
+	var p problems
+	if _, err := c.BootTimeoutDuration(); err != nil {
+		p = append(p, err)
 	}
 	if _, err := c.StopTimeoutDuration(); err != nil {
-		errs = append(errs, err)
+		p = append(p, err)
 	}
+	return p
+}
 
-	if c.VMDefaults.VCPU < 0 {
-		bad("vm_defaults.vcpu %d is negative: use at least 1, e.g. vcpu = 2", c.VMDefaults.VCPU)
+func (d VMDefaults) validate() problems {
+	var p problems
+	if d.VCPU < 0 {
+		p.add("vm_defaults.vcpu %d is negative: use at least 1, e.g. vcpu = 2", d.VCPU)
 	}
-	if c.VMDefaults.MemoryMiB < 0 {
-		bad("vm_defaults.memory_mib %d is negative: e.g. memory_mib = 2048", c.VMDefaults.MemoryMiB)
-	} else if c.VMDefaults.MemoryMiB > 0 && c.VMDefaults.MemoryMiB < 128 {
-		bad("vm_defaults.memory_mib %d is too small: use at least 128, e.g. memory_mib = 2048", c.VMDefaults.MemoryMiB)
+	if d.MemoryMiB < 0 {
+		p.add("vm_defaults.memory_mib %d is negative: e.g. memory_mib = 2048", d.MemoryMiB)
+	} else if d.MemoryMiB > 0 && d.MemoryMiB < 128 {
+		p.add("vm_defaults.memory_mib %d is too small: use at least 128, e.g. memory_mib = 2048", d.MemoryMiB)
 	}
-	if c.VMDefaults.DiskSize != "" {
-		if _, err := ParseSize(c.VMDefaults.DiskSize); err != nil {
-			bad("vm_defaults.disk_size: %w", err)
+	if d.DiskSize != "" {
+		if _, err := ParseSize(d.DiskSize); err != nil {
+			p.add("vm_defaults.disk_size: %w", err)
 		}
 	}
+	return p
+}
 
-	for i, f := range c.FileSync {
-		where := fmt.Sprintf("file_sync[%d]", i)
-		if f.Host == "" {
-			bad("%s: host is empty: set the file to copy, e.g. host = \"~/.gitconfig\"", where)
-		}
-		switch {
-		case f.Guest == "":
-			bad("%s: guest is empty: set a path under /root, e.g. guest = \"/root/.gitconfig\"", where)
-		case !path.IsAbs(f.Guest) || path.Clean(f.Guest) != f.Guest:
-			bad("%s: guest %q must be a clean absolute path under /root, e.g. guest = \"/root/.gitconfig\"", where, f.Guest)
-		case f.Guest != "/root" && !strings.HasPrefix(f.Guest, "/root/"):
-			bad("%s: guest %q is outside /root: only paths under /root are synced, e.g. guest = \"/root/.gitconfig\"", where, f.Guest)
-		}
-		if f.Mode != "" {
-			if m, err := strconv.ParseUint(f.Mode, 8, 32); err != nil || m > 0o7777 {
-				bad("%s: mode %q is not an octal permission: e.g. mode = \"0600\"", where, f.Mode)
-			}
+func (f FileSync) validate(where string) problems {
+	var p problems
+	if f.Host == "" {
+		p.add("%s: host is empty: set the file to copy, e.g. host = \"~/.gitconfig\"", where)
+	}
+	switch {
+	case f.Guest == "":
+		p.add("%s: guest is empty: set a path under /root, e.g. guest = \"/root/.gitconfig\"", where)
+	case !path.IsAbs(f.Guest) || path.Clean(f.Guest) != f.Guest:
+		p.add("%s: guest %q must be a clean absolute path under /root, e.g. guest = \"/root/.gitconfig\"", where, f.Guest)
+	case f.Guest != "/root" && !strings.HasPrefix(f.Guest, "/root/"):
+		p.add("%s: guest %q is outside /root: only paths under /root are synced, e.g. guest = \"/root/.gitconfig\"", where, f.Guest)
+	}
+	if f.Mode != "" {
+		if m, err := strconv.ParseUint(f.Mode, 8, 32); err != nil || m > 0o7777 {
+			p.add("%s: mode %q is not an octal permission: e.g. mode = \"0600\"", where, f.Mode)
 		}
 	}
-	return errors.Join(errs...)
+	return p
 }
 
 func validateCIDR(s string) error {

@@ -114,7 +114,7 @@ func New(o Options) *Firecracker {
 }
 
 // Name implements vmm.VMM.
-func (f *Firecracker) Name() string { return "firecracker" }
+func (f *Firecracker) Name() string { return Name }
 
 // APISocket is where Start puts (or links) the API socket for a VM runtime
 // directory; Handle.Control is this path.

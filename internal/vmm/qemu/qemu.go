@@ -30,6 +30,9 @@ type Options struct {
 	TSCKHz int
 	// StartTimeout bounds how long Start waits for QMP; default 10s.
 	StartTimeout time.Duration
+	// Img is the qemu-img executable that makes root disks; default
+	// "qemu-img".
+	Img string
 }
 
 // QEMU implements vmm.VMM.
@@ -39,6 +42,7 @@ type QEMU struct {
 	log          *slog.Logger
 	tscKHz       int
 	startTimeout time.Duration
+	img          string
 
 	procs *vmm.Supervisor
 }
@@ -53,9 +57,10 @@ func New(o Options) *QEMU {
 		log:          o.Logger,
 		tscKHz:       o.TSCKHz,
 		startTimeout: o.StartTimeout,
+		img:          o.Img,
 	}
 	if q.binary == "" {
-		q.binary = "qemu-system-x86_64"
+		q.binary = DefaultBinary
 	}
 	if q.log == nil {
 		q.log = slog.New(slog.DiscardHandler)
@@ -73,7 +78,7 @@ func New(o Options) *QEMU {
 }
 
 // Name implements vmm.VMM.
-func (q *QEMU) Name() string { return "qemu" }
+func (q *QEMU) Name() string { return Name }
 
 // maxSocketPath is the longest path a unix socket address can hold.
 const maxSocketPath = 107
