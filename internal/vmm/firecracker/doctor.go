@@ -9,6 +9,7 @@ import (
 
 	"banger/internal/vmm"
 	"banger/internal/vmm/kvm"
+	"banger/internal/vmm/rootdisk"
 )
 
 // doctorChecks report the firecracker binary and its version, how root
@@ -68,7 +69,7 @@ func versionCheck(ctx context.Context, env vmm.Env, h vmm.Host, path string, loo
 func hostChecks(env vmm.Env, h vmm.Host) []vmm.Check {
 	dir := nearestExisting(env.StateDir)
 	out := []vmm.Check{{Name: "fc root disk", Status: vmm.CheckInfo,
-		Detail: "Firecracker root disks: " + ProbeRootDiskMethod(dir)}}
+		Detail: "Firecracker root disks: " + rootdisk.RealHost().Probe(dir)}}
 	if _, err := h.LookPath(env.Settings.String(JailerKey)); err != nil {
 		return append(out, vmm.Check{Name: "jailer", Status: vmm.CheckInfo, Detail: "jailer not installed; Firecracker VMs run without it"})
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"banger/internal/vmm"
+	"banger/internal/vmm/rootdisk"
 )
 
 // Options configures the Firecracker backend.
@@ -65,7 +66,7 @@ type Firecracker struct {
 	log            *slog.Logger
 	run            func(ctx context.Context, argv []string) ([]byte, error)
 	startTimeout   time.Duration
-	disks          diskPrep // root disk methods and the host paths they use
+	disks          rootdisk.Host // root disk methods and the host paths they use
 
 	procs *vmm.Supervisor
 }
@@ -83,7 +84,7 @@ func New(o Options) *Firecracker {
 		log:          o.Logger,
 		run:          o.Run,
 		startTimeout: o.StartTimeout,
-		disks:        hostDiskPrep(),
+		disks:        rootdisk.RealHost(),
 	}
 	if f.binary == "" {
 		f.binary = "firecracker"
@@ -212,7 +213,7 @@ func (f *Firecracker) Start(ctx context.Context, cfg vmm.Config) (_ vmm.Handle, 
 	st := &runState{Dir: cfg.Dir}
 	defer func() {
 		if err != nil {
-			st.undo(context.WithoutCancel(ctx), f.log, f.dmOps())
+			st.undo(context.WithoutCancel(ctx), f.log, f.diskHost())
 		}
 	}()
 	cfg, lay, err := f.prepare(ctx, cfg, st)
@@ -245,7 +246,7 @@ func (f *Firecracker) Start(ctx context.Context, cfg vmm.Config) (_ vmm.Handle, 
 func (f *Firecracker) prepare(ctx context.Context, cfg vmm.Config, st *runState) (vmm.Config, layout, error) {
 	// A run the daemon lost track of may have left its root disk snapshot.
 	if old, lerr := loadState(cfg.Dir); lerr == nil && old.DM != nil {
-		if err := f.dmOps().teardown(ctx, old.DM); err != nil {
+		if err := f.diskHost().Teardown(ctx, old.DM); err != nil {
 			return cfg, layout{}, fmt.Errorf("undo the root disk snapshot of an earlier run: %w", err)
 		}
 	}
@@ -389,7 +390,7 @@ func (f *Firecracker) cleanup(ctx context.Context, h vmm.Handle) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	st.cleanup(ctx, f.log, f.dmOps())
+	st.cleanup(ctx, f.log, f.diskHost())
 }
 
 func removeFiles(paths ...string) {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"banger/internal/vmm"
+	"banger/internal/vmm/rootdisk"
 )
 
 // fakeEnv makes this test binary act as firecracker for Start and returns
@@ -424,7 +425,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root.raw")
-	if _, err := PrepareRootDisk(context.Background(), rootfs, root); err != nil {
+	if _, err := rootdisk.RealHost().Copy(context.Background(), rootfs, root); err != nil {
 		t.Fatal(err)
 	}
 	cfg := vmm.Config{ID: "e2e", Kernel: kernel, Cmdline: "console=ttyS0 reboot=k panic=1 root=/dev/vda rw",
