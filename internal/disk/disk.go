@@ -1,5 +1,5 @@
-// Package disk makes the block devices a VM boots from: copy-on-write
-// overlays over an image's rootfs and ext4 work disks.
+// Package disk makes the ext4 work disks VMs get. (Root disks are the
+// backends' business: see vmm.RootDisker.)
 package disk
 
 import (
@@ -43,6 +43,11 @@ func (m *Maker) run(ctx context.Context, name string, args ...string) error {
 
 // Overlay creates a qcow2 file at path whose backing file is the raw image
 // backing. Nothing of the image is copied; the VM's writes land in path.
+//
+// Deprecated: every backend makes its own root disk (vmm.RootDisker); the
+// VMM that boots qcow2 has this overlay in its own package. Overlay is kept
+// only for the VM service's fallback for backends without a RootDisker and
+// goes when that fallback does.
 func (m *Maker) Overlay(ctx context.Context, backing, path string) error {
 	if !filepath.IsAbs(backing) {
 		return fmt.Errorf("create overlay: backing file %q must be an absolute path", backing)
