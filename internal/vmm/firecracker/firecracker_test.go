@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"banger/internal/poll"
 	"banger/internal/vmm"
 	"banger/internal/vmm/rootdisk"
 )
@@ -437,12 +438,13 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fc.Kill(context.Background(), h)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if b, _ := os.ReadFile(cfg.ConsoleLog); strings.Contains(string(b), "Linux version") {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = poll.Until(ctx, 200*time.Millisecond, nil, func(context.Context) (bool, error) {
+		b, _ := os.ReadFile(cfg.ConsoleLog)
+		return strings.Contains(string(b), "Linux version"), nil
+	})
+	if err != nil {
+		t.Fatal("no kernel output on the console within 30s")
 	}
-	t.Fatal("no kernel output on the console within 30s")
 }
