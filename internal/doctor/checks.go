@@ -34,9 +34,7 @@ func Run(ctx context.Context, in Inputs) Report {
 	vmmCheck, chosen := chooseVMM(ctx, in, env)
 	r.VMM = chosen
 	for _, b := range in.Backends.Backends() {
-		if b.Doctor != nil {
-			add(b.Doctor(ctx, env, vmm.Role{Chosen: b.Name == chosen, Forced: b.Name == in.VMM})...)
-		}
+		add(backendChecks(ctx, in, env, b, vmm.Role{Chosen: b.Name == chosen, Forced: b.Name == in.VMM})...)
 	}
 	add(vmmCheck)
 	for _, t := range tools {
@@ -89,6 +87,22 @@ func chooseVMM(ctx context.Context, in Inputs, env vmm.Env) (Check, string) {
 	return c, choice.Name
 }
 
+// backendChecks are a backend's own doctor checks, or, for a backend that
+// has none, a check of each host tool it declares.
+func backendChecks(ctx context.Context, in Inputs, env vmm.Env, b vmm.Backend, role vmm.Role) []Check {
+	if b.Doctor != nil {
+		return b.Doctor(ctx, env, role)
+	}
+	if b.Tools == nil {
+		return nil
+	}
+	var out []Check
+	for _, t := range b.Tools(env.Settings) {
+		out = append(out, checkTool(in, tool{t.Name, t.Package, "run by the " + b.Name + " backend", role.Chosen}))
+	}
+	return out
+}
+
 func run(ctx context.Context, in Inputs, name string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
@@ -124,6 +138,9 @@ func checkTool(in Inputs, t tool) Check {
 		c.Status = missingStatus(t.hard)
 		c.Detail = fmt.Sprintf("not found on PATH (%s)", t.purpose)
 		c.Fix = "apt-get install " + t.pkg
+		if t.pkg == "" {
+			c.Fix = "install " + t.name + " on PATH"
+		}
 		return c
 	}
 	c.Status = StatusOK

@@ -11,6 +11,7 @@ import (
 
 	"banger/internal/doctor"
 	"banger/internal/doctor/doctortest"
+	"banger/internal/hosttools"
 	"banger/internal/vmm"
 )
 
@@ -331,5 +332,27 @@ func TestVMMChoice(t *testing.T) {
 				t.Errorf("fix = %q", c.Fix)
 			}
 		})
+	}
+}
+
+func TestBackendWithoutChecksHasItsToolsChecked(t *testing.T) {
+	reg := testRegistry()
+	err := reg.Register(vmm.Backend{Name: "plain", Rank: 100,
+		New: func(vmm.Env) (vmm.VMM, error) { return nil, errors.New("not for running") },
+		Tools: func(vmm.Settings) []hosttools.Tool {
+			return []hosttools.Tool{{Name: "plainvm", Package: "plain-vmm"}, {Name: "plainctl"}}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHost(t)
+	h.Bins["plainctl"] = "/usr/bin/plainctl"
+	r := doctor.Run(context.Background(), h.Inputs(reg))
+	c := doctortest.MustFind(t, r, "plainvm")
+	if c.Status != doctor.StatusFail || !c.Hard || c.Fix != "apt-get install plain-vmm" || c.Detail != "not found on PATH (run by the plain backend)" {
+		t.Errorf("plainvm = %+v, want a hard failure naming its package", c)
+	}
+	if c := doctortest.MustFind(t, r, "plainctl"); c.Status != doctor.StatusOK {
+		t.Errorf("plainctl = %+v", c)
 	}
 }
