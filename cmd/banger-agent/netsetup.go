@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"banger/internal/agent"
+	"banger/internal/poll"
 )
 
 // netSetup configures lo and eth0 from banger.* kernel parameters using
@@ -35,15 +37,16 @@ func netSetup() error {
 	if lo, err := netlink.LinkByName("lo"); err == nil {
 		_ = netlink.LinkSetUp(lo)
 	}
+	// The NIC may still be probing: give it 10s.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	var eth netlink.Link
-	for i := 0; i < 100; i++ { // the NIC may still be probing
-		if eth, err = netlink.LinkByName("eth0"); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		return fmt.Errorf("find eth0: %w", err)
+	var lerr error
+	if poll.Until(ctx, 100*time.Millisecond, nil, func(context.Context) (bool, error) {
+		eth, lerr = netlink.LinkByName("eth0")
+		return lerr == nil, nil
+	}) != nil {
+		return fmt.Errorf("find eth0: %w", lerr)
 	}
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: cfg.Addr.Addr().AsSlice(), Mask: net.CIDRMask(cfg.Addr.Bits(), 32)}}
 	if err := netlink.AddrReplace(eth, addr); err != nil {

@@ -6,8 +6,9 @@ import (
 	"os"
 
 	"banger/internal/cli"
+	"banger/internal/vmm/builtin"
 )
 
 func main() {
-	os.Exit(cli.Main(context.Background(), os.Args[1:]))
+	os.Exit(cli.Main(context.Background(), os.Args[1:], builtin.Registry()))
 }

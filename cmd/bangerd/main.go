@@ -14,6 +14,7 @@ import (
 
 	"banger/internal/config"
 	"banger/internal/daemon"
+	"banger/internal/vmm/builtin"
 )
 
 func main() {
@@ -25,7 +26,8 @@ func main() {
 		fmt.Println(daemon.Version)
 		return
 	}
-	cfg, _, err := config.Load(*configPath, os.Getenv)
+	backends := builtin.Registry()
+	cfg, _, err := config.Load(*configPath, os.Getenv, backends)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bangerd:", err)
 		os.Exit(1)
@@ -38,7 +40,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	signal.Ignore(syscall.SIGHUP)
-	if err := daemon.Run(ctx, cfg, daemon.Options{AgentBinary: *agent}); err != nil {
+	if err := daemon.Run(ctx, cfg, daemon.Options{AgentBinary: *agent, Backends: backends}); err != nil {
 		fmt.Fprintln(os.Stderr, "bangerd:", err)
 		os.Exit(1)
 	}

@@ -21,7 +21,7 @@ func testVMs() []api.VM {
 	created := time.Now().Add(-3*time.Hour - time.Minute)
 	return []api.VM{
 		{ID: "id1", Name: "happy-otter", State: "running", Image: "debian-bookworm", IP: "172.30.0.2", MAC: "02:00:00:00:00:02",
-			VCPUs: 2, MemoryMiB: 1024, DiskBytes: 8 << 30, NAT: true, Backend: "qemu", PID: 4242, CreatedAt: created,
+			VCPUs: 2, MemoryMiB: 1024, DiskBytes: 8 << 30, NAT: true, Backend: "toy", PID: 4242, CreatedAt: created,
 			Workspace: &api.Workspace{HostPath: "/src/app", GuestPath: "/root/app", Head: "0123456789abcdef"}},
 		{ID: "id2", Name: "web1", State: "stopped", Image: "alpine-3.19", IP: "172.30.0.3", VCPUs: 1, MemoryMiB: 512,
 			DiskBytes: 4 << 30, CreatedAt: created},
@@ -82,7 +82,7 @@ func TestVMShow(t *testing.T) {
 	wantExit(t, r, 0)
 	for _, line := range []string{
 		"name:       happy-otter\n", "id:         id1\n", "state:      running\n", "memory:     1024 MiB\n",
-		"disk:       8G\n", "nat:        true\n", "backend:    qemu\n", "pid:        4242\n",
+		"disk:       8G\n", "nat:        true\n", "backend:    toy\n", "pid:        4242\n",
 		"workspace:  /src/app -> /root/app (at 0123456789ab)\n",
 	} {
 		if !strings.Contains(r.stdout, line) {

@@ -13,6 +13,7 @@ import (
 
 	"banger/internal/api"
 	"banger/internal/config"
+	"banger/internal/vmm"
 )
 
 // ExitError carries an exit code out of a command (the guest command's).
@@ -28,6 +29,7 @@ type app struct {
 	stderr     io.Writer
 	stdin      io.Reader
 	getenv     func(string) string
+	backends   *vmm.Registry
 	// start starts the daemon when none answers; nil means startDaemon.
 	// Tests set it so that they never start a real bangerd.
 	start func(context.Context) error
@@ -37,7 +39,7 @@ func (a *app) loadConfig() error {
 	if a.cfg != nil {
 		return nil
 	}
-	cfg, _, err := config.Load(a.configPath, a.getenv)
+	cfg, _, err := config.Load(a.configPath, a.getenv, a.backends)
 	if err != nil {
 		return err
 	}
@@ -66,9 +68,10 @@ func (a *app) client(ctx context.Context) (*api.Client, error) {
 	return c, nil
 }
 
-// Main runs the CLI and returns the process exit code.
-func Main(ctx context.Context, args []string) int {
-	a := &app{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, getenv: os.Getenv}
+// Main runs the CLI with the VMM backends of reg and returns the process
+// exit code.
+func Main(ctx context.Context, args []string, reg *vmm.Registry) int {
+	a := &app{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, getenv: os.Getenv, backends: reg}
 	return a.main(ctx, args)
 }
 

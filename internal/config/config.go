@@ -3,33 +3,25 @@
 package config
 
 import (
-	"banger/internal/image/imageref"
 	"banger/internal/units"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
-	"net/netip"
-	"net/url"
 	"os"
-	"path"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"banger/internal/vmm"
 )
 
 // Built-in defaults.
 const (
 	DefaultLogLevel     = "info"
 	DefaultVMM          = "auto"
-	DefaultAccel        = "auto"
-	DefaultQEMUBin      = "qemu-system-x86_64"
-	DefaultFirecracker  = "firecracker"
-	DefaultJailerBin    = "jailer"
 	DefaultBridgeName   = "br-banger"
 	DefaultCIDR         = "172.30.0.0/24"
 	DefaultImage        = "debian-bookworm"
@@ -37,7 +29,6 @@ const (
 	DefaultStopTimeout  = "30s"
 	DefaultBootTimeout  = "5m"
 	DefaultDNSAddr      = "127.0.0.1:5354"
-	DefaultChrootBase   = "/srv/jailer"
 
 	DefaultVCPUs     = 1
 	DefaultMemoryMiB = 1024
@@ -52,27 +43,24 @@ const (
 // Config is the contents of config.toml. Every key is optional; Load fills
 // in defaults for anything left unset.
 type Config struct {
-	StateDir       string `toml:"state_dir"`
-	RuntimeDir     string `toml:"runtime_dir"`
-	LogLevel       string `toml:"log_level"`
-	VMM            string `toml:"vmm"`
-	Accel          string `toml:"accel"`
-	QEMUBin        string `toml:"qemu_bin"`
-	FirecrackerBin string `toml:"firecracker_bin"`
-	JailerBin      string `toml:"jailer_bin"`
-	BridgeName     string `toml:"bridge_name"`
-	CIDR           string `toml:"cidr"`
-	NATDefault     bool   `toml:"nat_default"`
-	DefaultImage   string `toml:"default_image"`
-	DebianMirror   string `toml:"debian_mirror"`
-	CatalogURL     string `toml:"catalog_url"`
-	SSHKeyPath     string `toml:"ssh_key_path"`
-	StopTimeout    string `toml:"stop_timeout"`
-	BootTimeout    string `toml:"boot_timeout"`
-	DNSAddr        string `toml:"dns_addr"`
-	// JailerEnabled unset means: on when the jailer binary is installed.
-	JailerEnabled    *bool  `toml:"jailer_enabled"`
-	JailerChrootBase string `toml:"jailer_chroot_base"`
+	StateDir     string `toml:"state_dir"`
+	RuntimeDir   string `toml:"runtime_dir"`
+	LogLevel     string `toml:"log_level"`
+	VMM          string `toml:"vmm"`
+	BridgeName   string `toml:"bridge_name"`
+	CIDR         string `toml:"cidr"`
+	NATDefault   bool   `toml:"nat_default"`
+	DefaultImage string `toml:"default_image"`
+	DebianMirror string `toml:"debian_mirror"`
+	CatalogURL   string `toml:"catalog_url"`
+	SSHKeyPath   string `toml:"ssh_key_path"`
+	StopTimeout  string `toml:"stop_timeout"`
+	BootTimeout  string `toml:"boot_timeout"`
+	DNSAddr      string `toml:"dns_addr"`
+
+	// Backends holds the keys the VMM backends own (the VMM binary, ...),
+	// top-level in the file like the rest; see vmm.Backend.Settings.
+	Backends vmm.Settings `toml:"-"`
 
 	VMDefaults VMDefaults `toml:"vm_defaults"`
 	FileSync   []FileSync `toml:"file_sync"`
@@ -120,9 +108,9 @@ type ResolvedVMDefaults struct {
 }
 
 // Load finds, reads and validates the configuration for the current user
-// and machine. See LoadHost for the lookup order.
-func Load(explicitPath string, env func(string) string) (*Config, string, error) {
-	return LoadHost(explicitPath, SystemHost(env))
+// and machine, with the backends of reg. See LoadHost for the lookup order.
+func Load(explicitPath string, env func(string) string, reg *vmm.Registry) (*Config, string, error) {
+	return LoadHost(explicitPath, SystemHost(env), reg)
 }
 
 // LoadHost is Load with the host facts supplied by the caller. The file is
@@ -131,8 +119,8 @@ func Load(explicitPath string, env func(string) string) (*Config, string, error)
 // $XDG_CONFIG_HOME/banger/config.toml or ~/.config/banger/config.toml.
 // A missing default file yields all defaults and an empty path; a missing
 // explicitly chosen file is an error. The returned path is the file that
-// was read.
-func LoadHost(explicitPath string, h Host) (*Config, string, error) {
+// was read. The keys of reg's backends are accepted beside banger's own.
+func LoadHost(explicitPath string, h Host, reg *vmm.Registry) (*Config, string, error) {
 	p, explicit, err := configPath(explicitPath, h)
 	if err != nil {
 		return nil, "", err
@@ -143,7 +131,7 @@ func LoadHost(explicitPath string, h Host) (*Config, string, error) {
 		data, err := os.ReadFile(p)
 		switch {
 		case err == nil:
-			if err := c.decode(p, string(data)); err != nil {
+			if err := c.decode(p, string(data), reg); err != nil {
 				return nil, "", err
 			}
 			used = p
@@ -153,10 +141,10 @@ func LoadHost(explicitPath string, h Host) (*Config, string, error) {
 			return nil, "", fmt.Errorf("reading config: %w", err)
 		}
 	}
-	if err := c.applyDefaults(h); err != nil {
+	if err := c.applyDefaults(h, reg); err != nil {
 		return nil, used, err
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.Validate(reg); err != nil {
 		if used != "" {
 			return nil, used, fmt.Errorf("invalid config %s:\n%w", used, err)
 		}
@@ -191,7 +179,7 @@ func configPath(explicitPath string, h Host) (string, bool, error) {
 	return filepath.Join(h.Home, ".config", "banger", "config.toml"), false, nil
 }
 
-func (c *Config) decode(p, data string) error {
+func (c *Config) decode(p, data string, reg *vmm.Registry) error {
 	md, err := toml.Decode(data, c)
 	if err != nil {
 		var pe toml.ParseError
@@ -200,7 +188,11 @@ func (c *Config) decode(p, data string) error {
 		}
 		return fmt.Errorf("parsing config %s: %w", p, err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
+	und, err := c.decodeBackendKeys(p, data, md.Undecoded(), reg)
+	if err != nil {
+		return err
+	}
+	if len(und) > 0 {
 		keys := make([]string, len(und))
 		for i, k := range und {
 			keys[i] = strconv.Quote(k.String())
@@ -218,10 +210,11 @@ func (c *Config) decode(p, data string) error {
 	return nil
 }
 
-// Defaults returns a Config with every default applied for host h.
-func Defaults(h Host) (*Config, error) {
+// Defaults returns a Config with every default applied for host h and the
+// backends of reg.
+func Defaults(h Host, reg *vmm.Registry) (*Config, error) {
 	c := &Config{}
-	if err := c.applyDefaults(h); err != nil {
+	if err := c.applyDefaults(h, reg); err != nil {
 		return nil, err
 	}
 	r, err := c.ResolveVMDefaults(h)
@@ -232,7 +225,7 @@ func Defaults(h Host) (*Config, error) {
 	return c, nil
 }
 
-func (c *Config) applyDefaults(h Host) error {
+func (c *Config) applyDefaults(h Host, reg *vmm.Registry) error {
 	if c.StateDir == "" {
 		if h.EUID == 0 {
 			c.StateDir = "/var/lib/banger"
@@ -255,10 +248,6 @@ func (c *Config) applyDefaults(h Host) error {
 	}
 	setDefault(&c.LogLevel, DefaultLogLevel)
 	setDefault(&c.VMM, DefaultVMM)
-	setDefault(&c.Accel, DefaultAccel)
-	setDefault(&c.QEMUBin, DefaultQEMUBin)
-	setDefault(&c.FirecrackerBin, DefaultFirecracker)
-	setDefault(&c.JailerBin, DefaultJailerBin)
 	setDefault(&c.BridgeName, DefaultBridgeName)
 	setDefault(&c.CIDR, DefaultCIDR)
 	setDefault(&c.DefaultImage, DefaultImage)
@@ -266,8 +255,8 @@ func (c *Config) applyDefaults(h Host) error {
 	setDefault(&c.StopTimeout, DefaultStopTimeout)
 	setDefault(&c.BootTimeout, DefaultBootTimeout)
 	setDefault(&c.DNSAddr, DefaultDNSAddr)
-	setDefault(&c.JailerChrootBase, DefaultChrootBase)
 	setDefault(&c.SSHKeyPath, filepath.Join(c.StateDir, "ssh", "id_ed25519"))
+	c.applyBackendDefaults(reg)
 	return nil
 }
 
@@ -338,139 +327,4 @@ func duration(key, s, def string) (time.Duration, error) {
 		return 0, fmt.Errorf(`%s %q: use a positive duration, e.g. %s = %q`, key, s, key, def)
 	}
 	return d, nil
-}
-
-var (
-	ifNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,15}$`)
-)
-
-// Validate checks every field and reports all problems at once, each
-// saying what to write instead. It expects defaults to have been applied
-// (as Load does); empty required values are reported.
-func (c *Config) Validate() error {
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-
-	checkDir := func(key, v, example string) {
-		switch {
-		case v == "":
-			bad("%s is empty: set an absolute path, e.g. %s = %q", key, key, example)
-		case !filepath.IsAbs(v):
-			bad("%s %q is not absolute: use a full path, e.g. %s = %q", key, v, key, example)
-		case filepath.Clean(v) != v:
-			bad("%s %q is not clean: write it as %s = %q", key, v, key, filepath.Clean(v))
-		}
-	}
-	checkDir("state_dir", c.StateDir, "/var/lib/banger")
-	checkDir("runtime_dir", c.RuntimeDir, "/run/banger")
-	checkDir("ssh_key_path", c.SSHKeyPath, "/var/lib/banger/ssh/id_ed25519")
-
-	oneOf := func(key, v string, allowed ...string) {
-		for _, a := range allowed {
-			if v == a {
-				return
-			}
-		}
-		bad("%s %q is not valid: use one of %s", key, v, strings.Join(allowed, ", "))
-	}
-	oneOf("log_level", c.LogLevel, "debug", "info", "warn", "error")
-	oneOf("vmm", c.VMM, "auto", "qemu", "firecracker")
-	oneOf("accel", c.Accel, "auto", "kvm", "tcg")
-
-	for _, b := range []struct{ key, v string }{
-		{"qemu_bin", c.QEMUBin}, {"firecracker_bin", c.FirecrackerBin}, {"jailer_bin", c.JailerBin},
-	} {
-		if strings.TrimSpace(b.v) == "" {
-			bad("%s is empty: give a program name on $PATH or an absolute path", b.key)
-		}
-	}
-
-	if !ifNameRE.MatchString(c.BridgeName) || c.BridgeName == "." || c.BridgeName == ".." {
-		bad("bridge_name %q is not a valid interface name: use 1-15 letters, digits, '-', '_' or '.', e.g. bridge_name = %q",
-			c.BridgeName, DefaultBridgeName)
-	}
-
-	if err := validateCIDR(c.CIDR); err != nil {
-		errs = append(errs, err)
-	}
-
-	if !imageref.ValidName(c.DefaultImage) {
-		bad("default_image %q is not a valid image name: use lowercase letters, digits, '.' and '-', starting with a letter or digit (max 63), e.g. default_image = %q",
-			c.DefaultImage, DefaultImage)
-	}
-
-	if u, err := url.Parse(c.DebianMirror); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		bad("debian_mirror %q is not an http(s) URL: e.g. debian_mirror = %q", c.DebianMirror, DefaultDebianMirror)
-	}
-
-	if c.CatalogURL != "" {
-		if u, err := url.Parse(c.CatalogURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("catalog_url %q is not an http(s) URL: e.g. catalog_url = %q, or leave it out to use only the built-in catalog", c.CatalogURL, "https://example.org/banger/catalog.json")
-		}
-	}
-
-	if _, err := c.BootTimeoutDuration(); err != nil {
-		errs = append(errs, err)
-	}
-	if c.DNSAddr != "off" {
-		if ap, err := netip.ParseAddrPort(c.DNSAddr); err != nil || !ap.Addr().IsLoopback() {
-			bad(`dns_addr %q: use a loopback address and port such as "127.0.0.1:5354", or "off"`, c.DNSAddr)
-		}
-	}
-	if !filepath.IsAbs(c.JailerChrootBase) || filepath.Clean(c.JailerChrootBase) != c.JailerChrootBase {
-		bad("jailer_chroot_base %q must be an absolute, clean path", c.JailerChrootBase)
-	}
-	if _, err := c.StopTimeoutDuration(); err != nil {
-		errs = append(errs, err)
-	}
-
-	if c.VMDefaults.VCPU < 0 {
-		bad("vm_defaults.vcpu %d is negative: use at least 1, e.g. vcpu = 2", c.VMDefaults.VCPU)
-	}
-	if c.VMDefaults.MemoryMiB < 0 {
-		bad("vm_defaults.memory_mib %d is negative: e.g. memory_mib = 2048", c.VMDefaults.MemoryMiB)
-	} else if c.VMDefaults.MemoryMiB > 0 && c.VMDefaults.MemoryMiB < 128 {
-		bad("vm_defaults.memory_mib %d is too small: use at least 128, e.g. memory_mib = 2048", c.VMDefaults.MemoryMiB)
-	}
-	if c.VMDefaults.DiskSize != "" {
-		if _, err := units.ParseSize(c.VMDefaults.DiskSize); err != nil {
-			bad("vm_defaults.disk_size: %w", err)
-		}
-	}
-
-	for i, f := range c.FileSync {
-		where := fmt.Sprintf("file_sync[%d]", i)
-		if f.Host == "" {
-			bad("%s: host is empty: set the file to copy, e.g. host = \"~/.gitconfig\"", where)
-		}
-		switch {
-		case f.Guest == "":
-			bad("%s: guest is empty: set a path under /root, e.g. guest = \"/root/.gitconfig\"", where)
-		case !path.IsAbs(f.Guest) || path.Clean(f.Guest) != f.Guest:
-			bad("%s: guest %q must be a clean absolute path under /root, e.g. guest = \"/root/.gitconfig\"", where, f.Guest)
-		case f.Guest != "/root" && !strings.HasPrefix(f.Guest, "/root/"):
-			bad("%s: guest %q is outside /root: only paths under /root are synced, e.g. guest = \"/root/.gitconfig\"", where, f.Guest)
-		}
-		if f.Mode != "" {
-			if m, err := strconv.ParseUint(f.Mode, 8, 32); err != nil || m > 0o7777 {
-				bad("%s: mode %q is not an octal permission: e.g. mode = \"0600\"", where, f.Mode)
-			}
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func validateCIDR(s string) error {
-	ip, n, err := net.ParseCIDR(s)
-	if err != nil || ip.To4() == nil {
-		return fmt.Errorf("cidr %q is not an IPv4 CIDR: e.g. cidr = %q", s, DefaultCIDR)
-	}
-	ones, _ := n.Mask.Size()
-	if ones > 29 {
-		return fmt.Errorf("cidr %q is too small: use a /29 or larger network, e.g. cidr = %q", s, DefaultCIDR)
-	}
-	if !ip.Equal(n.IP) {
-		return fmt.Errorf("cidr %q has host bits set: write the network address, cidr = %q", s, n.String())
-	}
-	return nil
 }

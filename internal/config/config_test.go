@@ -1,11 +1,42 @@
 package config
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"banger/internal/vmm"
 )
+
+// testRegistry has two made-up backends: alpha owns alpha_bin and
+// alpha_mode, beta owns the bool beta_enabled.
+func testRegistry(t *testing.T) *vmm.Registry {
+	t.Helper()
+	r, err := vmm.NewRegistry(
+		vmm.Backend{Name: "alpha", Rank: 1,
+			Settings: []vmm.Setting{{Key: "alpha_bin", Default: "alpha-vmm"}, {Key: "alpha_mode", Default: "auto"}},
+			Validate: func(s vmm.Settings) []error {
+				var errs []error
+				if m := s.String("alpha_mode"); m != "auto" && m != "fast" {
+					errs = append(errs, fmt.Errorf("alpha_mode %q is not valid: use auto or fast", m))
+				}
+				if err := vmm.CheckProgram("alpha_bin", s.String("alpha_bin")); err != nil {
+					errs = append(errs, err)
+				}
+				return errs
+			},
+			New: func(vmm.Env) (vmm.VMM, error) { return nil, errors.New("not for running") }},
+		vmm.Backend{Name: "beta", Rank: 2, Settings: []vmm.Setting{{Key: "beta_enabled", Bool: true}},
+			New: func(vmm.Env) (vmm.VMM, error) { return nil, errors.New("not for running") }},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
 
 func envMap(m map[string]string) func(string) string {
 	return func(k string) string { return m[k] }
@@ -34,7 +65,7 @@ func TestLocationPrecedence(t *testing.T) {
 	xdg := filepath.Join(dir, "xdg")
 	xdgFile := writeFile(t, filepath.Join(xdg, "banger", "config.toml"), `log_level = "error"`)
 	home := filepath.Join(dir, "home")
-	homeFile := writeFile(t, filepath.Join(home, ".config", "banger", "config.toml"), `vmm = "qemu"`)
+	homeFile := writeFile(t, filepath.Join(home, ".config", "banger", "config.toml"), `vmm = "alpha"`)
 
 	tests := []struct {
 		name     string
@@ -57,7 +88,7 @@ func TestLocationPrecedence(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := Host{Getenv: envMap(tt.env), EUID: tt.euid, Home: home}
-			_, used, err := LoadHost(tt.explicit, h)
+			_, used, err := LoadHost(tt.explicit, h, testRegistry(t))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want error mentioning %q", err, tt.wantErr)
@@ -87,8 +118,9 @@ func TestLoadReadsValues(t *testing.T) {
 state_dir = "/srv/banger"
 runtime_dir = "/run/b"
 log_level = "debug"
-vmm = "firecracker"
-accel = "kvm"
+vmm = "beta"
+alpha_mode = "fast"
+beta_enabled = true
 bridge_name = "br0"
 cidr = "10.9.0.0/16"
 nat_default = true
@@ -109,14 +141,14 @@ mode = "0644"
 host = "/etc/hosts"
 guest = "/root/hosts"
 `)
-	c, used, err := LoadHost(p, userHost(t, nil))
+	c, used, err := LoadHost(p, userHost(t, nil), testRegistry(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if used != p {
 		t.Errorf("used = %q", used)
 	}
-	if c.StateDir != "/srv/banger" || c.VMM != "firecracker" || c.Accel != "kvm" || !c.NATDefault || c.CIDR != "10.9.0.0/16" {
+	if c.StateDir != "/srv/banger" || c.VMM != "beta" || c.Backends.String("alpha_mode") != "fast" || !c.NATDefault || c.CIDR != "10.9.0.0/16" {
 		t.Errorf("values not read: %+v", c)
 	}
 	if c.SSHKeyPath != "/srv/banger/ssh/id_ed25519" {
@@ -150,7 +182,7 @@ func TestUnknownKey(t *testing.T) {
 	}
 	for i, tt := range tests {
 		p := writeFile(t, filepath.Join(dir, "c"+string(rune('0'+i))+".toml"), tt.content)
-		_, _, err := LoadHost(p, userHost(t, nil))
+		_, _, err := LoadHost(p, userHost(t, nil), testRegistry(t))
 		if err == nil || !strings.Contains(err.Error(), "unknown key") || !strings.Contains(err.Error(), tt.key) {
 			t.Errorf("content %q: err = %v, want unknown key %s", tt.content, err, tt.key)
 		}
@@ -159,7 +191,7 @@ func TestUnknownKey(t *testing.T) {
 
 func TestSyntaxErrorNamesFile(t *testing.T) {
 	p := writeFile(t, filepath.Join(t.TempDir(), "c.toml"), "log_level = \n")
-	_, _, err := LoadHost(p, userHost(t, nil))
+	_, _, err := LoadHost(p, userHost(t, nil), testRegistry(t))
 	if err == nil || !strings.Contains(err.Error(), p) {
 		t.Errorf("err = %v, want parse error naming %s", err, p)
 	}
@@ -167,7 +199,7 @@ func TestSyntaxErrorNamesFile(t *testing.T) {
 
 func TestExplicitZeroVMDefaultsRejected(t *testing.T) {
 	p := writeFile(t, filepath.Join(t.TempDir(), "c.toml"), "[vm_defaults]\nvcpu = 0\n")
-	_, _, err := LoadHost(p, userHost(t, nil))
+	_, _, err := LoadHost(p, userHost(t, nil), testRegistry(t))
 	if err == nil || !strings.Contains(err.Error(), "vm_defaults.vcpu must be at least 1") {
 		t.Errorf("err = %v", err)
 	}
@@ -191,7 +223,7 @@ func TestDefaultsRootVsUser(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Defaults(tt.h)
+			c, err := Defaults(tt.h, testRegistry(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -201,18 +233,18 @@ func TestDefaultsRootVsUser(t *testing.T) {
 			if c.SSHKeyPath != filepath.Join(tt.wantState, "ssh", "id_ed25519") {
 				t.Errorf("ssh_key_path = %q", c.SSHKeyPath)
 			}
-			if err := c.Validate(); err != nil {
+			if err := c.Validate(testRegistry(t)); err != nil {
 				t.Errorf("defaults do not validate: %v", err)
 			}
-			if c.LogLevel != "info" || c.VMM != "auto" || c.Accel != "auto" || c.BridgeName != "br-banger" ||
+			if c.LogLevel != "info" || c.VMM != "auto" || c.Backends.String("alpha_mode") != "auto" || c.BridgeName != "br-banger" ||
 				c.CIDR != "172.30.0.0/24" || c.NATDefault || c.DefaultImage != "debian-bookworm" ||
 				c.DebianMirror != "http://deb.debian.org/debian" || c.StopTimeout != "30s" ||
-				c.QEMUBin != "qemu-system-x86_64" || c.FirecrackerBin != "firecracker" || c.JailerBin != "jailer" {
+				c.Backends.String("alpha_bin") != "alpha-vmm" {
 				t.Errorf("built-in defaults wrong: %+v", c)
 			}
 		})
 	}
-	if _, err := Defaults(Host{EUID: 1000}); err == nil || !strings.Contains(err.Error(), "state_dir") {
+	if _, err := Defaults(Host{EUID: 1000}, testRegistry(t)); err == nil || !strings.Contains(err.Error(), "state_dir") {
 		t.Errorf("no HOME: err = %v, want error telling to set state_dir", err)
 	}
 }
@@ -277,8 +309,8 @@ func TestValidateErrors(t *testing.T) {
 		{"unclean runtime_dir", func(c *Config) { c.RuntimeDir = "/run//banger/" }, `write it as runtime_dir = "/run/banger"`},
 		{"empty state_dir", func(c *Config) { c.StateDir = "" }, `state_dir is empty`},
 		{"log level", func(c *Config) { c.LogLevel = "verbose" }, `log_level "verbose" is not valid: use one of debug, info, warn, error`},
-		{"vmm", func(c *Config) { c.VMM = "kvmtool" }, `vmm "kvmtool" is not valid: use one of auto, qemu, firecracker`},
-		{"accel", func(c *Config) { c.Accel = "hvf" }, `accel "hvf" is not valid: use one of auto, kvm, tcg`},
+		{"vmm", func(c *Config) { c.VMM = "kvmtool" }, `vmm "kvmtool" is not valid: use one of auto, alpha, beta`},
+		{"backend key", func(c *Config) { c.Backends["alpha_mode"] = "hvf" }, `alpha_mode "hvf" is not valid`},
 		{"long bridge", func(c *Config) { c.BridgeName = "br-banger-too-long" }, `bridge_name "br-banger-too-long" is not a valid interface name`},
 		{"bridge with slash", func(c *Config) { c.BridgeName = "br/0" }, `bridge_name "br/0"`},
 		{"bridge empty", func(c *Config) { c.BridgeName = "" }, `bridge_name ""`},
@@ -296,7 +328,7 @@ func TestValidateErrors(t *testing.T) {
 		{"negative vcpu", func(c *Config) { c.VMDefaults.VCPU = -1 }, `vm_defaults.vcpu -1 is negative`},
 		{"tiny memory", func(c *Config) { c.VMDefaults.MemoryMiB = 16 }, `vm_defaults.memory_mib 16 is too small`},
 		{"ssh key relative", func(c *Config) { c.SSHKeyPath = "id_ed25519" }, `ssh_key_path "id_ed25519" is not absolute`},
-		{"qemu bin empty", func(c *Config) { c.QEMUBin = " " }, `qemu_bin is empty`},
+		{"backend program empty", func(c *Config) { c.Backends["alpha_bin"] = " " }, `alpha_bin is empty`},
 		{"file_sync outside root", func(c *Config) { c.FileSync = []FileSync{{Host: "a", Guest: "/etc/passwd"}} }, `file_sync[0]: guest "/etc/passwd" is outside /root`},
 		{"file_sync root prefix trick", func(c *Config) { c.FileSync = []FileSync{{Host: "a", Guest: "/rootkit"}} }, `outside /root`},
 		{"file_sync dotdot", func(c *Config) { c.FileSync = []FileSync{{Host: "a", Guest: "/root/../etc/x"}} }, `must be a clean absolute path under /root`},
@@ -306,38 +338,38 @@ func TestValidateErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Defaults(Host{EUID: 0})
+			c, err := Defaults(Host{EUID: 0}, testRegistry(t))
 			if err != nil {
 				t.Fatal(err)
 			}
 			tt.mutate(c)
-			err = c.Validate()
+			err = c.Validate(testRegistry(t))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Validate() = %v, want error containing %q", err, tt.want)
 			}
 		})
 	}
 
-	c, _ := Defaults(Host{EUID: 0})
+	c, _ := Defaults(Host{EUID: 0}, testRegistry(t))
 	c.FileSync = []FileSync{{Host: "a", Guest: "/root/.config/x", Mode: "0600"}}
 	c.DefaultImage = "ubuntu-24.04"
-	if err := c.Validate(); err != nil {
+	if err := c.Validate(testRegistry(t)); err != nil {
 		t.Errorf("valid config rejected: %v", err)
 	}
 }
 
 func TestValidateReportsAllProblems(t *testing.T) {
-	c, _ := Defaults(Host{EUID: 0})
-	c.VMM, c.Accel = "x", "y"
-	err := c.Validate()
-	if err == nil || !strings.Contains(err.Error(), "vmm") || !strings.Contains(err.Error(), "accel") {
-		t.Errorf("Validate() = %v, want both vmm and accel reported", err)
+	c, _ := Defaults(Host{EUID: 0}, testRegistry(t))
+	c.VMM, c.Backends["alpha_mode"] = "x", "y"
+	err := c.Validate(testRegistry(t))
+	if err == nil || !strings.Contains(err.Error(), "vmm") || !strings.Contains(err.Error(), "alpha_mode") {
+		t.Errorf("Validate() = %v, want both vmm and alpha_mode reported", err)
 	}
 }
 
 func TestLoadInvalidNamesFile(t *testing.T) {
 	p := writeFile(t, filepath.Join(t.TempDir(), "c.toml"), `vmm = "xen"`)
-	_, _, err := LoadHost(p, userHost(t, nil))
+	_, _, err := LoadHost(p, userHost(t, nil), testRegistry(t))
 	if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), `vmm "xen"`) {
 		t.Errorf("err = %v", err)
 	}
@@ -345,11 +377,42 @@ func TestLoadInvalidNamesFile(t *testing.T) {
 
 func TestLoadUsesRealHost(t *testing.T) {
 	p := writeFile(t, filepath.Join(t.TempDir(), "c.toml"), `state_dir = "/tmp/x"`+"\n"+`runtime_dir = "/tmp/y"`)
-	c, used, err := Load(p, func(string) string { return "" })
+	c, used, err := Load(p, func(string) string { return "" }, testRegistry(t))
 	if err != nil || used != p || c.StateDir != "/tmp/x" {
 		t.Fatalf("Load = %+v, %q, %v", c, used, err)
 	}
 	if c.Resolved.VCPUs.Value < 1 || c.Resolved.MemoryMiB.Value < 512 {
 		t.Errorf("Resolved = %+v", c.Resolved)
+	}
+}
+
+func TestBackendKeys(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, filepath.Join(dir, "ok.toml"), "alpha_bin = \"/opt/alpha\"\nbeta_enabled = false\n")
+	c, _, err := LoadHost(p, userHost(t, nil), testRegistry(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Backends.String("alpha_bin") != "/opt/alpha" || c.Backends.String("alpha_mode") != "auto" {
+		t.Errorf("backend settings = %v", c.Backends)
+	}
+	if v, set := c.Backends.Bool("beta_enabled"); !set || v {
+		t.Errorf("beta_enabled = %v (set %v), want false and set", v, set)
+	}
+	tests := []struct{ content, want string }{
+		{"alpha_bin = 3", "alpha_bin must be a string"},
+		{"beta_enabled = \"yes\"", "beta_enabled must be true or false"},
+		{"[alpha_bin]\nx = 1", "alpha_bin must be a string"},
+		{"gamma_bin = \"x\"", `unknown key "gamma_bin"`},
+	}
+	for i, tt := range tests {
+		p := writeFile(t, filepath.Join(dir, fmt.Sprintf("bad%d.toml", i)), tt.content)
+		if _, _, err := LoadHost(p, userHost(t, nil), testRegistry(t)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: err = %v, want %q", tt.content, err, tt.want)
+		}
+	}
+	// Without a registry nobody owns the keys.
+	if _, _, err := LoadHost(p, userHost(t, nil), nil); err == nil || !strings.Contains(err.Error(), `unknown key "alpha_bin"`) {
+		t.Errorf("no registry: err = %v", err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"banger/internal/vmm/builtin"
 )
 
 // TestDocsExampleLoads keeps the example in docs/config.md valid.
@@ -19,7 +21,8 @@ func TestDocsExampleLoads(t *testing.T) {
 	}
 	example, _, _ := strings.Cut(rest, "```")
 	p := writeFile(t, filepath.Join(t.TempDir(), "config.toml"), example)
-	c, _, err := LoadHost(p, Host{EUID: 0})
+	reg := builtin.Registry()
+	c, _, err := LoadHost(p, Host{EUID: 0}, reg)
 	if err != nil {
 		t.Fatalf("docs example does not load: %v", err)
 	}
@@ -27,11 +30,16 @@ func TestDocsExampleLoads(t *testing.T) {
 		t.Errorf("docs example read wrongly: %+v", c)
 	}
 	// Every key in Config must be documented.
-	for _, key := range []string{"state_dir", "runtime_dir", "log_level", "vmm", "accel", "qemu_bin",
-		"firecracker_bin", "jailer_bin", "bridge_name", "cidr", "nat_default", "default_image",
+	keys := []string{"state_dir", "runtime_dir", "log_level", "vmm", "bridge_name", "cidr", "nat_default", "default_image",
 		"debian_mirror", "catalog_url", "ssh_key_path", "stop_timeout", "boot_timeout", "dns_addr",
-		"jailer_enabled", "jailer_chroot_base", "vcpu", "memory_mib", "disk_size",
-		"[[file_sync]]", "host", "guest", "mode"} {
+		"vcpu", "memory_mib", "disk_size", "[[file_sync]]", "host", "guest", "mode"}
+	// And every key a built-in backend owns.
+	for _, b := range reg.Backends() {
+		for _, s := range b.Settings {
+			keys = append(keys, s.Key)
+		}
+	}
+	for _, key := range keys {
 		if !strings.Contains(string(doc), "`"+key+"`") {
 			t.Errorf("docs/config.md does not document `%s`", key)
 		}

@@ -28,6 +28,7 @@ import (
 	"banger/internal/sshkey"
 	"banger/internal/store"
 	"banger/internal/vm"
+	"banger/internal/vmm"
 )
 
 // Version is set at build time.
@@ -37,6 +38,8 @@ var Version = "dev"
 type Options struct {
 	// AgentBinary is the static guest agent installed into built images.
 	AgentBinary string
+	// Backends are the VMM backends the daemon offers (see vmm/builtin).
+	Backends *vmm.Registry
 }
 
 // Run serves until ctx ends or a client asks for shutdown. Running VMs are
@@ -163,7 +166,7 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 	if err != nil {
 		return nil, err
 	}
-	backends, chosen, err := Backends(ctx, cfg, log)
+	backends, chosen, err := Backends(ctx, cfg, opts.Backends, log)
 	if err != nil {
 		return nil, err
 	}

@@ -1,5 +1,5 @@
-// Package disk makes the block devices a VM boots from: copy-on-write
-// overlays over an image's rootfs and ext4 work disks.
+// Package disk makes the ext4 work disks VMs get. (Root disks are the
+// backends' business: see vmm.RootDisker.)
 package disk
 
 import (
@@ -24,11 +24,10 @@ func Exec(ctx context.Context, name string, args ...string) ([]byte, error) {
 	return out, nil
 }
 
-// Maker creates disks. QEMUImg and MkfsExt4 name the tools; empty means the
-// usual names on PATH.
+// Maker creates disks. MkfsExt4 names the tool; empty means mkfs.ext4 on
+// PATH.
 type Maker struct {
 	Run      Runner
-	QEMUImg  string
 	MkfsExt4 string
 }
 
@@ -39,26 +38,6 @@ func (m *Maker) run(ctx context.Context, name string, args ...string) error {
 	}
 	_, err := run(ctx, name, args...)
 	return err
-}
-
-// Overlay creates a qcow2 file at path whose backing file is the raw image
-// backing. Nothing of the image is copied; the VM's writes land in path.
-func (m *Maker) Overlay(ctx context.Context, backing, path string) error {
-	if !filepath.IsAbs(backing) {
-		return fmt.Errorf("create overlay: backing file %q must be an absolute path", backing)
-	}
-	if _, err := os.Stat(backing); err != nil {
-		return fmt.Errorf("create overlay: %w", err)
-	}
-	tool := m.QEMUImg
-	if tool == "" {
-		tool = "qemu-img"
-	}
-	if err := m.run(ctx, tool, "create", "-q", "-f", "qcow2", "-F", "raw", "-b", backing, path); err != nil {
-		os.Remove(path)
-		return fmt.Errorf("create overlay %s over %s: %w", path, backing, err)
-	}
-	return nil
 }
 
 // WorkDisk creates a sparse ext4 file of size bytes at path, populated from

@@ -18,45 +18,6 @@ func need(t *testing.T, tools ...string) {
 	}
 }
 
-func TestOverlayDoesNotCopyBacking(t *testing.T) {
-	need(t, "qemu-img")
-	dir := t.TempDir()
-	backing := filepath.Join(dir, "rootfs.ext4")
-	if err := os.WriteFile(backing, make([]byte, 8<<20), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	m := &Maker{}
-	ov := filepath.Join(dir, "root.qcow2")
-	if err := m.Overlay(context.Background(), backing, ov); err != nil {
-		t.Fatal(err)
-	}
-	st, err := os.Stat(ov)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Size() >= 8<<20 {
-		t.Fatalf("overlay is %d bytes: the image was copied", st.Size())
-	}
-	out, err := exec.Command("qemu-img", "info", ov).CombinedOutput()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(out), "backing file: "+backing) {
-		t.Fatalf("overlay has no backing file %s:\n%s", backing, out)
-	}
-}
-
-func TestOverlayMissingBacking(t *testing.T) {
-	m := &Maker{}
-	ov := filepath.Join(t.TempDir(), "root.qcow2")
-	if err := m.Overlay(context.Background(), "/nonexistent/rootfs.ext4", ov); err == nil {
-		t.Fatal("want an error for a missing backing file")
-	}
-	if _, err := os.Stat(ov); !os.IsNotExist(err) {
-		t.Fatal("a failed overlay left a file behind")
-	}
-}
-
 func TestWorkDiskHoldsSeed(t *testing.T) {
 	need(t, "mkfs.ext4", "debugfs")
 	dir := t.TempDir()

@@ -8,38 +8,32 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
+
+	"banger/internal/vmm"
 )
 
 // Status is the outcome of one check.
-type Status string
+type Status = vmm.CheckStatus
 
 // Check outcomes. Only a Hard check with StatusFail makes a Report fail.
 const (
-	StatusOK   Status = "ok"
-	StatusWarn Status = "warn"
-	StatusFail Status = "fail"
-	StatusInfo Status = "info"
+	StatusOK   = vmm.CheckOK
+	StatusWarn = vmm.CheckWarn
+	StatusFail = vmm.CheckFail
+	StatusInfo = vmm.CheckInfo
 )
 
 // Check is one line of the doctor report.
-type Check struct {
-	Name   string
-	Status Status
-	Detail string
-	Fix    string // what to do about a fail or warn; empty otherwise
-	Hard   bool   // a failure means banger cannot work on this host
-}
+type Check = vmm.Check
 
 // Report is the result of Run, in the order the checks were made.
 type Report struct {
 	Checks []Check
-	// Accel ("kvm" or "tcg") and VMM ("qemu" or "firecracker") are what
-	// banger would use on this host with this config; "" when the config
-	// leaves no usable choice.
-	Accel, VMM string
+	// VMM is the backend banger would use on this host with this config;
+	// "" when the config leaves no usable choice.
+	VMM string
 }
 
 // Failed reports whether any hard requirement failed.
@@ -107,16 +101,16 @@ func statusLabel(s Status) string {
 // Zero-valued host hooks are replaced by the real host (see Run).
 type Inputs struct {
 	StateDir, RuntimeDir string
-	VMM, Accel           string // vmm auto|qemu|firecracker, accel auto|kvm|tcg ("" means auto)
-	QEMUBin              string // default "qemu-system-x86_64"
-	FirecrackerBin       string // default "firecracker"
-	JailerBin            string // default "jailer"
-	JailerChrootBase     string // default /srv/jailer
 	BridgeName           string
+	VMM                  string // the config's vmm: auto or a backend name ("" means auto)
+	// Backends are the VMM backends to check and choose from.
+	Backends *vmm.Registry
+	// Env is what the backends are checked with (their settings, the
+	// probe kernel); its Host is filled in from the hooks below.
+	Env vmm.Env
 
-	// KVMProbe boots a guest kernel under KVM to find out whether KVM can
-	// really run guests here. nil means no kernel is available yet to
-	// probe with.
+	// KVMProbe replaces the KVM test boot; nil means the real one, with
+	// Env's probe kernel (none: not probed).
 	KVMProbe func(ctx context.Context) (ok bool, detail string, err error)
 	LookPath func(string) (string, error)
 	// Run runs a command (argv, no shell) and returns its combined output.
@@ -135,35 +129,10 @@ type Inputs struct {
 
 func (in Inputs) withDefaults() Inputs {
 	if in.VMM == "" {
-		in.VMM = "auto"
+		in.VMM = vmm.Auto
 	}
-	if in.Accel == "" {
-		in.Accel = "auto"
-	}
-	if in.QEMUBin == "" {
-		in.QEMUBin = "qemu-system-x86_64"
-	}
-	if in.JailerBin == "" {
-		in.JailerBin = "jailer"
-	}
-	if in.FirecrackerBin == "" {
-		in.FirecrackerBin = "firecracker"
-	}
-	if in.LookPath == nil {
-		in.LookPath = exec.LookPath
-	}
-	if in.Run == nil {
-		in.Run = runCommand
-	}
-	if in.ProcRoot == "" {
-		in.ProcRoot = "/proc"
-	}
-	if in.SysRoot == "" {
-		in.SysRoot = "/sys"
-	}
-	if in.DevRoot == "" {
-		in.DevRoot = "/dev"
-	}
+	h := vmm.Host{LookPath: in.LookPath, Run: in.Run, DevRoot: in.DevRoot, ProcRoot: in.ProcRoot, SysRoot: in.SysRoot}.WithDefaults()
+	in.LookPath, in.Run, in.DevRoot, in.ProcRoot, in.SysRoot = h.LookPath, h.Run, h.DevRoot, h.ProcRoot, h.SysRoot
 	if in.Statfs == nil {
 		in.Statfs = statfs
 	}
@@ -176,12 +145,14 @@ func (in Inputs) withDefaults() Inputs {
 	return in
 }
 
-func runCommand(ctx context.Context, name string, args ...string) (string, error) {
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("run %s: %w", name, err)
+// env is what the backends' checks see: Env with the host hooks.
+func (in Inputs) env() vmm.Env {
+	e := in.Env
+	if e.StateDir == "" {
+		e.StateDir = in.StateDir
 	}
-	return string(out), nil
+	e.Host = vmm.Host{LookPath: in.LookPath, Run: in.Run, DevRoot: in.DevRoot, ProcRoot: in.ProcRoot, SysRoot: in.SysRoot, KVMProbe: in.KVMProbe}
+	return e
 }
 
 func statfs(path string) (uint64, error) {

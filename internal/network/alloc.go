@@ -99,8 +99,8 @@ func (p Pool) capacity() int {
 	return 1<<(32-p.prefix.Bits()) - 3
 }
 
-// MACFor returns the guest MAC address for ip: the QEMU/KVM locally
-// administered OUI 52:54:00 followed by the last three bytes of the IPv4
+// MACFor returns the guest MAC address for ip: the locally administered
+// OUI 52:54:00 that KVM-based VMMs use followed by the last three bytes of the IPv4
 // address, so the same address always gets the same MAC.
 func MACFor(ip netip.Addr) string {
 	a := ip.Unmap().As4()

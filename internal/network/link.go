@@ -184,11 +184,11 @@ func (l Links) BridgeAddrs(ctx context.Context, name string) ([]netip.Prefix, er
 }
 
 // tapFlags are the flags a tap is created with. They must stay compatible
-// with QEMU's `-netdev tap,ifname=NAME`, which re-attaches to the existing
-// persistent device with TUNSETIFF: the kernel rejects the attach with
-// EINVAL if IFF_MULTI_QUEUE differs between creation and attach, and QEMU
-// asks for multi-queue only with queues>1, so the tap is single-queue.
-// IFF_NO_PI and IFF_VNET_HDR are per-attach flags that QEMU sets itself
+// with a VMM that re-attaches to the existing persistent device by name
+// with TUNSETIFF: the kernel rejects the attach with EINVAL if
+// IFF_MULTI_QUEUE differs between creation and attach, and the VMMs ask for
+// multi-queue only with several queues, so the tap is single-queue.
+// IFF_NO_PI and IFF_VNET_HDR are per-attach flags that a VMM sets itself
 // (it always asks for IFF_NO_PI and probes IFF_VNET_HDR); creating the
 // device with the same values keeps `ip -d link` honest.
 const tapFlags = netlink.TUNTAP_NO_PI | netlink.TUNTAP_VNET_HDR
@@ -278,7 +278,7 @@ func (l Links) CreateTapOwned(ctx context.Context, name, bridge string, uid int)
 
 // isLeftoverTap reports whether link is a banger tap nobody has open: a
 // tuntap in tap mode whose name starts with TapPrefix and that has no
-// carrier. The tun driver turns carrier on while a process (QEMU) has the
+// carrier. The tun driver turns carrier on while a process (the VMM) has the
 // device attached and off when the last one detaches; the kernel reports
 // carrier in the link flags only while the device is up, so a down tap of
 // ours is set up first.

@@ -9,12 +9,17 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"banger/internal/poll"
 )
 
-// Supervisor is the process side every backend shares: it reaps the VMM
-// processes a backend started, waits for ones adopted after a daemon
-// restart by polling /proc, and stops them gracefully or by force. The
-// zero value is ready to use.
+// Supervisor is the process lifecycle every backend shares: it starts a
+// VMM process detached with its log and waits until it is ready (Start),
+// reaps the processes it started, waits for ones adopted after a daemon
+// restart by polling /proc, reports their status, and stops them
+// gracefully or by force. Backends keep only what differs: the command
+// line, how readiness shows and the graceful-stop request. The zero value
+// is ready to use.
 type Supervisor struct {
 	Name string // "qemu", "firecracker": used in errors and logs
 	Log  *slog.Logger
@@ -65,16 +70,9 @@ func (s *Supervisor) Wait(ctx context.Context, h Handle) error {
 			return ctx.Err()
 		}
 	}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for Alive(h.PID, h.StartTime) {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-	return nil
+	return poll.Until(ctx, 100*time.Millisecond, nil, func(context.Context) (bool, error) {
+		return !Alive(h.PID, h.StartTime), nil
+	})
 }
 
 // Reap gives the reaper a moment to collect an exited child, so the pid is

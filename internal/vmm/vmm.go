@@ -82,12 +82,16 @@ type VMM interface {
 	Status(ctx context.Context, h Handle) (State, error)
 }
 
-// Backends may need disks and kernels in their own formats, and taps owned
-// by the user their VMM runs as. These optional interfaces say so; the VM
-// service uses them when a backend implements them and the defaults
-// (a qcow2 overlay, the image's kernel as is, a root-owned tap) otherwise.
+// Backends make disks and kernels in their own formats, and may need taps
+// owned by the user their VMM runs as. These interfaces are the
+// capabilities a backend's VMM declares (Go interfaces it implements, with
+// compile-time assertions in its package); the VM service uses them when a
+// backend implements them and the defaults (the image's kernel as is, a
+// root-owned tap, a plain unix socket to the agent) otherwise.
 
-// RootDisker makes a VM's root disk from an image's raw rootfs, in dir.
+// RootDisker makes a VM's root disk from an image's raw rootfs, in dir, and
+// returns it. Every backend implements it (QEMU: a qcow2 overlay;
+// Firecracker: a device-mapper snapshot or a raw copy).
 type RootDisker interface {
 	PrepareRootDisk(ctx context.Context, image, dir string) (Disk, error)
 }
@@ -120,4 +124,12 @@ type Preflighter interface {
 // one is reported with its package before anything is created.
 type ToolRequirer interface {
 	RequiredTools() []string
+}
+
+// Snapshotter saves a running VM's memory and device state to dir and starts
+// a VM again from such a snapshot. No backend implements it yet: it is the
+// room snapshots will land in.
+type Snapshotter interface {
+	Snapshot(ctx context.Context, h Handle, dir string) error
+	Restore(ctx context.Context, cfg Config, dir string) (Handle, error)
 }

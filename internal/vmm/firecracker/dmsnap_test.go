@@ -2,7 +2,6 @@ package firecracker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"banger/internal/vmm"
+	"banger/internal/vmm/rootdisk"
 )
 
 // fakeDM stands in for losetup and dmsetup: loop devices are files under
@@ -42,9 +42,9 @@ func newFakeDM(t *testing.T) *fakeDM {
 	return d
 }
 
-func (d *fakeDM) prep() diskPrep {
-	return diskPrep{lookPath: func(s string) (string, error) { return "/usr/sbin/" + s, nil },
-		devRoot: d.devRoot, sysRoot: d.sysRoot, clone: func(dst, src *os.File) error { return unix.EOPNOTSUPP }}
+func (d *fakeDM) prep() rootdisk.Host {
+	return rootdisk.Host{LookPath: func(s string) (string, error) { return "/usr/sbin/" + s, nil },
+		DevRoot: d.devRoot, SysRoot: d.sysRoot, Clone: func(dst, src *os.File) error { return unix.EOPNOTSUPP }, Run: d.run}
 }
 
 // backend is a Firecracker whose commands and host paths are the fake's.
@@ -127,7 +127,7 @@ func wantCalls(t *testing.T, got, want []string) {
 func TestPrepareRootDiskChoosesMethod(t *testing.T) {
 	d := newFakeDM(t)
 	fc := d.backend(Options{})
-	img, _ := sparseImage(t, t.TempDir())
+	img := rawImage(t, t.TempDir())
 	ctx := context.Background()
 
 	dir := t.TempDir()
@@ -135,7 +135,7 @@ func TestPrepareRootDiskChoosesMethod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if disk.Path != filepath.Join(dir, SnapshotMarkerName) || disk.Format != "raw" {
+	if disk.Path != filepath.Join(dir, rootdisk.SnapshotMarkerName) || disk.Format != "raw" {
 		t.Fatalf("disk = %+v, want the marker", disk)
 	}
 	assertDir(t, dir, "root.cow", "root.dm", "root.origin")
@@ -146,12 +146,8 @@ func TestPrepareRootDiskChoosesMethod(t *testing.T) {
 	if want := int64(20<<20 + (20<<20)/128 + 1<<20); cow.Size != want || cow.Blocks != 0 {
 		t.Errorf("root.cow is %d bytes, %d blocks; want %d bytes, sparse", cow.Size, cow.Blocks, want)
 	}
-	m, err := readMarker(disk.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := (snapshotMarker{MethodDMSnapshot, "root.origin", "root.cow", 40960, 8}); m != want {
-		t.Errorf("marker = %+v, want %+v", m, want)
+	if b, _ := os.ReadFile(disk.Path); string(b) != "{\n \"method\": \"dm-snapshot\",\n \"origin\": \"root.origin\",\n \"cow\": \"root.cow\",\n \"sectors\": 40960,\n \"chunk_sectors\": 8\n}" {
+		t.Errorf("marker = %s", b)
 	}
 	if len(d.take()) != 0 {
 		t.Error("create ran commands; only Start should")
@@ -159,7 +155,7 @@ func TestPrepareRootDiskChoosesMethod(t *testing.T) {
 
 	// Without device-mapper: a copy at root.raw.
 	nodm := d.prep()
-	nodm.devRoot = t.TempDir()
+	nodm.DevRoot = t.TempDir()
 	fc.disks = nodm
 	dir = t.TempDir()
 	if disk, err = fc.PrepareRootDisk(ctx, img, dir); err != nil {
@@ -184,41 +180,41 @@ func TestPrepareRootDiskChoosesMethod(t *testing.T) {
 func TestDMProbeDecisions(t *testing.T) {
 	d := newFakeDM(t)
 	dir := t.TempDir()
-	if got := d.prep().probe(dir); !strings.HasPrefix(got, "dm-snapshot (") {
+	if got := d.prep().Probe(dir); !strings.HasPrefix(got, "dm-snapshot (") {
 		t.Errorf("probe with everything = %q", got)
 	}
 	for _, tt := range []struct {
 		name string
-		mod  func(*diskPrep)
+		mod  func(*rootdisk.Host)
 		want string
 	}{
-		{"no dmsetup", func(p *diskPrep) {
-			p.lookPath = func(s string) (string, error) {
+		{"no dmsetup", func(p *rootdisk.Host) {
+			p.LookPath = func(s string) (string, error) {
 				if s == "dmsetup" {
 					return "", errors.New("not found")
 				}
 				return s, nil
 			}
 		}, "dmsetup not installed"},
-		{"no losetup", func(p *diskPrep) {
-			p.lookPath = func(s string) (string, error) {
+		{"no losetup", func(p *rootdisk.Host) {
+			p.LookPath = func(s string) (string, error) {
 				if s == "losetup" {
 					return "", errors.New("not found")
 				}
 				return s, nil
 			}
 		}, "losetup not installed"},
-		{"no control", func(p *diskPrep) { p.devRoot = t.TempDir() }, "mapper/control not usable"},
+		{"no control", func(p *rootdisk.Host) { p.DevRoot = t.TempDir() }, "mapper/control not usable"},
 	} {
 		p := d.prep()
 		tt.mod(&p)
-		got := p.probe(dir)
+		got := p.Probe(dir)
 		if !strings.HasPrefix(got, "sparse-copy (dm-snapshot not usable: ") || !strings.Contains(got, tt.want) {
 			t.Errorf("%s: probe = %q", tt.name, got)
 		}
 	}
 	must(t, os.Remove(filepath.Join(d.devRoot, "loop-control")))
-	if ok, why := d.prep().dmUsable(); ok || !strings.Contains(why, "loop-control not usable") {
+	if ok, why := d.prep().DMUsable(); ok || !strings.Contains(why, "loop-control not usable") {
 		t.Errorf("without loop-control: %v, %q", ok, why)
 	}
 }
@@ -228,7 +224,7 @@ func dmConfig(t *testing.T, fc *Firecracker) (vmm.Config, string) {
 	t.Helper()
 	base := t.TempDir()
 	cfg := testConfig(t, base)
-	img, _ := sparseImage(t, base)
+	img := rawImage(t, base)
 	vmDir := filepath.Join(base, "vm")
 	must(t, os.MkdirAll(vmDir, 0o700))
 	disk, err := fc.PrepareRootDisk(context.Background(), img, vmDir)
@@ -264,7 +260,7 @@ func TestStartStopDMSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st.DM == nil || st.DM.Name != "banger-vm1" || len(st.DM.Loops) != 2 ||
-		st.DM.Loops[0] != (loopRecord{"/dev/loop0", origin}) || st.DM.Loops[1] != (loopRecord{"/dev/loop1", cow}) {
+		st.DM.Loops[0] != (rootdisk.LoopRecord{Dev: "/dev/loop0", File: origin}) || st.DM.Loops[1] != (rootdisk.LoopRecord{Dev: "/dev/loop1", File: cow}) {
 		t.Fatalf("state dm = %+v", st.DM)
 	}
 
@@ -345,7 +341,7 @@ func TestStartDMCreateFailsRollsBack(t *testing.T) {
 
 func TestDMTeardownIdempotent(t *testing.T) {
 	d := newFakeDM(t)
-	o := dmOps{run: d.run, devRoot: d.devRoot, sysRoot: d.sysRoot, log: New(Options{}).log}
+	o := d.prep()
 	ctx := context.Background()
 	dir := t.TempDir()
 	must(t, os.WriteFile(filepath.Join(dir, "a"), nil, 0o600))
@@ -354,10 +350,10 @@ func TestDMTeardownIdempotent(t *testing.T) {
 	b, _ := d.run(ctx, []string{"losetup", "--find", "--show", filepath.Join(dir, "b")})
 	_, _ = d.run(ctx, []string{"dmsetup", "create", "banger-x", "--table", "t"})
 	d.take()
-	st := &dmState{Name: "banger-x", Loops: []loopRecord{{strings.TrimSpace(string(a)), filepath.Join(dir, "a")}, {strings.TrimSpace(string(b)), filepath.Join(dir, "b")}}}
+	st := &rootdisk.DMState{Name: "banger-x", Loops: []rootdisk.LoopRecord{{Dev: strings.TrimSpace(string(a)), File: filepath.Join(dir, "a")}, {Dev: strings.TrimSpace(string(b)), File: filepath.Join(dir, "b")}}}
 	again := *st
 
-	if err := o.teardown(ctx, st); err != nil {
+	if err := o.Teardown(ctx, st); err != nil {
 		t.Fatal(err)
 	}
 	if st.Name != "" || len(st.Loops) != 0 {
@@ -366,7 +362,7 @@ func TestDMTeardownIdempotent(t *testing.T) {
 	d.take()
 	// Everything is gone already: no error, and no losetup -d of a loop
 	// device that is not attached.
-	if err := o.teardown(ctx, &again); err != nil {
+	if err := o.Teardown(ctx, &again); err != nil {
 		t.Fatalf("second teardown: %v", err)
 	}
 	wantCalls(t, d.take(), []string{"dmsetup | remove | --retry | banger-x"})
@@ -374,8 +370,8 @@ func TestDMTeardownIdempotent(t *testing.T) {
 	// A loop device reused by someone else is left alone.
 	other, _ := d.run(ctx, []string{"losetup", "--find", "--show", "/somebody/else.img"})
 	d.take()
-	reused := &dmState{Loops: []loopRecord{{strings.TrimSpace(string(other)), filepath.Join(dir, "a")}}}
-	if err := o.teardown(ctx, reused); err != nil {
+	reused := &rootdisk.DMState{Loops: []rootdisk.LoopRecord{{Dev: strings.TrimSpace(string(other)), File: filepath.Join(dir, "a")}}}
+	if err := o.Teardown(ctx, reused); err != nil {
 		t.Fatal(err)
 	}
 	wantCalls(t, d.take(), nil)
@@ -472,10 +468,12 @@ func TestJailedDMSnapshot(t *testing.T) {
 	assertDir(t, filepath.Join(d.devRoot, "mapper"), "control")
 }
 
-func TestSnapshotMarkerJSON(t *testing.T) {
-	// The marker's field names are an on-disk format; keep them stable.
-	b, _ := json.Marshal(snapshotMarker{MethodDMSnapshot, "root.origin", "root.cow", 8, 8})
-	if string(b) != `{"method":"dm-snapshot","origin":"root.origin","cow":"root.cow","sectors":8,"chunk_sectors":8}` {
-		t.Errorf("marker JSON = %s", b)
-	}
+// rawImage is a sparse 20 MiB image file in dir.
+func rawImage(t *testing.T, dir string) string {
+	p := filepath.Join(dir, "rootfs.ext4")
+	f, err := os.Create(p)
+	must(t, err)
+	must(t, f.Truncate(20<<20))
+	must(t, f.Close())
+	return p
 }

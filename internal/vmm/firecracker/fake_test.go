@@ -1,6 +1,7 @@
 package firecracker
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -127,9 +128,13 @@ func fakeFirecracker(args []string) int {
 			exit <- 0
 		}
 	})
-	go http.Serve(l, h)
+	srv := &http.Server{Handler: h}
+	go srv.Serve(l)
 	code := <-exit
-	time.Sleep(50 * time.Millisecond) // let the answer go out
+	// Shutdown returns once the answer to the last request has gone out.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
 	return code
 }
 

@@ -12,10 +12,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"banger/internal/vmm"
+	"banger/internal/vmm/rootdisk"
 )
 
 // Options configures the Firecracker backend.
@@ -66,7 +66,7 @@ type Firecracker struct {
 	log            *slog.Logger
 	run            func(ctx context.Context, argv []string) ([]byte, error)
 	startTimeout   time.Duration
-	disks          diskPrep // root disk methods and the host paths they use
+	disks          rootdisk.Host // root disk methods and the host paths they use
 
 	procs *vmm.Supervisor
 }
@@ -84,7 +84,7 @@ func New(o Options) *Firecracker {
 		log:          o.Logger,
 		run:          o.Run,
 		startTimeout: o.StartTimeout,
-		disks:        hostDiskPrep(),
+		disks:        rootdisk.RealHost(),
 	}
 	if f.binary == "" {
 		f.binary = "firecracker"
@@ -114,7 +114,7 @@ func New(o Options) *Firecracker {
 }
 
 // Name implements vmm.VMM.
-func (f *Firecracker) Name() string { return "firecracker" }
+func (f *Firecracker) Name() string { return Name }
 
 // APISocket is where Start puts (or links) the API socket for a VM runtime
 // directory; Handle.Control is this path.
@@ -210,32 +210,57 @@ func (f *Firecracker) Start(ctx context.Context, cfg vmm.Config) (_ vmm.Handle, 
 	if err := f.validate(cfg); err != nil {
 		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w", cfg.ID, err)
 	}
-	// A run the daemon lost track of may have left its root disk snapshot.
-	if old, lerr := loadState(cfg.Dir); lerr == nil && old.DM != nil {
-		if err := f.dmOps().teardown(ctx, old.DM); err != nil {
-			return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: undo the root disk snapshot of an earlier run: %w", cfg.ID, err)
-		}
-	}
 	st := &runState{Dir: cfg.Dir}
 	defer func() {
 		if err != nil {
-			st.undo(context.WithoutCancel(ctx), f.log, f.dmOps())
+			st.undo(context.WithoutCancel(ctx), f.log, f.diskHost())
 		}
 	}()
+	cfg, lay, err := f.prepare(ctx, cfg, st)
+	if err != nil {
+		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w", cfg.ID, err)
+	}
+	logPath := filepath.Join(cfg.Dir, logFileName)
+	st.Created = append(st.Created, logPath)
+	c := NewClient(APISocket(cfg.Dir))
+	p, err := f.procs.Start(ctx, vmm.Launch{
+		VM: cfg.ID, Argv: f.argv(cfg, lay), Dir: cfg.Dir, LogPath: logPath, LogName: logPath,
+		Ready: func(ctx context.Context) error { return apiReady(ctx, c) },
+		Every: 20 * time.Millisecond, Timeout: f.startTimeout, What: "its API socket",
+	})
+	if err != nil {
+		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w", cfg.ID, err)
+	}
+	st.kill = p.Abort
+	if err := configure(ctx, c, cfg, lay); err != nil {
+		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w%s", cfg.ID, err, p.LogTail())
+	}
+	f.log.Info("firecracker started", "vm", cfg.ID, "pid", p.PID, "jailed", f.jailed)
+	return vmm.Handle{Backend: f.Name(), PID: p.PID, StartTime: p.StartTime, Control: c.Socket(), Accel: "kvm"}, nil
+}
+
+// prepare readies the runtime dir for a start, recording in st what it
+// creates: it undoes the root disk snapshot an earlier run left, turns
+// dm-snapshot root disks into devices, and lays out the files Firecracker
+// will see (in the jail, if jailed).
+func (f *Firecracker) prepare(ctx context.Context, cfg vmm.Config, st *runState) (vmm.Config, layout, error) {
+	// A run the daemon lost track of may have left its root disk snapshot.
+	if old, lerr := loadState(cfg.Dir); lerr == nil && old.DM != nil {
+		if err := f.diskHost().Teardown(ctx, old.DM); err != nil {
+			return cfg, layout{}, fmt.Errorf("undo the root disk snapshot of an earlier run: %w", err)
+		}
+	}
 	if _, err := os.Stat(cfg.Dir); errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
-			return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: create runtime dir: %w", cfg.ID, err)
+			return cfg, layout{}, fmt.Errorf("create runtime dir: %w", err)
 		}
 		st.CreatedDir = true
 	}
-	apiHost := APISocket(cfg.Dir)
-	logPath := filepath.Join(cfg.Dir, logFileName)
 	// Stale files from an earlier run would make Firecracker's binds fail.
-	removeFiles(apiHost, cfg.AgentSocket, filepath.Join(cfg.Dir, stateFileName))
-
-	// dm-snapshot root disks become devices before the layout refers to them.
-	if cfg, err = f.activateSnapshots(ctx, cfg, st); err != nil {
-		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w", cfg.ID, err)
+	removeFiles(APISocket(cfg.Dir), cfg.AgentSocket, filepath.Join(cfg.Dir, stateFileName))
+	cfg, err := f.activateSnapshots(ctx, cfg, st)
+	if err != nil {
+		return cfg, layout{}, err
 	}
 	var lay layout
 	if f.jailed {
@@ -244,54 +269,9 @@ func (f *Firecracker) Start(ctx context.Context, cfg vmm.Config) (_ vmm.Handle, 
 		lay, err = plainLayout(cfg, st)
 	}
 	if err != nil {
-		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w", cfg.ID, err)
+		return cfg, layout{}, err
 	}
-	if err := st.save(); err != nil {
-		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w", cfg.ID, err)
-	}
-
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC|os.O_APPEND, 0o600)
-	if err != nil {
-		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: open log: %w", cfg.ID, err)
-	}
-	st.Created = append(st.Created, logPath)
-	argv := f.argv(cfg, lay)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.Dir = cfg.Dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	f.log.Debug("starting firecracker", "vm", cfg.ID, "argv", argv)
-	err = cmd.Start()
-	logFile.Close() // the child has its own copy
-	if err != nil {
-		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w", cfg.ID, err)
-	}
-	pid := cmd.Process.Pid
-	done := f.procs.Track(cmd)
-	st.kill = func() {
-		_ = cmd.Process.Kill()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			f.log.Warn("firecracker did not exit after SIGKILL", "vm", cfg.ID, "pid", pid)
-		}
-	}
-
-	c := NewClient(apiHost)
-	if err := f.waitAPI(ctx, c, done); err != nil {
-		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w%s", cfg.ID, err, logTail(logPath))
-	}
-	if err := configure(ctx, c, cfg, lay); err != nil {
-		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w%s", cfg.ID, err, logTail(logPath))
-	}
-	// The API answered, so pid is still our child and cannot have been reused.
-	start, err := vmm.ProcessStartTime(pid)
-	if err != nil {
-		return vmm.Handle{}, fmt.Errorf("start firecracker for vm %s: %w", cfg.ID, err)
-	}
-	f.log.Info("firecracker started", "vm", cfg.ID, "pid", pid, "jailed", f.jailed)
-	return vmm.Handle{Backend: f.Name(), PID: pid, StartTime: start, Control: apiHost, Accel: "kvm"}, nil
+	return cfg, lay, st.save()
 }
 
 // argv is the command line: firecracker itself, or the jailer wrapping it.
@@ -353,40 +333,14 @@ func DriveID(i int) string {
 	return "disk" + strconv.Itoa(i)
 }
 
-// waitAPI polls the API socket until GET / answers, the process exits, or
-// the start deadline passes.
-func (f *Firecracker) waitAPI(ctx context.Context, c *Client, exited <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(ctx, f.startTimeout)
-	defer cancel()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	var lastErr error
-	for {
-		select {
-		case <-exited:
-			return errors.New("firecracker exited before its API socket came up")
-		default:
-		}
-		if _, err := os.Stat(c.Socket()); err == nil {
-			rctx, rcancel := context.WithTimeout(ctx, time.Second)
-			err := c.Get(rctx, "/", nil)
-			rcancel()
-			if err == nil {
-				return nil
-			}
-			lastErr = err
-		}
-		select {
-		case <-exited:
-			return errors.New("firecracker exited before its API socket came up")
-		case <-ctx.Done():
-			if lastErr != nil {
-				return fmt.Errorf("wait for the firecracker API: %w (last error: %v)", ctx.Err(), lastErr)
-			}
-			return fmt.Errorf("the firecracker API socket %s never appeared: %w", c.Socket(), ctx.Err())
-		case <-tick.C:
-		}
+// apiReady says whether the API socket answers GET /.
+func apiReady(ctx context.Context, c *Client) error {
+	if _, err := os.Stat(c.Socket()); err != nil {
+		return fmt.Errorf("the firecracker API socket %s never appeared", c.Socket())
 	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return c.Get(ctx, "/", nil)
 }
 
 // Stop implements vmm.VMM: SendCtrlAltDel, wait up to timeout, then SIGKILL.
@@ -436,7 +390,7 @@ func (f *Firecracker) cleanup(ctx context.Context, h vmm.Handle) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	st.cleanup(ctx, f.log, f.dmOps())
+	st.cleanup(ctx, f.log, f.diskHost())
 }
 
 func removeFiles(paths ...string) {

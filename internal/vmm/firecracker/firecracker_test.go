@@ -15,7 +15,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"banger/internal/poll"
 	"banger/internal/vmm"
+	"banger/internal/vmm/rootdisk"
 )
 
 // fakeEnv makes this test binary act as firecracker for Start and returns
@@ -424,7 +426,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root.raw")
-	if _, err := PrepareRootDisk(context.Background(), rootfs, root); err != nil {
+	if _, err := rootdisk.RealHost().Copy(context.Background(), rootfs, root); err != nil {
 		t.Fatal(err)
 	}
 	cfg := vmm.Config{ID: "e2e", Kernel: kernel, Cmdline: "console=ttyS0 reboot=k panic=1 root=/dev/vda rw",
@@ -436,12 +438,13 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer fc.Kill(context.Background(), h)
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if b, _ := os.ReadFile(cfg.ConsoleLog); strings.Contains(string(b), "Linux version") {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = poll.Until(ctx, 200*time.Millisecond, nil, func(context.Context) (bool, error) {
+		b, _ := os.ReadFile(cfg.ConsoleLog)
+		return strings.Contains(string(b), "Linux version"), nil
+	})
+	if err != nil {
+		t.Fatal("no kernel output on the console within 30s")
 	}
-	t.Fatal("no kernel output on the console within 30s")
 }

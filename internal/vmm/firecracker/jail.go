@@ -16,6 +16,7 @@ import (
 
 	"banger/internal/atomicfile"
 	"banger/internal/vmm"
+	"banger/internal/vmm/rootdisk"
 )
 
 // layout is where Firecracker finds each file, as paths it can open: host
@@ -34,12 +35,12 @@ type layout struct {
 // undo it in reverse order. It is saved in the runtime dir, so a restarted
 // daemon can still clean up a VM it adopted.
 type runState struct {
-	Dir     string        `json:"dir"`
-	Jail    string        `json:"jail,omitempty"`    // <chroot base>/<exec name>/<id>, removed whole
-	Remove  []string      `json:"remove,omitempty"`  // files and links, removed last first
-	Chowns  []chownRecord `json:"chowns,omitempty"`  // owners to restore, last first
-	Salvage []salvage     `json:"salvage,omitempty"` // files copied out of the jail before it goes
-	DM      *dmState      `json:"dm,omitempty"`      // root disk snapshot, torn down after the jail
+	Dir     string            `json:"dir"`
+	Jail    string            `json:"jail,omitempty"`    // <chroot base>/<exec name>/<id>, removed whole
+	Remove  []string          `json:"remove,omitempty"`  // files and links, removed last first
+	Chowns  []chownRecord     `json:"chowns,omitempty"`  // owners to restore, last first
+	Salvage []salvage         `json:"salvage,omitempty"` // files copied out of the jail before it goes
+	DM      *rootdisk.DMState `json:"dm,omitempty"`      // root disk snapshot, torn down after the jail
 
 	// Only for a failed Start:
 	CreatedDir bool     `json:"-"`
@@ -83,7 +84,7 @@ func loadState(dir string) (*runState, error) {
 }
 
 // undo rolls back a failed Start: the process, then everything recorded.
-func (s *runState) undo(ctx context.Context, log *slog.Logger, dm dmOps) {
+func (s *runState) undo(ctx context.Context, log *slog.Logger, dm rootdisk.Host) {
 	if s.kill != nil {
 		s.kill()
 	}
@@ -100,7 +101,7 @@ func (s *runState) undo(ctx context.Context, log *slog.Logger, dm dmOps) {
 // Start: files, jail, then the root disk snapshot (made before the jail).
 // If the snapshot cannot be removed, the state file keeps it for the next
 // cleanup or Start.
-func (s *runState) cleanup(ctx context.Context, log *slog.Logger, dm dmOps) {
+func (s *runState) cleanup(ctx context.Context, log *slog.Logger, dm rootdisk.Host) {
 	for i := len(s.Salvage) - 1; i >= 0; i-- {
 		sv := s.Salvage[i]
 		if err := appendFile(sv.From, sv.To); err != nil {
@@ -123,7 +124,7 @@ func (s *runState) cleanup(ctx context.Context, log *slog.Logger, dm dmOps) {
 			log.Warn("firecracker cleanup: remove jail", "path", s.Jail, "err", err)
 		}
 	}
-	if err := dm.teardown(ctx, s.DM); err != nil {
+	if err := dm.Teardown(ctx, s.DM); err != nil {
 		log.Warn("firecracker cleanup: root disk snapshot", "err", err)
 		left := &runState{Dir: s.Dir, DM: s.DM}
 		if err := left.save(); err != nil {

@@ -1,10 +1,6 @@
 package firecracker
 
-import (
-	"strings"
-
-	"banger/internal/vmm"
-)
+import "strings"
 
 func firstLine(s string) string {
 	s = strings.TrimSpace(s)
@@ -13,7 +9,3 @@ func firstLine(s string) string {
 	}
 	return s
 }
-
-// logTail formats the end of the log at path for an error message.
-
-func logTail(path string) string { return vmm.LogTail(path, path) }

@@ -235,21 +235,3 @@ func TestWithTSCHint(t *testing.T) {
 		}
 	}
 }
-
-func TestBootProgressed(t *testing.T) {
-	tests := []struct {
-		console string
-		want    bool
-	}{
-		{"", false},
-		{"Linux version 6.1.0\n", false},
-		{"Linux version 6.1.0\n...\nCalibrating delay loop\n", true},
-		{"Linux version 6.1.0\nKernel panic - not syncing\n", true},
-		{"Kernel panic\n", false},
-	}
-	for _, tt := range tests {
-		if got := bootProgressed(tt.console); got != tt.want {
-			t.Errorf("bootProgressed(%q) = %v, want %v", tt.console, got, tt.want)
-		}
-	}
-}

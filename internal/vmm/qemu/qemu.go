@@ -7,10 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"banger/internal/vmm"
@@ -30,6 +28,9 @@ type Options struct {
 	TSCKHz int
 	// StartTimeout bounds how long Start waits for QMP; default 10s.
 	StartTimeout time.Duration
+	// Img is the qemu-img executable that makes root disks; default
+	// "qemu-img".
+	Img string
 }
 
 // QEMU implements vmm.VMM.
@@ -39,6 +40,7 @@ type QEMU struct {
 	log          *slog.Logger
 	tscKHz       int
 	startTimeout time.Duration
+	img          string
 
 	procs *vmm.Supervisor
 }
@@ -53,9 +55,10 @@ func New(o Options) *QEMU {
 		log:          o.Logger,
 		tscKHz:       o.TSCKHz,
 		startTimeout: o.StartTimeout,
+		img:          o.Img,
 	}
 	if q.binary == "" {
-		q.binary = "qemu-system-x86_64"
+		q.binary = DefaultBinary
 	}
 	if q.log == nil {
 		q.log = slog.New(slog.DiscardHandler)
@@ -73,7 +76,7 @@ func New(o Options) *QEMU {
 }
 
 // Name implements vmm.VMM.
-func (q *QEMU) Name() string { return "qemu" }
+func (q *QEMU) Name() string { return Name }
 
 // maxSocketPath is the longest path a unix socket address can hold.
 const maxSocketPath = 107
@@ -110,7 +113,7 @@ func validate(cfg vmm.Config, accel string) error {
 
 // Start implements vmm.VMM. It returns once QMP answers; the QEMU process
 // runs in its own session and outlives ctx and the daemon.
-func (q *QEMU) Start(ctx context.Context, cfg vmm.Config) (_ vmm.Handle, err error) {
+func (q *QEMU) Start(ctx context.Context, cfg vmm.Config) (vmm.Handle, error) {
 	if err := validate(cfg, q.accel); err != nil {
 		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: %w", cfg.ID, err)
 	}
@@ -124,90 +127,33 @@ func (q *QEMU) Start(ctx context.Context, cfg vmm.Config) (_ vmm.Handle, err err
 	if err := writeSocketsFile(cfg.Dir, sockets); err != nil {
 		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: %w", cfg.ID, err)
 	}
-
 	if q.accel == "tcg" {
 		cfg.Cmdline = withTSCHint(cfg.Cmdline, q.tscKHz)
 	}
-	args := Args(cfg, q.accel)
-	logPath := filepath.Join(cfg.Dir, logFileName)
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	p, err := q.procs.Start(ctx, vmm.Launch{
+		VM: cfg.ID, Argv: append([]string{q.binary}, Args(cfg, q.accel)...), Dir: cfg.Dir,
+		LogPath: filepath.Join(cfg.Dir, logFileName), LogName: "qemu.log",
+		Ready: func(ctx context.Context) error { return qmpReady(ctx, qmpPath) },
+		Every: 50 * time.Millisecond, Timeout: q.startTimeout, What: "its QMP socket",
+	})
 	if err != nil {
-		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: open log: %w", cfg.ID, err)
-	}
-	cmd := exec.Command(q.binary, args...)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	cmd.Dir = cfg.Dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	q.log.Debug("starting qemu", "vm", cfg.ID, "argv", append([]string{q.binary}, args...))
-	err = cmd.Start()
-	logFile.Close() // the child has its own copy
-	if err != nil {
-		removeFiles(append(sockets, filepath.Join(cfg.Dir, socketsFileName)))
+		removeFiles(append(sockets, filepath.Join(cfg.Dir, pidFileName), filepath.Join(cfg.Dir, socketsFileName)))
 		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: %w", cfg.ID, err)
 	}
-	pid := cmd.Process.Pid
-	done := q.procs.Track(cmd)
-
-	defer func() {
-		if err == nil {
-			return
-		}
-		_ = cmd.Process.Kill()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			q.log.Warn("qemu did not exit after SIGKILL", "vm", cfg.ID, "pid", pid)
-		}
-		removeFiles(append(sockets, filepath.Join(cfg.Dir, pidFileName), filepath.Join(cfg.Dir, socketsFileName)))
-	}()
-
-	if err := q.waitQMP(ctx, qmpPath, done); err != nil {
-		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: %w%s", cfg.ID, err, logTail(logPath))
-	}
-	// QMP answered, so pid is still our child and cannot have been reused.
-	start, err := vmm.ProcessStartTime(pid)
-	if err != nil {
-		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: %w%s", cfg.ID, err, logTail(logPath))
-	}
-	h := vmm.Handle{Backend: q.Name(), PID: pid, StartTime: start, Control: qmpPath, Accel: q.accel}
-	q.log.Info("qemu started", "vm", cfg.ID, "pid", pid, "accel", q.accel)
-	return h, nil
+	q.log.Info("qemu started", "vm", cfg.ID, "pid", p.PID, "accel", q.accel)
+	return vmm.Handle{Backend: q.Name(), PID: p.PID, StartTime: p.StartTime, Control: qmpPath, Accel: q.accel}, nil
 }
 
-// waitQMP polls for the QMP socket until the handshake succeeds, the process
-// exits, or the start deadline passes.
-func (q *QEMU) waitQMP(ctx context.Context, path string, exited <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(ctx, q.startTimeout)
-	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	var lastErr error
-	for {
-		select {
-		case <-exited:
-			return errors.New("qemu exited before its QMP socket came up")
-		default:
-		}
-		if _, err := os.Stat(path); err == nil {
-			c, err := DialQMP(ctx, path)
-			if err == nil {
-				c.Close()
-				return nil
-			}
-			lastErr = err
-		}
-		select {
-		case <-exited:
-			return errors.New("qemu exited before its QMP socket came up")
-		case <-ctx.Done():
-			if lastErr != nil {
-				return fmt.Errorf("wait for qmp: %w (last error: %v)", ctx.Err(), lastErr)
-			}
-			return fmt.Errorf("wait for qmp socket %s: %w", path, ctx.Err())
-		case <-tick.C:
-		}
+// qmpReady says whether the QMP socket at path answers the handshake.
+func qmpReady(ctx context.Context, path string) error {
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("qmp socket %s not there yet", path)
 	}
+	c, err := DialQMP(ctx, path)
+	if err != nil {
+		return err
+	}
+	return c.Close()
 }
 
 // Stop implements vmm.VMM: ACPI power button, wait up to timeout, then
@@ -282,7 +228,3 @@ func removeFiles(paths []string) {
 		}
 	}
 }
-
-// logTail returns the last lines of the log at path, formatted for an error.
-
-func logTail(path string) string { return vmm.LogTail("qemu.log", path) }

@@ -1,4 +1,9 @@
-package firecracker
+// Package vmlinux turns a distribution kernel into the uncompressed ELF
+// vmlinux some VMMs boot (Firecracker 1.x on x86_64, for one).
+// Distributions ship a bzImage: a real-mode setup followed by a compressed
+// payload (the kernel's arch/x86/boot/compressed/vmlinux.bin, i.e. the
+// stripped ELF vmlinux, plus relocation data). Extract unpacks it.
+package vmlinux
 
 import (
 	"bytes"
@@ -14,11 +19,6 @@ import (
 
 	"banger/internal/atomicfile"
 )
-
-// Firecracker 1.x on x86_64 boots an uncompressed ELF vmlinux, while
-// distributions ship a bzImage: a real-mode setup followed by a compressed
-// payload (the kernel's arch/x86/boot/compressed/vmlinux.bin, i.e. the
-// stripped ELF vmlinux, plus relocation data). ExtractVmlinux unpacks it.
 
 var elfMagic = []byte{0x7f, 'E', 'L', 'F'}
 
@@ -37,12 +37,12 @@ var compressions = []struct {
 	{"lzma", []byte{0x5d, 0x00, 0x00}, false},
 }
 
-// ExtractVmlinux writes the uncompressed ELF kernel inside the bzImage at
+// Extract writes the uncompressed ELF kernel inside the bzImage at
 // bzImage to dst. A file that already is an ELF is copied as is. gzip, lz4
 // and bzip2 payloads are supported; xz, zstd, lzo and lzma are recognised and
 // reported. dst is written through a temporary file, so it either appears
 // whole or not at all.
-func ExtractVmlinux(bzImage, dst string) error {
+func Extract(bzImage, dst string) error {
 	b, err := os.ReadFile(bzImage)
 	if err != nil {
 		return fmt.Errorf("extract vmlinux from %s: %w", bzImage, err)
@@ -57,9 +57,9 @@ func ExtractVmlinux(bzImage, dst string) error {
 	return nil
 }
 
-// KernelCompression names the compression of a bzImage's payload, "elf" for
+// Compression names the compression of a bzImage's payload, "elf" for
 // an uncompressed ELF kernel.
-func KernelCompression(path string) (string, error) {
+func Compression(path string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("read kernel %s: %w", path, err)

@@ -1,4 +1,4 @@
-package firecracker
+package vmlinux
 
 import (
 	"bytes"
@@ -30,14 +30,14 @@ func TestExtractVmlinuxDebianKernel(t *testing.T) {
 		}
 		found = true
 		t.Run(strings.ReplaceAll(k, "/", "_"), func(t *testing.T) {
-			comp, err := KernelCompression(k)
+			comp, err := Compression(k)
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Logf("%s payload compression: %s", k, comp)
 			dst := filepath.Join(t.TempDir(), "vmlinux")
-			if err := ExtractVmlinux(k, dst); err != nil {
-				t.Fatalf("ExtractVmlinux: %v", err)
+			if err := Extract(k, dst); err != nil {
+				t.Fatalf("Extract: %v", err)
 			}
 			f, err := elf.Open(dst)
 			if err != nil {
@@ -152,7 +152,7 @@ func TestExtractVmlinuxFormats(t *testing.T) {
 			if err := os.WriteFile(src, tt.image, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			err := ExtractVmlinux(src, dst)
+			err := Extract(src, dst)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)

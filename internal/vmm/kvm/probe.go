@@ -1,4 +1,4 @@
-package qemu
+package kvm
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"banger/internal/atomicfile"
+	"banger/internal/poll"
 	"banger/internal/vmm"
 )
 
@@ -140,38 +141,29 @@ func probeKVM(ctx context.Context, kvmDev, binary, kernel, initrd string, timeou
 	}()
 
 	started := time.Now()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
 	progressed := func() bool {
 		b, _ := os.ReadFile(serial)
 		return bootProgressed(string(b))
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return false, "", fmt.Errorf("probe kvm: %w", ctx.Err())
-		case <-exited:
-			if progressed() {
-				return true, fmt.Sprintf("a guest kernel booted under KVM in %s", time.Since(started).Round(10*time.Millisecond)), nil
-			}
-			msg := vmm.Tail(logPath, 512)
-			if msg == "" {
-				msg = "no output"
-			}
-			return false, fmt.Sprintf("qemu could not run a guest under KVM (%s); using TCG software emulation", oneLine(msg)), nil
-		case <-deadline.C:
-			if progressed() {
-				return true, fmt.Sprintf("a guest kernel booted under KVM in %s", time.Since(started).Round(10*time.Millisecond)), nil
-			}
-			return false, fmt.Sprintf("KVM is present but a guest kernel made no progress in %s under KVM (nested virtualization without working long-mode support?); using TCG software emulation", timeout), nil
-		case <-tick.C:
-			if progressed() {
-				return true, fmt.Sprintf("a guest kernel booted under KVM in %s", time.Since(started).Round(10*time.Millisecond)), nil
-			}
-		}
+	booted := func() string {
+		return fmt.Sprintf("a guest kernel booted under KVM in %s", time.Since(started).Round(10*time.Millisecond))
 	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err = poll.Until(pctx, 100*time.Millisecond, exited, func(context.Context) (bool, error) { return progressed(), nil })
+	switch {
+	case err == nil || progressed():
+		return true, booted(), nil
+	case ctx.Err() != nil:
+		return false, "", fmt.Errorf("probe kvm: %w", ctx.Err())
+	case errors.Is(err, poll.ErrExited):
+		msg := vmm.Tail(logPath, 512)
+		if msg == "" {
+			msg = "no output"
+		}
+		return false, fmt.Sprintf("qemu could not run a guest under KVM (%s); using TCG software emulation", oneLine(msg)), nil
+	}
+	return false, fmt.Sprintf("KVM is present but a guest kernel made no progress in %s under KVM (nested virtualization without working long-mode support?); using TCG software emulation", timeout), nil
 }
 
 func oneLine(s string) string {

@@ -1,4 +1,7 @@
-package firecracker
+// Package vsock dials a guest's vsock ports through a hybrid vsock unix
+// socket, the host side of the virtio-vsock device that Firecracker (and
+// cloud-hypervisor) expose as a unix socket with a CONNECT handshake.
+package vsock
 
 import (
 	"context"
@@ -7,18 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"banger/internal/agent"
 )
 
-// AgentPort is the guest vsock port the banger agent listens on under
-// Firecracker.
-const AgentPort uint32 = agent.VsockPort
-
-// DialVsock connects to a guest vsock port through Firecracker's host-side
+// Dial connects to a guest vsock port through Firecracker's host-side
 // unix socket (the vsock device's uds_path): it sends "CONNECT <port>\n" and
 // expects "OK <hostport>\n" before the stream belongs to the guest.
-func DialVsock(ctx context.Context, udsPath string, port uint32) (net.Conn, error) {
+func Dial(ctx context.Context, udsPath string, port uint32) (net.Conn, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", udsPath)
 	if err != nil {

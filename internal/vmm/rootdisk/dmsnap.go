@@ -1,4 +1,4 @@
-package firecracker
+package rootdisk
 
 import (
 	"context"
@@ -17,18 +17,18 @@ import (
 )
 
 // A device-mapper snapshot root disk is three files in the VM's directory,
-// made by PrepareRootDisk:
+// made by Prepare:
 //
 //	root.origin  a hard link of the image's raw rootfs (read-only origin; the
 //	             link keeps the data even if the image is removed)
 //	root.cow     a sparse copy-on-write store the guest's writes go to
 //	root.dm      a marker (snapshotMarker, JSON) naming the two
 //
-// The VM's root vmm.Disk is the marker. Start reads it and, before laying
-// out the drives, attaches both files to loop devices and creates
-// /dev/mapper/banger-<vm id>, which Firecracker gets as its root drive.
-// Stop, Kill and a failed Start remove the mapping and detach the loops,
-// as recorded in the runtime state file.
+// The VM's root vmm.Disk is the marker. A backend's Start reads it and,
+// before laying out the drives, attaches both files to loop devices and
+// creates /dev/mapper/banger-<vm id> (Activate), which the VMM gets as its
+// root drive. Stop, Kill and a failed Start remove the mapping and detach
+// the loops (Teardown), as the backend recorded them.
 const (
 	SnapshotMarkerName = "root.dm"
 	snapshotOriginName = "root.origin"
@@ -114,8 +114,8 @@ func prepareSnapshot(image, dir string) (_ vmm.Disk, err error) {
 	return vmm.Disk{Path: marker, Format: "raw"}, nil
 }
 
-// isSnapshotMarker says whether a disk path names a root.dm marker.
-func isSnapshotMarker(p string) bool { return filepath.Ext(p) == ".dm" }
+// IsSnapshotMarker says whether a disk path names a root.dm marker.
+func IsSnapshotMarker(p string) bool { return filepath.Ext(p) == ".dm" }
 
 func readMarker(p string) (snapshotMarker, error) {
 	var m snapshotMarker
@@ -135,38 +135,28 @@ func readMarker(p string) (snapshotMarker, error) {
 // SnapshotDeviceName is the device-mapper name of VM id's root snapshot.
 func SnapshotDeviceName(id string) string { return "banger-" + id }
 
-// dmState is what Start set up for a snapshot, in the runtime state file.
-type dmState struct {
+// DMState is what Activate set up for a snapshot; the backend keeps it in
+// its runtime state so that Teardown can undo it, even after a restart.
+type DMState struct {
 	// Name is the mapping, recorded just before dmsetup create so that a
 	// half-made one is removed too.
 	Name  string       `json:"name,omitempty"`
-	Loops []loopRecord `json:"loops,omitempty"` // in attach order
+	Loops []LoopRecord `json:"loops,omitempty"` // in attach order
 }
 
-// loopRecord is an attached loop device and the file behind it; teardown
+// LoopRecord is an attached loop device and the file behind it; teardown
 // only detaches Dev while File is still behind it, as loop numbers are
 // reused once free.
-type loopRecord struct {
+type LoopRecord struct {
 	Dev  string `json:"dev"`
 	File string `json:"file"`
 }
 
-// dmOps runs losetup and dmsetup.
-type dmOps struct {
-	run     func(ctx context.Context, argv []string) ([]byte, error)
-	devRoot string // /dev
-	sysRoot string // /sys
-	log     *slog.Logger
-}
-
-func (f *Firecracker) dmOps() dmOps {
-	return dmOps{run: f.run, devRoot: f.disks.devRoot, sysRoot: f.disks.sysRoot, log: f.log}
-}
-
-// activate sets up the snapshot described by the marker and returns the
-// device path. Each step is recorded in st (and saved) before the next, so
-// that a failed Start, or a daemon restarted meanwhile, can undo it.
-func (o dmOps) activate(ctx context.Context, id, markerPath string, st *runState) (string, error) {
+// Activate sets up the snapshot described by the marker for VM id and
+// returns the device path. Each step is recorded in d and saved (with
+// save) before the next, so that a failed Start, or a daemon restarted
+// meanwhile, can undo it with Teardown.
+func (o Host) Activate(ctx context.Context, id, markerPath string, d *DMState, save func() error) (string, error) {
 	m, err := readMarker(markerPath)
 	if err != nil {
 		return "", fmt.Errorf("root disk snapshot: %w", err)
@@ -180,7 +170,6 @@ func (o dmOps) activate(ctx context.Context, id, markerPath string, st *runState
 	if fi.Size()/512 != m.Sectors {
 		return "", fmt.Errorf("root disk snapshot: origin %s is %d sectors, the snapshot was made over %d; the image changed under the VM, recreate it", origin, fi.Size()/512, m.Sectors)
 	}
-	st.DM = &dmState{}
 	for _, l := range []struct {
 		file string
 		argv []string
@@ -188,7 +177,7 @@ func (o dmOps) activate(ctx context.Context, id, markerPath string, st *runState
 		{origin, []string{"losetup", "--find", "--show", "--read-only", origin}},
 		{cow, []string{"losetup", "--find", "--show", cow}},
 	} {
-		out, err := o.run(ctx, l.argv)
+		out, err := o.Run(ctx, l.argv)
 		if err != nil {
 			return "", fmt.Errorf("attach %s to a loop device (%s): %w: %s; check that the loop module is loaded", l.file, strings.Join(l.argv, " "), err, firstLine(string(out)))
 		}
@@ -196,52 +185,52 @@ func (o dmOps) activate(ctx context.Context, id, markerPath string, st *runState
 		if !strings.HasPrefix(dev, "/dev/loop") || strings.ContainsAny(dev, " \n") {
 			return "", fmt.Errorf("attach %s to a loop device: losetup printed %q, not a loop device", l.file, firstLine(string(out)))
 		}
-		st.DM.Loops = append(st.DM.Loops, loopRecord{Dev: dev, File: l.file})
-		if err := st.save(); err != nil {
+		d.Loops = append(d.Loops, LoopRecord{Dev: dev, File: l.file})
+		if err := save(); err != nil {
 			return "", err
 		}
 	}
 	name := SnapshotDeviceName(id)
-	st.DM.Name = name
-	if err := st.save(); err != nil {
+	d.Name = name
+	if err := save(); err != nil {
 		return "", err
 	}
-	table := fmt.Sprintf("0 %d snapshot %s %s P %d", m.Sectors, st.DM.Loops[0].Dev, st.DM.Loops[1].Dev, m.ChunkSectors)
-	if out, err := o.run(ctx, []string{"dmsetup", "create", name, "--table", table}); err != nil {
+	table := fmt.Sprintf("0 %d snapshot %s %s P %d", m.Sectors, d.Loops[0].Dev, d.Loops[1].Dev, m.ChunkSectors)
+	if out, err := o.Run(ctx, []string{"dmsetup", "create", name, "--table", table}); err != nil {
 		return "", fmt.Errorf("create device-mapper snapshot %s (table %q): %w: %s; check that the dm_snapshot module is loaded", name, table, err, firstLine(string(out)))
 	}
-	return filepath.Join(o.devRoot, "mapper", name), nil
+	return filepath.Join(o.DevRoot, "mapper", name), nil
 }
 
-// teardown removes the mapping, then detaches the loops last first. What is
+// Teardown removes the mapping, then detaches the loops last first. What is
 // already gone is not an error. What could not be undone stays in d and is
 // reported.
-func (o dmOps) teardown(ctx context.Context, d *dmState) error {
+func (o Host) Teardown(ctx context.Context, d *DMState) error {
 	if d == nil {
 		return nil
 	}
 	if d.Name != "" {
-		out, err := o.run(ctx, []string{"dmsetup", "remove", "--retry", d.Name})
+		out, err := o.Run(ctx, []string{"dmsetup", "remove", "--retry", d.Name})
 		if err != nil && !gone(out) {
-			return fmt.Errorf("remove device-mapper snapshot %s: %w: %s; remove it with `dmsetup remove %s` once nothing holds it open, then detach %s", d.Name, err, firstLine(string(out)), d.Name, loopDevs(d.Loops))
+			return fmt.Errorf("remove device-mapper snapshot %s: %w: %s; remove it with `dmsetup remove %s` once nothing holds it open, then detach %s", d.Name, err, firstLine(string(out)), d.Name, LoopDevs(d.Loops))
 		}
 		d.Name = ""
 	}
 	var errs []error
-	var left []loopRecord
+	var left []LoopRecord
 	for i := len(d.Loops) - 1; i >= 0; i-- {
 		l := d.Loops[i]
 		if err := o.detach(ctx, l); err != nil {
 			errs = append(errs, err)
-			left = append([]loopRecord{l}, left...)
+			left = append([]LoopRecord{l}, left...)
 		}
 	}
 	d.Loops = left
 	return errors.Join(errs...)
 }
 
-func (o dmOps) detach(ctx context.Context, l loopRecord) error {
-	back, err := os.ReadFile(filepath.Join(o.sysRoot, "block", filepath.Base(l.Dev), "loop", "backing_file"))
+func (o Host) detach(ctx context.Context, l LoopRecord) error {
+	back, err := os.ReadFile(filepath.Join(o.SysRoot, "block", filepath.Base(l.Dev), "loop", "backing_file"))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // not attached any more
 	}
@@ -249,10 +238,10 @@ func (o dmOps) detach(ctx context.Context, l loopRecord) error {
 		return fmt.Errorf("check loop device %s: %w", l.Dev, err)
 	}
 	if b := strings.TrimSuffix(strings.TrimSpace(string(back)), " (deleted)"); b != l.File {
-		o.log.Warn("loop device was reused, leaving it", "dev", l.Dev, "want", l.File, "backing", b)
+		o.logger().Warn("loop device was reused, leaving it", "dev", l.Dev, "want", l.File, "backing", b)
 		return nil
 	}
-	out, err := o.run(ctx, []string{"losetup", "-d", l.Dev})
+	out, err := o.Run(ctx, []string{"losetup", "-d", l.Dev})
 	if err != nil && !gone(out) {
 		return fmt.Errorf("detach loop device %s (%s): %w: %s; detach it with `losetup -d %s`", l.Dev, l.File, err, firstLine(string(out)), l.Dev)
 	}
@@ -270,7 +259,7 @@ func gone(out []byte) bool {
 	return false
 }
 
-func loopDevs(ls []loopRecord) string {
+func LoopDevs(ls []LoopRecord) string {
 	var s []string
 	for _, l := range ls {
 		s = append(s, l.Dev)
@@ -281,24 +270,14 @@ func loopDevs(ls []loopRecord) string {
 	return strings.Join(s, " and ")
 }
 
-// activateSnapshots replaces root.dm markers among cfg's disks by the
-// device-mapper snapshots they describe, set up now.
-func (f *Firecracker) activateSnapshots(ctx context.Context, cfg vmm.Config, st *runState) (vmm.Config, error) {
-	disks := append([]vmm.Disk(nil), cfg.Disks...)
-	for i, d := range disks {
-		if !isSnapshotMarker(d.Path) {
-			continue
-		}
-		if i != 0 || d.ReadOnly {
-			return cfg, fmt.Errorf("disk %d (%s): only a writable root disk can be a %s", i, d.Path, MethodDMSnapshot)
-		}
-		dev, err := f.dmOps().activate(ctx, cfg.ID, d.Path, st)
-		if err != nil {
-			return cfg, err
-		}
-		disks[i].Path = dev
-		f.log.DebugContext(ctx, "root disk snapshot active", "vm", cfg.ID, "device", dev, "loops", loopDevs(st.DM.Loops))
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return line
+}
+
+func (o Host) logger() *slog.Logger {
+	if o.Log == nil {
+		return slog.New(slog.DiscardHandler)
 	}
-	cfg.Disks = disks
-	return cfg, nil
+	return o.Log
 }

@@ -1,4 +1,4 @@
-package qemu
+package kvm
 
 import (
 	"context"
@@ -173,5 +173,38 @@ func TestProbeKVMFakeQEMU(t *testing.T) {
 				t.Fatalf("ProbeKVM took %s (a still-running fake must be killed, not waited for)", d)
 			}
 		})
+	}
+}
+
+// testKernel returns a bootable kernel for real-QEMU tests or skips.
+func testKernel(t *testing.T) string {
+	t.Helper()
+	k := os.Getenv("BANGER_TEST_KERNEL")
+	for _, c := range []string{"/var/cache/banger-e2e/state/kernels/debian-bookworm/vmlinuz", "/var/lib/banger/kernels/debian-bookworm/vmlinuz"} {
+		if _, err := os.Stat(c); k == "" && err == nil {
+			k = c
+		}
+	}
+	if _, err := os.Stat(k); k == "" || err != nil {
+		t.Skipf("no test kernel found (set BANGER_TEST_KERNEL): %q %v", k, err)
+	}
+	return k
+}
+
+func TestBootProgressed(t *testing.T) {
+	tests := []struct {
+		console string
+		want    bool
+	}{
+		{"", false},
+		{"Linux version 6.1.0\n", false},
+		{"Linux version 6.1.0\n...\nCalibrating delay loop\n", true},
+		{"Linux version 6.1.0\nKernel panic - not syncing\n", true},
+		{"Kernel panic\n", false},
+	}
+	for _, tt := range tests {
+		if got := bootProgressed(tt.console); got != tt.want {
+			t.Errorf("bootProgressed(%q) = %v, want %v", tt.console, got, tt.want)
+		}
 	}
 }

@@ -1,0 +1,49 @@
+package qemu
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestOverlayDoesNotCopyBacking(t *testing.T) {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		t.Skipf("qemu-img not installed (run `make deps`): %v", err)
+	}
+	dir := t.TempDir()
+	backing := filepath.Join(dir, "rootfs.ext4")
+	if err := os.WriteFile(backing, make([]byte, 8<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ov := filepath.Join(dir, "root.qcow2")
+	if err := Overlay(context.Background(), "", backing, ov); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(ov)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() >= 8<<20 {
+		t.Fatalf("overlay is %d bytes: the image was copied", st.Size())
+	}
+	out, err := exec.Command("qemu-img", "info", ov).CombinedOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "backing file: "+backing) {
+		t.Fatalf("overlay has no backing file %s:\n%s", backing, out)
+	}
+}
+
+func TestOverlayMissingBacking(t *testing.T) {
+	ov := filepath.Join(t.TempDir(), "root.qcow2")
+	if err := Overlay(context.Background(), "", "/nonexistent/rootfs.ext4", ov); err == nil {
+		t.Fatal("want an error for a missing backing file")
+	}
+	if _, err := os.Stat(ov); !os.IsNotExist(err) {
+		t.Fatal("a failed overlay left a file behind")
+	}
+}
