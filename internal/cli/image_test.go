@@ -18,14 +18,8 @@ func TestImageBuildPrintsProgressAndTheImage(t *testing.T) {
 		api.Event{Type: "progress", Step: "write rootfs", Done: 1, Total: 2},
 		api.Event{Type: "progress", Step: "write rootfs", Done: 2, Total: 2},
 		result(t, api.Image{Name: "debian-bookworm", SizeBytes: 2 << 30}))
-	r := f.cli("image", "build", "debian-bookworm", "--force")
-	wantExit(t, r, 0)
-	if r.stdout != "debian-bookworm 2G\n" {
-		t.Errorf("stdout = %q", r.stdout)
-	}
-	if want := "debootstrap bookworm\nwrite rootfs: 1/2\nwrite rootfs: 2/2\n"; r.stderr != want {
-		t.Errorf("stderr = %q, want %q", r.stderr, want)
-	}
+	wantOutput(t, f.cli("image", "build", "debian-bookworm", "--force"), 0,
+		"debian-bookworm 2G\n", "debootstrap bookworm\nwrite rootfs: 1/2\nwrite rootfs: 2/2\n")
 	var req api.BuildImage
 	f.body("POST", "/v1/images/build", &req)
 	if req != (api.BuildImage{Name: "debian-bookworm", Force: true}) {
@@ -39,14 +33,8 @@ func TestImagePullPrintsProgressAndSendsAbsolutePaths(t *testing.T) {
 		api.Event{Type: "progress", Step: "layer 1/1", Done: 10, Total: 10},
 		api.Event{Type: "log", Message: "unpacking"},
 		result(t, api.Image{Name: "alpine-3.19", SizeBytes: 1 << 30, Kernel: "bookworm-6.1"}))
-	r := f.cli("image", "pull", "alpine:3.19", "--size", "4G", "--kernel", "bookworm-6.1")
-	wantExit(t, r, 0)
-	if r.stdout != "alpine-3.19 1G (kernel bookworm-6.1)\n" {
-		t.Errorf("stdout = %q", r.stdout)
-	}
-	if want := "layer 1/1: 10/10\nunpacking\n"; r.stderr != want {
-		t.Errorf("stderr = %q, want %q", r.stderr, want)
-	}
+	wantOutput(t, f.cli("image", "pull", "alpine:3.19", "--size", "4G", "--kernel", "bookworm-6.1"), 0,
+		"alpine-3.19 1G (kernel bookworm-6.1)\n", "layer 1/1: 10/10\nunpacking\n")
 	var req api.PullImage
 	f.body("POST", "/v1/images/pull", &req)
 	if req != (api.PullImage{Ref: "alpine:3.19", Size: "4G", Kernel: "bookworm-6.1"}) {
@@ -75,21 +63,13 @@ func TestKernelPullAndImagePromotePrintProgress(t *testing.T) {
 	f.stream("POST /v1/images/mine/promote",
 		api.Event{Type: "log", Message: "copying rootfs"},
 		result(t, api.Image{Name: "mine", Rootfs: "/var/lib/banger/images/mine/rootfs.ext4"}))
-	r := f.cli("kernel", "pull", "bookworm-6.1")
-	wantExit(t, r, 0)
-	if r.stdout != "bookworm-6.1 6.1.0\n" || r.stderr != "download: 3/3\n" {
-		t.Errorf("kernel pull: stdout %q, stderr %q", r.stdout, r.stderr)
-	}
+	wantOutput(t, f.cli("kernel", "pull", "bookworm-6.1"), 0, "bookworm-6.1 6.1.0\n", "download: 3/3\n")
 	var req api.PullKernel
 	f.body("POST", "/v1/kernels/pull", &req)
 	if req.Name != "bookworm-6.1" {
 		t.Errorf("kernel pull request = %+v", req)
 	}
-	r = f.cli("image", "promote", "mine")
-	wantExit(t, r, 0)
-	if r.stdout != "mine now managed: /var/lib/banger/images/mine/rootfs.ext4\n" || r.stderr != "copying rootfs\n" {
-		t.Errorf("image promote: stdout %q, stderr %q", r.stdout, r.stderr)
-	}
+	wantOutput(t, f.cli("image", "promote", "mine"), 0, "mine now managed: /var/lib/banger/images/mine/rootfs.ext4\n", "copying rootfs\n")
 }
 
 func testCatalog() api.Catalog {
@@ -106,31 +86,21 @@ func testCatalog() api.Catalog {
 func TestImageAndKernelListAvailable(t *testing.T) {
 	f := newFakeDaemon(t)
 	f.reply("GET /v1/catalog", testCatalog())
-	r := f.cli("image", "list", "--available")
-	wantExit(t, r, 0)
-	want := "NAME             DISTRO  KERNEL        DOWNLOAD  INSTALLED  DESCRIPTION\n" +
-		"debian-bookworm  debian  bookworm-6.1  300M      true       Debian 12\n" +
-		"alpine-3.19      alpine  bookworm-6.1  50M       false      Alpine\n"
-	if r.stdout != want {
-		t.Errorf("image list --available:\n%s\nwant:\n%s", r.stdout, want)
-	}
-	if r.stderr != "warning: remote catalog unreachable; using the built-in one\n" {
-		t.Errorf("stderr = %q", r.stderr)
-	}
-	r = f.cli("image", "ls", "--available", "--json")
+	warning := "warning: remote catalog unreachable; using the built-in one\n"
+	wantOutput(t, f.cli("image", "list", "--available"), 0,
+		"NAME             DISTRO  KERNEL        DOWNLOAD  INSTALLED  DESCRIPTION\n"+
+			"debian-bookworm  debian  bookworm-6.1  300M      true       Debian 12\n"+
+			"alpine-3.19      alpine  bookworm-6.1  50M       false      Alpine\n", warning)
+	r := f.cli("image", "ls", "--available", "--json")
 	wantExit(t, r, 0)
 	var imgs []api.CatalogImage
 	if err := json.Unmarshal([]byte(r.stdout), &imgs); err != nil || !reflect.DeepEqual(imgs, testCatalog().Images) {
 		t.Errorf("image ls --available --json = %+v, %v\n%s", imgs, err, r.stdout)
 	}
 
-	r = f.cli("kernel", "list", "--available")
-	wantExit(t, r, 0)
-	want = "NAME          VERSION  DOWNLOAD  INSTALLED\n" +
-		"bookworm-6.1  6.1.0    20M       true\n"
-	if r.stdout != want {
-		t.Errorf("kernel list --available:\n%s\nwant:\n%s", r.stdout, want)
-	}
+	wantOutput(t, f.cli("kernel", "list", "--available"), 0,
+		"NAME          VERSION  DOWNLOAD  INSTALLED\n"+
+			"bookworm-6.1  6.1.0    20M       true\n", warning)
 	r = f.cli("kernel", "list", "--available", "--json")
 	wantExit(t, r, 0)
 	var ks []api.CatalogKernel
@@ -145,11 +115,7 @@ func TestImageAndKernelListAvailable(t *testing.T) {
 func TestKernelList(t *testing.T) {
 	f := newFakeDaemon(t)
 	f.reply("GET /v1/kernels", []api.Kernel{{Name: "bookworm-6.1", Version: "6.1.0", Path: "/k/vmlinux", Managed: true}})
-	r := f.cli("kernel", "ls")
-	wantExit(t, r, 0)
-	want := "NAME          VERSION  MANAGED  PATH\n" +
-		"bookworm-6.1  6.1.0    true     /k/vmlinux\n"
-	if r.stdout != want {
-		t.Errorf("kernel ls:\n%s\nwant:\n%s", r.stdout, want)
-	}
+	wantOutput(t, f.cli("kernel", "ls"), 0,
+		"NAME          VERSION  MANAGED  PATH\n"+
+			"bookworm-6.1  6.1.0    true     /k/vmlinux\n", "")
 }
