@@ -417,7 +417,7 @@ func TestNoDaemonIsStartedWhenNoneAnswers(t *testing.T) {
 	}
 }
 
-// catalogListCmd is what image.go's and kernel's `list` are meant to share.
+// catalogListCmd is the `list` that images and kernels share.
 func TestCatalogListCmd(t *testing.T) {
 	f := newFakeDaemon(t)
 	f.reply("GET /v1/kernels", []api.Kernel{{Name: "bookworm-6.1", Version: "6.1.0", Path: "/k/vmlinux", Managed: true}})
