@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"archive/tar"
-	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
@@ -21,11 +20,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"banger/internal/image/oci/ocitest"
 )
 
 // TestImportedImagesBoot pulls an image from a catalog served on loopback
@@ -102,11 +100,7 @@ func TestImportedImagesBoot(t *testing.T) {
 		}
 	})
 	e.ok("image", "pull", regAddr+"/tools/small:1.0")
-	archive := filepath.Join(t.TempDir(), "small.tar")
-	tag, _ := name.NewTag("example.org/small:1.0")
-	if err := tarball.WriteToFile(archive, tag, small); err != nil {
-		t.Fatal(err)
-	}
+	archive := ocitest.Archive(t, "example.org/small:1.0", small)
 	e.ok("image", "pull", archive, "--name", "from-archive")
 	list := e.ok("image", "list")
 	for _, want := range []string{"small-1.0", "from-archive"} {
@@ -138,32 +132,11 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // boot.
 func smallImage(t *testing.T) v1.Image {
 	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
 	// A stand-in /bin/sh: banger refuses images that have neither systemd
 	// nor a shell to install it with at first boot.
-	for name, body := range map[string]string{"etc/os-release": "ID=small\n", "bin/sh": "stand-in shell\n", "usr/bin/hello": "#!/bin/sh\necho hello\n"} {
-		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(body)), Typeflag: tar.TypeReg})
-		tw.Write([]byte(body))
-	}
-	tw.Close()
-	b := buf.Bytes()
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, _ := img.ConfigFile()
-	cf = cf.DeepCopy()
-	cf.Architecture, cf.OS = "amd64", "linux"
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
+	return ocitest.Image(t, "amd64", ocitest.FilesLayer(t, map[string]string{
+		"etc/os-release": "ID=small\n", "bin/sh": "stand-in shell\n", "usr/bin/hello": "#!/bin/sh\necho hello\n",
+	}))
 }
 
 func lastLine(s string) string {
@@ -268,26 +241,5 @@ func ociLayoutFromImage(t *testing.T, rootfs string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.Architecture, cf.OS = "amd64", "linux"
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "deb-layout")
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AppendImage(img); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return ocitest.Layout(t, "deb-layout", ocitest.Image(t, "amd64", layer))
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"banger/internal/dnsname"
 )
 
 // NetConfig is the guest network configuration the host passes on the kernel
@@ -50,7 +52,7 @@ func ParseCmdline(cmdline string) (NetConfig, error) {
 			a, err = netip.ParseAddr(v)
 			c.DNS = append(c.DNS, a)
 		case "banger.hostname":
-			if !validHostname(v) {
+			if !dnsname.ValidLabel(v) {
 				err = fmt.Errorf("invalid hostname")
 			}
 			c.Hostname = v
@@ -63,16 +65,4 @@ func ParseCmdline(cmdline string) (NetConfig, error) {
 		return c, fmt.Errorf("no banger.ip= on the kernel command line")
 	}
 	return c, nil
-}
-
-func validHostname(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-			return false
-		}
-	}
-	return true
 }

@@ -35,6 +35,15 @@ func wantExit(t *testing.T, r cliRun, code int) {
 	}
 }
 
+// wantOutput checks a run's exit code and everything it printed.
+func wantOutput(t *testing.T, r cliRun, code int, stdout, stderr string) {
+	t.Helper()
+	wantExit(t, r, code)
+	if r.stdout != stdout || r.stderr != stderr {
+		t.Errorf("stdout %q, stderr %q\nwant %q, %q", r.stdout, r.stderr, stdout, stderr)
+	}
+}
+
 func TestVMListTable(t *testing.T) {
 	f := newFakeDaemon(t)
 	f.reply("GET /v1/vms", testVMs())
@@ -143,18 +152,11 @@ func TestStreamErrorIsPrintedWithTheAPIWords(t *testing.T) {
 	f.stream("POST /v1/vms",
 		api.Event{Type: "log", Message: "image nope"},
 		api.Event{Type: "error", Error: &api.Error{Kind: api.KindNotFound, Message: `image "nope" not found`, OpID: "op7"}})
-	r := f.cli("vm", "create", "--image", "nope")
-	wantExit(t, r, 1)
-	if r.stdout != "" {
-		t.Errorf("stdout = %q, want nothing", r.stdout)
-	}
-	if r.stderr != "image nope\nbanger: image \"nope\" not found (op op7)\n" {
-		t.Errorf("stderr = %q", r.stderr)
-	}
+	wantOutput(t, f.cli("vm", "create", "--image", "nope"), 1, "", "image nope\nbanger: image \"nope\" not found (op op7)\n")
 
 	// A stream that ends without a result is an error too.
 	f.stream("POST /v1/vms/dev/start", api.Event{Type: "log", Message: "starting"})
-	r = f.cli("vm", "start", "dev")
+	r := f.cli("vm", "start", "dev")
 	wantExit(t, r, 1)
 	if !strings.Contains(r.stderr, "the daemon closed the stream before the operation finished") {
 		t.Errorf("stderr = %q", r.stderr)
@@ -166,11 +168,7 @@ func TestVMActions(t *testing.T) {
 	for _, action := range []string{"start", "stop", "restart", "kill"} {
 		state := map[string]string{"start": "running", "stop": "stopped", "restart": "running", "kill": "stopped"}[action]
 		f.stream("POST /v1/vms/dev/"+action, api.Event{Type: "log", Message: action + "ing dev"}, result(t, api.VM{Name: "dev", State: state}))
-		r := f.cli("vm", action, "dev")
-		wantExit(t, r, 0)
-		if r.stdout != "dev "+state+"\n" || r.stderr != action+"ing dev\n" {
-			t.Errorf("vm %s: stdout %q, stderr %q", action, r.stdout, r.stderr)
-		}
+		wantOutput(t, f.cli("vm", action, "dev"), 0, "dev "+state+"\n", action+"ing dev\n")
 	}
 }
 
@@ -371,34 +369,21 @@ func TestPortsAndForwardList(t *testing.T) {
 		{ID: 1, VM: "dev", Listen: "127.0.0.1:8080", Target: "172.30.0.2:80", Started: since},
 		{ID: 2, VM: "web1", Listen: "0.0.0.0:3000", Target: "172.30.0.3:3000", Started: since},
 	})
-	r := f.cli("vm", "ports", "dev")
-	wantExit(t, r, 0)
-	want := "PROTO  ADDRESS    PORT  PID  PROCESS\n" +
-		"tcp    0.0.0.0    22    301  sshd\n" +
-		"udp    127.0.0.1  5353  0    \n"
-	if r.stdout != want {
-		t.Errorf("vm ports:\n%q\nwant:\n%q", r.stdout, want)
-	}
-	r = f.cli("vm", "ports", "dev", "--json")
+	wantOutput(t, f.cli("vm", "ports", "dev"), 0, "PROTO  ADDRESS    PORT  PID  PROCESS\n"+
+		"tcp    0.0.0.0    22    301  sshd\n"+
+		"udp    127.0.0.1  5353  0    \n", "")
+	r := f.cli("vm", "ports", "dev", "--json")
 	wantExit(t, r, 0)
 	var ports []api.Port
 	if err := json.Unmarshal([]byte(r.stdout), &ports); err != nil || len(ports) != 2 || ports[1].Port != 5353 {
 		t.Errorf("vm ports --json = %+v, %v", ports, err)
 	}
 
-	r = f.cli("vm", "forward", "--list")
-	wantExit(t, r, 0)
-	want = "VM    LISTEN          TARGET           SINCE\n" +
-		"dev   127.0.0.1:8080  172.30.0.2:80    1m ago\n" +
-		"web1  0.0.0.0:3000    172.30.0.3:3000  1m ago\n"
-	if r.stdout != want {
-		t.Errorf("vm forward --list:\n%s\nwant:\n%s", r.stdout, want)
-	}
-	r = f.cli("vm", "forward", "--list", "web1")
-	wantExit(t, r, 0)
-	if want := "VM    LISTEN        TARGET           SINCE\nweb1  0.0.0.0:3000  172.30.0.3:3000  1m ago\n"; r.stdout != want {
-		t.Errorf("vm forward --list web1:\n%s\nwant:\n%s", r.stdout, want)
-	}
+	wantOutput(t, f.cli("vm", "forward", "--list"), 0, "VM    LISTEN          TARGET           SINCE\n"+
+		"dev   127.0.0.1:8080  172.30.0.2:80    1m ago\n"+
+		"web1  0.0.0.0:3000    172.30.0.3:3000  1m ago\n", "")
+	wantOutput(t, f.cli("vm", "forward", "--list", "web1"), 0,
+		"VM    LISTEN        TARGET           SINCE\nweb1  0.0.0.0:3000  172.30.0.3:3000  1m ago\n", "")
 	r = f.cli("vm", "forward", "dev")
 	wantExit(t, r, 1)
 	if r.stderr != "banger: usage: banger vm forward VM [HOST_ADDR:]HOST_PORT:GUEST_PORT (or --list)\n" {
@@ -413,11 +398,8 @@ func TestVMForwardStreamsUntilTheDaemonEnds(t *testing.T) {
 	f.stream("POST /v1/vms/dev/forwards",
 		api.Event{Type: "forward", Result: b},
 		api.Event{Type: "error", Error: &api.Error{Kind: api.KindFailed, Message: "VM dev stopped"}})
-	r := f.cli("vm", "forward", "dev", "8080:80")
-	wantExit(t, r, 1)
-	if r.stdout != "forwarding 127.0.0.1:8080 -> 172.30.0.2:80 (dev); Ctrl-C to stop\n" || r.stderr != "banger: VM dev stopped\n" {
-		t.Errorf("stdout %q, stderr %q", r.stdout, r.stderr)
-	}
+	wantOutput(t, f.cli("vm", "forward", "dev", "8080:80"), 1,
+		"forwarding 127.0.0.1:8080 -> 172.30.0.2:80 (dev); Ctrl-C to stop\n", "banger: VM dev stopped\n")
 	var req api.ForwardRequest
 	f.body("POST", "/v1/vms/dev/forwards", &req)
 	if req.Spec != "8080:80" {
@@ -435,7 +417,7 @@ func TestNoDaemonIsStartedWhenNoneAnswers(t *testing.T) {
 	}
 }
 
-// catalogListCmd is what image.go's and kernel's `list` are meant to share.
+// catalogListCmd is the `list` that images and kernels share.
 func TestCatalogListCmd(t *testing.T) {
 	f := newFakeDaemon(t)
 	f.reply("GET /v1/kernels", []api.Kernel{{Name: "bookworm-6.1", Version: "6.1.0", Path: "/k/vmlinux", Managed: true}})

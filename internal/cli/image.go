@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"text/tabwriter"
@@ -19,47 +20,23 @@ func (a *app) imageCmd() *cobra.Command {
 		Use:   "build NAME",
 		Short: "Build an image from its recipe (debian-bookworm: debootstrap from the Debian archive)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			pp := newProgress(a.stderr)
-			img, err := c.BuildImage(cmd.Context(), api.BuildImage{Name: args[0], Force: force}, pp.event)
-			pp.finish()
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
+			img, err := streamed(a, func(onEvent func(api.Event)) (api.Image, error) {
+				return c.BuildImage(ctx, api.BuildImage{Name: args[0], Force: force}, onEvent)
+			})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "%s %s\n", img.Name, units.FormatSize(img.SizeBytes))
 			return nil
-		},
+		}),
 	}
 	build.Flags().BoolVar(&force, "force", false, "rebuild even if the image exists (refused while a VM uses it)")
-	var asJSON, available bool
-	list := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List images (--available: those the catalog offers)",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if available {
-				return a.printCatalog(cmd, c, true, asJSON)
-			}
-			imgs, err := c.ListImages(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return printList(a.stdout, imgs, asJSON, []string{"NAME", "KERNEL", "SIZE", "SOURCE", "CREATED"}, func(i api.Image) []string {
-				return []string{i.Name, i.Kernel, units.FormatSize(i.SizeBytes), i.Source, ago(i.CreatedAt)}
-			})
-		},
-	}
-	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	list.Flags().BoolVar(&available, "available", false, "list the images the catalog offers")
+	list := catalogListCmd(a, "image", (*api.Client).ListImages, []string{"NAME", "KERNEL", "SIZE", "SOURCE", "CREATED"}, func(i api.Image) []string {
+		return []string{i.Name, i.Kernel, units.FormatSize(i.SizeBytes), i.Source, ago(i.CreatedAt)}
+	}, func(ctx context.Context, c *api.Client, asJSON bool) error {
+		return a.printCatalog(ctx, c, true, asJSON)
+	})
 	show := showCmd(a, "Show one image", (*api.Client).GetImage, func(img api.Image) [][2]string {
 		return [][2]string{{"name", img.Name}, {"id", img.ID}, {"kernel", img.Kernel}, {"rootfs", img.Rootfs},
 			{"size", units.FormatSize(img.SizeBytes)}, {"source", img.Source}, {"init", img.Init},
@@ -73,31 +50,11 @@ func (a *app) imageCmd() *cobra.Command {
 
 func (a *app) kernelCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "kernel", Short: "Manage guest kernels"}
-	var asJSON, available bool
-	list := &cobra.Command{
-		Use:     "list",
-		Aliases: []string{"ls"},
-		Short:   "List kernels (--available: those the catalog offers)",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if available {
-				return a.printCatalog(cmd, c, false, asJSON)
-			}
-			ks, err := c.ListKernels(cmd.Context())
-			if err != nil {
-				return err
-			}
-			return printList(a.stdout, ks, asJSON, []string{"NAME", "VERSION", "MANAGED", "PATH"}, func(k api.Kernel) []string {
-				return []string{k.Name, k.Version, fmt.Sprint(k.Managed), k.Path}
-			})
-		},
-	}
-	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	list.Flags().BoolVar(&available, "available", false, "list the kernels the catalog offers")
+	list := catalogListCmd(a, "kernel", (*api.Client).ListKernels, []string{"NAME", "VERSION", "MANAGED", "PATH"}, func(k api.Kernel) []string {
+		return []string{k.Name, k.Version, fmt.Sprint(k.Managed), k.Path}
+	}, func(ctx context.Context, c *api.Client, asJSON bool) error {
+		return a.printCatalog(ctx, c, false, asJSON)
+	})
 
 	show := showCmd(a, "Show one kernel", (*api.Client).GetKernel, func(k api.Kernel) [][2]string {
 		return [][2]string{{"name", k.Name}, {"id", k.ID}, {"version", k.Version}, {"path", k.Path},
@@ -115,20 +72,16 @@ func (a *app) kernelPullCmd() *cobra.Command {
 		Use:   "pull NAME",
 		Short: "Download a kernel from the catalog (see `banger kernel list --available`)",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			pp := newProgress(a.stderr)
-			k, err := c.PullKernel(cmd.Context(), api.PullKernel{Name: args[0]}, pp.event)
-			pp.finish()
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
+			k, err := streamed(a, func(onEvent func(api.Event)) (api.Kernel, error) {
+				return c.PullKernel(ctx, api.PullKernel{Name: args[0]}, onEvent)
+			})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "%s %s\n", k.Name, k.Version)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -198,20 +151,16 @@ Container images boot with the default image's kernel unless --kernel names
 another. Images without systemd or sshd boot /sbin/banger-init, which
 installs them on the VM's first boot (the VM needs network access).`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			pp := newProgress(a.stderr)
-			img, err := c.PullImage(cmd.Context(), api.PullImage{Ref: pullRef(args[0]), Name: name, Size: size, Kernel: kernel}, pp.event)
-			pp.finish()
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
+			img, err := streamed(a, func(onEvent func(api.Event)) (api.Image, error) {
+				return c.PullImage(ctx, api.PullImage{Ref: pullRef(args[0]), Name: name, Size: size, Kernel: kernel}, onEvent)
+			})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "%s %s (kernel %s)\n", img.Name, units.FormatSize(img.SizeBytes), img.Kernel)
 			return nil
-		},
+		}),
 	}
 	cmd.Flags().StringVar(&name, "name", "", "image name (default: derived from REF, e.g. alpine:3.19 -> alpine-3.19)")
 	cmd.Flags().StringVar(&size, "size", "", "rootfs size of a container image, e.g. 4G (default: content x 1.5, at least 1G)")
@@ -270,20 +219,16 @@ func (a *app) imagePromoteCmd() *cobra.Command {
 		Use:   "promote NAME",
 		Short: "Copy a registered image (and its kernel) into banger's storage and let banger manage it",
 		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			pp := newProgress(a.stderr)
-			img, err := c.PromoteImage(cmd.Context(), args[0], pp.event)
-			pp.finish()
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
+			img, err := streamed(a, func(onEvent func(api.Event)) (api.Image, error) {
+				return c.PromoteImage(ctx, args[0], onEvent)
+			})
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "%s now managed: %s\n", img.Name, img.Rootfs)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -294,12 +239,8 @@ func (a *app) imageCacheCmd() *cobra.Command {
 		Use:   "prune",
 		Short: "Remove cached OCI layers and catalog bundles (installed images do not need them)",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			rep, err := c.PruneImageCache(cmd.Context(), api.PruneCache{DryRun: dryRun})
+		RunE: a.withClient(func(ctx context.Context, c *api.Client, _ []string) error {
+			rep, err := c.PruneImageCache(ctx, api.PruneCache{DryRun: dryRun})
 			if err != nil {
 				return err
 			}
@@ -315,7 +256,7 @@ func (a *app) imageCacheCmd() *cobra.Command {
 			}
 			fmt.Fprintf(a.stdout, "%s %d files, %s\n", verb, len(rep.Files), units.FormatSize(rep.Bytes))
 			return nil
-		},
+		}),
 	}
 	prune.Flags().BoolVar(&dryRun, "dry-run", false, "only list what would be removed")
 	prune.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -357,8 +298,8 @@ func (a *app) bundleCmd(kind string) *cobra.Command {
 }
 
 // printCatalog lists the catalog's images or kernels.
-func (a *app) printCatalog(cmd *cobra.Command, c *api.Client, images, asJSON bool) error {
-	cat, err := c.Catalog(cmd.Context())
+func (a *app) printCatalog(ctx context.Context, c *api.Client, images, asJSON bool) error {
+	cat, err := c.Catalog(ctx)
 	if err != nil {
 		return err
 	}

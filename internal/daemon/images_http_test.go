@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -13,7 +12,7 @@ import (
 
 	"banger/internal/api"
 	"banger/internal/image"
-	"banger/internal/image/catalog"
+	"banger/internal/image/imagetest"
 	"banger/internal/vm"
 	"banger/internal/vm/vmtest"
 )
@@ -33,42 +32,11 @@ func newImageDaemon(t *testing.T) *imageDaemon {
 	return &imageDaemon{env: d.env, images: d.env.Images, client: d.client, state: d.env.Dir}
 }
 
-func writeTestFile(t *testing.T, p string, data []byte) string {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func testExt4() []byte {
-	b := make([]byte, 1<<20)
-	b[1080], b[1081] = 0x53, 0xEF
-	copy(b[4096:], "rootfs content")
-	return b
-}
-
-func testVmlinux() []byte { return append([]byte("\x7fELF"), make([]byte, 1024)...) }
-
 // serveCatalog publishes an image "tiny" on kernel "tk" over loopback HTTP.
 func serveCatalog(t *testing.T) string {
 	t.Helper()
-	dir, src := t.TempDir(), t.TempDir()
-	ie, err := catalog.WriteBundle(catalog.BundleSpec{Kind: catalog.KindImage, Name: "tiny", KernelRef: "tk",
-		Files: map[string]string{catalog.RootfsFile: writeTestFile(t, filepath.Join(src, "r"), testExt4())}}, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ke, err := catalog.WriteBundle(catalog.BundleSpec{Kind: catalog.KindKernel, Name: "tk", Version: "6.1-test",
-		Files: map[string]string{catalog.VmlinuxFile: writeTestFile(t, filepath.Join(src, "k"), testVmlinux())}}, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := json.Marshal(catalog.Catalog{Version: 1, Images: []catalog.Image{ie.Image()}, Kernels: []catalog.Kernel{ke.Kernel()}})
-	writeTestFile(t, filepath.Join(dir, "catalog.json"), data)
+	dir := t.TempDir()
+	imagetest.Publish(t, dir, imagetest.Catalog{Image: "tiny", Kernel: "tk", KernelVersion: "6.1-test"})
 	srv := httptest.NewServer(http.FileServer(http.Dir(dir)))
 	t.Cleanup(srv.Close)
 	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
@@ -164,8 +132,8 @@ func TestImageHTTPRegisterPromoteImportKernel(t *testing.T) {
 	ctx := context.Background()
 	d := newImageDaemon(t)
 	src := t.TempDir()
-	rootfs := writeTestFile(t, filepath.Join(src, "root.ext4"), testExt4())
-	kernel := writeTestFile(t, filepath.Join(src, "vmlinux"), testVmlinux())
+	rootfs := imagetest.WriteFile(t, filepath.Join(src, "root.ext4"), imagetest.Ext4())
+	kernel := imagetest.WriteFile(t, filepath.Join(src, "vmlinux"), imagetest.Vmlinux())
 
 	_, err := d.client.RegisterImage(ctx, api.RegisterImage{Name: "mine", Rootfs: "root.ext4", Kernel: kernel})
 	wantAPIError(t, "relative rootfs", err, api.KindBadRequest, "absolute")
@@ -189,8 +157,8 @@ func TestImageHTTPRegisterPromoteImportKernel(t *testing.T) {
 	wantAPIError(t, "promote unknown", err, api.KindNotFound, "ghost")
 
 	from := t.TempDir()
-	writeTestFile(t, filepath.Join(from, "vmlinux"), testVmlinux())
-	writeTestFile(t, filepath.Join(from, "initrd.img"), []byte("initrd"))
+	imagetest.WriteFile(t, filepath.Join(from, "vmlinux"), imagetest.Vmlinux())
+	imagetest.WriteFile(t, filepath.Join(from, "initrd.img"), []byte("initrd"))
 	k, err := d.client.ImportKernel(ctx, api.ImportKernel{Name: "imported", From: from})
 	if err != nil || !k.Managed || k.Path != filepath.Join(d.state, "kernels", "imported", "vmlinux") || k.Initrd == "" {
 		t.Errorf("ImportKernel = %+v, %v", k, err)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"banger/internal/dnsname"
 )
 
 // Zone is the zone the server is authoritative for.
@@ -205,7 +207,7 @@ func (s *Server) fill(resp *dns.Msg, q dns.Question) int {
 	if !ok {
 		return dns.RcodeRefused
 	}
-	if !ValidName(label) {
+	if !dnsname.ValidLabel(label) {
 		resp.Ns = append(resp.Ns, s.soa(Zone))
 		return dns.RcodeNameError
 	}
@@ -239,18 +241,4 @@ func (s *Server) soa(owner string) *dns.SOA {
 		Refresh: 3600, Retry: 600, Expire: 86400,
 		Minttl: TTL,
 	}
-}
-
-// ValidName reports whether name can be a VM name under the zone: one DNS
-// label of lowercase letters, digits and hyphens.
-func ValidName(name string) bool {
-	if name == "" || len(name) > 63 {
-		return false
-	}
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-			return false
-		}
-	}
-	return true
 }

@@ -183,18 +183,6 @@ func TestServerStartErrors(t *testing.T) {
 	}
 }
 
-func TestValidName(t *testing.T) {
-	for name, want := range map[string]bool{
-		"happy-otter": true, "web1": true, "a": true,
-		"": false, "Web1": false, "a.b": false, "bad_name": false, "é": false,
-		strings.Repeat("a", 63): true, strings.Repeat("a", 64): false,
-	} {
-		if ValidName(name) != want {
-			t.Errorf("ValidName(%q) = %v", name, !want)
-		}
-	}
-}
-
 type fakeRun struct {
 	calls [][]string
 	fail  map[string]error // keyed by the joined argv

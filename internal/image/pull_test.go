@@ -1,7 +1,6 @@
 package image
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,14 +17,9 @@ import (
 	"testing"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-
 	"banger/internal/image/catalog"
 	"banger/internal/image/imagetest"
+	"banger/internal/image/oci/ocitest"
 	"banger/internal/progress"
 	"banger/internal/store"
 )
@@ -491,63 +485,19 @@ func needRootAndMkfs(t *testing.T) {
 	}
 }
 
-func tarLayer(t *testing.T, files map[string]string) v1.Layer {
-	t.Helper()
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	for _, d := range []string{"bin", "etc"} {
-		if err := tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o755}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for name, body := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(body))}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.WriteString(tw, body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	data := buf.Bytes()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
 func TestOCIPull(t *testing.T) {
 	needRootAndMkfs(t)
 	ctx := context.Background()
 	s := newTestService(t)
-	img, err := mutate.AppendLayers(empty.Image, tarLayer(t, map[string]string{
+	lp := ocitest.Layout(t, "alpine-mini", ocitest.Image(t, "amd64", ocitest.FilesLayer(t, map[string]string{
 		"bin/sh": "#!fake shell\n", "etc/os-release": "ID=alpine\n", "etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, _ := img.ConfigFile()
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
-	lp, err := layout.Write(filepath.Join(t.TempDir(), "alpine-mini"), empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := lp.AppendImage(img); err != nil {
-		t.Fatal(err)
-	}
+	}, "bin", "etc")))
 
-	if _, err := s.Pull(ctx, PullRequest{Ref: string(lp) + "-typo", Kernel: "k"}, nil); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "no such file") {
+	if _, err := s.Pull(ctx, PullRequest{Ref: lp + "-typo", Kernel: "k"}, nil); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("pull of a missing path = %v, want ErrInvalid naming the missing file", err)
 	}
 	// No default image and no kernel: a clear error before any work.
-	if _, err := s.Pull(ctx, PullRequest{Ref: string(lp)}, nil); !errors.Is(err, ErrInvalid) {
+	if _, err := s.Pull(ctx, PullRequest{Ref: lp}, nil); !errors.Is(err, ErrInvalid) {
 		t.Errorf("pull without a kernel = %v, want ErrInvalid", err)
 	}
 	k, err := s.Store.CreateKernel(ctx, store.Kernel{Name: "k", Path: "/boot/vmlinuz"})
@@ -555,13 +505,13 @@ func TestOCIPull(t *testing.T) {
 		t.Fatal(err)
 	}
 	var steps []string
-	got, err := s.Pull(ctx, PullRequest{Ref: string(lp), Kernel: "k", SizeBytes: 64 << 20}, func(e progress.Event) {
+	got, err := s.Pull(ctx, PullRequest{Ref: lp, Kernel: "k", SizeBytes: 64 << 20}, func(e progress.Event) {
 		steps = append(steps, e.Step)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Name != "alpine-mini" || got.KernelID != k.ID || got.Source != string(lp) || !got.Managed ||
+	if got.Name != "alpine-mini" || got.KernelID != k.ID || got.Source != lp || !got.Managed ||
 		got.Init != "/sbin/banger-init" || got.SizeBytes != 64<<20 || got.Rootfs != filepath.Join(s.ImagesDir, "alpine-mini", "rootfs.ext4") {
 		t.Errorf("pulled image = %+v", got)
 	}

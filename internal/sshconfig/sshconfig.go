@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"banger/internal/dnsname"
 )
 
 // Domain is the suffix of every VM's ssh host name.
@@ -38,7 +40,7 @@ func Render(entries []Entry, keyPath, knownHosts string) []byte {
 	var b bytes.Buffer
 	b.WriteString("# Written by bangerd; edits are overwritten. One block per VM.\n")
 	for _, e := range entries {
-		if !validName(e.Name) || !validID(e.ID) || !e.IP.IsValid() {
+		if !dnsname.ValidLabel(e.Name) || !validID(e.ID) || !e.IP.IsValid() {
 			continue
 		}
 		fmt.Fprintf(&b, "\nHost %s%s\n", e.Name, Domain)
@@ -69,18 +71,6 @@ func quotePath(p string) string {
 		return `"` + p + `"`
 	}
 	return p
-}
-
-func validName(s string) bool {
-	if s == "" || len(s) > 63 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 func validID(s string) bool {

@@ -61,26 +61,17 @@ func (s *Store) CreateImage(ctx context.Context, img Image) (Image, error) {
 
 // GetImage looks an image up by ID, or failing that by name.
 func (s *Store) GetImage(ctx context.Context, idOrName string) (Image, error) {
-	row := s.db.QueryRowContext(ctx,
-		"SELECT "+imageCols+" FROM images WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1", idOrName)
-	img, err := scanImage(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Image{}, fmt.Errorf("image %q: %w", idOrName, ErrNotFound)
-	}
-	if err != nil {
-		return Image{}, fmt.Errorf("getting image %q: %w", idOrName, err)
-	}
-	return img, nil
+	return getByIDOrName(ctx, s.db, scanImage, "image", "images", imageCols, idOrName)
 }
 
 // ListImages returns all images ordered by name.
 func (s *Store) ListImages(ctx context.Context) ([]Image, error) {
-	return s.queryImages(ctx, "listing images", "SELECT "+imageCols+" FROM images ORDER BY name")
+	return queryAll(ctx, s.db, scanImage, "listing images", "SELECT "+imageCols+" FROM images ORDER BY name")
 }
 
 // ImagesUsingKernel returns the images that reference kernelID.
 func (s *Store) ImagesUsingKernel(ctx context.Context, kernelID string) ([]Image, error) {
-	return s.queryImages(ctx, fmt.Sprintf("listing images using kernel %q", kernelID),
+	return queryAll(ctx, s.db, scanImage, fmt.Sprintf("listing images using kernel %q", kernelID),
 		"SELECT "+imageCols+" FROM images WHERE kernel_id = ? ORDER BY name", kernelID)
 }
 
@@ -95,26 +86,6 @@ func (s *Store) DeleteImage(ctx context.Context, id string) error {
 		return fmt.Errorf("deleting image %q: %w", id, err)
 	}
 	return checkAffected(res, "image", id)
-}
-
-func (s *Store) queryImages(ctx context.Context, what, query string, args ...any) ([]Image, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	defer rows.Close()
-	var out []Image
-	for rows.Next() {
-		img, err := scanImage(rows)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-		out = append(out, img)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	return out, nil
 }
 
 func scanImage(r scanner) (Image, error) {

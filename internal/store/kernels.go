@@ -51,37 +51,12 @@ func (s *Store) CreateKernel(ctx context.Context, k Kernel) (Kernel, error) {
 
 // GetKernel looks a kernel up by ID, or failing that by name.
 func (s *Store) GetKernel(ctx context.Context, idOrName string) (Kernel, error) {
-	row := s.db.QueryRowContext(ctx,
-		"SELECT "+kernelCols+" FROM kernels WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1", idOrName)
-	k, err := scanKernel(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return Kernel{}, fmt.Errorf("kernel %q: %w", idOrName, ErrNotFound)
-	}
-	if err != nil {
-		return Kernel{}, fmt.Errorf("getting kernel %q: %w", idOrName, err)
-	}
-	return k, nil
+	return getByIDOrName(ctx, s.db, scanKernel, "kernel", "kernels", kernelCols, idOrName)
 }
 
 // ListKernels returns all kernels ordered by name.
 func (s *Store) ListKernels(ctx context.Context) ([]Kernel, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+kernelCols+" FROM kernels ORDER BY name")
-	if err != nil {
-		return nil, fmt.Errorf("listing kernels: %w", err)
-	}
-	defer rows.Close()
-	var out []Kernel
-	for rows.Next() {
-		k, err := scanKernel(rows)
-		if err != nil {
-			return nil, fmt.Errorf("listing kernels: %w", err)
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing kernels: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, s.db, scanKernel, "listing kernels", "SELECT "+kernelCols+" FROM kernels ORDER BY name")
 }
 
 // DeleteKernel removes the kernel with the given ID. It returns ErrInUse
@@ -96,8 +71,6 @@ func (s *Store) DeleteKernel(ctx context.Context, id string) error {
 	}
 	return checkAffected(res, "kernel", id)
 }
-
-type scanner interface{ Scan(dest ...any) error }
 
 func scanKernel(r scanner) (Kernel, error) {
 	var (

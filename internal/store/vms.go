@@ -104,26 +104,17 @@ func (s *Store) CreateVM(ctx context.Context, vm VM) (VM, error) {
 
 // GetVM looks a VM up by ID, or failing that by name.
 func (s *Store) GetVM(ctx context.Context, idOrName string) (VM, error) {
-	row := s.db.QueryRowContext(ctx,
-		"SELECT "+vmCols+" FROM vms WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1", idOrName)
-	vm, err := scanVM(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return VM{}, fmt.Errorf("vm %q: %w", idOrName, ErrNotFound)
-	}
-	if err != nil {
-		return VM{}, fmt.Errorf("getting vm %q: %w", idOrName, err)
-	}
-	return vm, nil
+	return getByIDOrName(ctx, s.db, scanVM, "vm", "vms", vmCols, idOrName)
 }
 
 // ListVMs returns all VMs ordered by name.
 func (s *Store) ListVMs(ctx context.Context) ([]VM, error) {
-	return s.queryVMs(ctx, "listing vms", "SELECT "+vmCols+" FROM vms ORDER BY name")
+	return queryAll(ctx, s.db, scanVM, "listing vms", "SELECT "+vmCols+" FROM vms ORDER BY name")
 }
 
 // VMsUsingImage returns the VMs built from imageID.
 func (s *Store) VMsUsingImage(ctx context.Context, imageID string) ([]VM, error) {
-	return s.queryVMs(ctx, fmt.Sprintf("listing vms using image %q", imageID),
+	return queryAll(ctx, s.db, scanVM, fmt.Sprintf("listing vms using image %q", imageID),
 		"SELECT "+vmCols+" FROM vms WHERE image_id = ? ORDER BY name", imageID)
 }
 
@@ -178,62 +169,26 @@ func (s *Store) DeleteVM(ctx context.Context, id string) error {
 
 // UsedIPs returns the set of IP addresses assigned to VMs.
 func (s *Store) UsedIPs(ctx context.Context) (map[string]bool, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT ip FROM vms WHERE ip IS NOT NULL")
+	ips, err := queryAll(ctx, s.db, scanColumn[string], "listing used ips", "SELECT ip FROM vms WHERE ip IS NOT NULL")
 	if err != nil {
-		return nil, fmt.Errorf("listing used ips: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
 	out := map[string]bool{}
-	for rows.Next() {
-		var ip string
-		if err := rows.Scan(&ip); err != nil {
-			return nil, fmt.Errorf("listing used ips: %w", err)
-		}
+	for _, ip := range ips {
 		out[ip] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing used ips: %w", err)
 	}
 	return out, nil
 }
 
 // UsedCIDs returns the set of vsock guest CIDs assigned to VMs.
 func (s *Store) UsedCIDs(ctx context.Context) (map[uint32]bool, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT guest_cid FROM vms WHERE guest_cid IS NOT NULL")
+	cids, err := queryAll(ctx, s.db, scanColumn[int64], "listing used cids", "SELECT guest_cid FROM vms WHERE guest_cid IS NOT NULL")
 	if err != nil {
-		return nil, fmt.Errorf("listing used cids: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
 	out := map[uint32]bool{}
-	for rows.Next() {
-		var cid int64
-		if err := rows.Scan(&cid); err != nil {
-			return nil, fmt.Errorf("listing used cids: %w", err)
-		}
+	for _, cid := range cids {
 		out[uint32(cid)] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("listing used cids: %w", err)
-	}
-	return out, nil
-}
-
-func (s *Store) queryVMs(ctx context.Context, what, query string, args ...any) ([]VM, error) {
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	defer rows.Close()
-	var out []VM
-	for rows.Next() {
-		vm, err := scanVM(rows)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what, err)
-		}
-		out = append(out, vm)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
 }

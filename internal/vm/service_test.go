@@ -2,8 +2,6 @@ package vm_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -16,8 +14,6 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"banger/internal/network"
 	"banger/internal/progress"
@@ -563,15 +559,12 @@ func TestRestart(t *testing.T) {
 
 func pinHostKey(t *testing.T, kh *sshkey.KnownHosts, alias string) {
 	t.Helper()
-	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	// Any key will do: a fresh one, made as the daemon makes its own.
+	key, _, err := sshkey.Ensure(filepath.Join(t.TempDir(), "host_key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kh.Callback(alias)("x:22", &net.TCPAddr{}, k); err != nil {
+	if err := kh.Callback(alias)("x:22", &net.TCPAddr{}, key.PublicKey()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -22,9 +22,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"banger/internal/digest"
+	"banger/internal/image/oci/ocitest"
 )
 
 // entry is one tar entry of a test layer.
@@ -82,33 +82,7 @@ func tarBytes(t *testing.T, entries []entry) []byte {
 
 func layer(t *testing.T, entries ...entry) v1.Layer {
 	t.Helper()
-	data := tarBytes(t, entries)
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		return io.NopCloser(bytes.NewReader(data)), nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
-func image(t *testing.T, arch string, layers ...v1.Layer) v1.Image {
-	t.Helper()
-	img, err := mutate.AppendLayers(empty.Image, layers...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", arch
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
+	return ocitest.Layer(t, tarBytes(t, entries))
 }
 
 // baseLayer is a tiny distribution: a shell, passwd/shadow, a setuid sudo.
@@ -187,28 +161,6 @@ func stat(t *testing.T, img, p string) string {
 	return m[1] + " " + m[2] + ":" + m[3]
 }
 
-func writeLayout(t *testing.T, img v1.Image) string {
-	t.Helper()
-	p, err := layout.Write(filepath.Join(t.TempDir(), "layout"), empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AppendImage(img); err != nil {
-		t.Fatal(err)
-	}
-	return string(p)
-}
-
-func writeArchive(t *testing.T, img v1.Image) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "image.tar")
-	tag, _ := name.NewTag("example.test/img:1")
-	if err := tarball.WriteToFile(p, tag, img); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func mustParse(t *testing.T, ref string) Source {
 	t.Helper()
 	s, err := ParseSource(ref)
@@ -228,12 +180,12 @@ func layeredImage(t *testing.T) v1.Image {
 		file("keep/b", "b"),
 		dir("opq"), file("opq/new", "new"), file("opq/.wh..wh..opq", ""),
 	)
-	return image(t, "amd64", baseLayer(t), l2, l3)
+	return ocitest.Image(t, "amd64", baseLayer(t), l2, l3)
 }
 
 func TestParseSource(t *testing.T) {
-	lay := writeLayout(t, image(t, "amd64", baseLayer(t)))
-	arch := writeArchive(t, image(t, "amd64", baseLayer(t)))
+	lay := ocitest.Layout(t, "layout", ocitest.Image(t, "amd64", baseLayer(t)))
+	arch := ocitest.Archive(t, "example.test/img:1", ocitest.Image(t, "amd64", baseLayer(t)))
 	for _, c := range []struct {
 		ref  string
 		kind Kind
@@ -268,8 +220,8 @@ func TestImportLayoutAndArchive(t *testing.T) {
 		name string
 		ref  string
 	}{
-		{"layout", writeLayout(t, img)},
-		{"docker-archive", writeArchive(t, img)},
+		{"layout", ocitest.Layout(t, "layout", img)},
+		{"docker-archive", ocitest.Archive(t, "example.test/img:1", img)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -347,8 +299,8 @@ func hex32(v int64) string {
 
 func TestCorruptCacheIsReplaced(t *testing.T) {
 	needRoot(t)
-	img := image(t, "amd64", baseLayer(t))
-	src := mustParse(t, writeLayout(t, img))
+	img := ocitest.Image(t, "amd64", baseLayer(t))
+	src := mustParse(t, ocitest.Layout(t, "layout", img))
 	e := newEnv(t)
 	ls, _ := img.Layers()
 	d, _ := ls[0].Digest()
@@ -375,8 +327,8 @@ func TestImportRegistryMultiArch(t *testing.T) {
 	if !isLoopback(host) {
 		t.Fatalf("test registry is not on loopback: %s", host)
 	}
-	amd := image(t, "amd64", baseLayer(t), layer(t, file("arch", "amd64")))
-	arm := image(t, "arm64", baseLayer(t), layer(t, file("arch", "arm64")))
+	amd := ocitest.Image(t, "amd64", baseLayer(t), layer(t, file("arch", "amd64")))
+	arm := ocitest.Image(t, "arm64", baseLayer(t), layer(t, file("arch", "arm64")))
 	idx := mutate.AppendManifests(empty.Index,
 		mutate.IndexAddendum{Add: arm, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
 		mutate.IndexAddendum{Add: amd, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
@@ -430,8 +382,8 @@ func TestImportRegistryMultiArch(t *testing.T) {
 
 func TestImportOnlyOtherArch(t *testing.T) {
 	e := newEnv(t)
-	arm := image(t, "arm64", baseLayer(t))
-	_, err := Import(context.Background(), mustParse(t, writeLayout(t, arm)), e.opts)
+	arm := ocitest.Image(t, "arm64", baseLayer(t))
+	_, err := Import(context.Background(), mustParse(t, ocitest.Layout(t, "layout", arm)), e.opts)
 	if err == nil || !strings.Contains(err.Error(), "arm64") {
 		t.Fatalf("importing an arm64-only image: %v", err)
 	}
@@ -486,8 +438,8 @@ func TestHostileLayers(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t)
-			img := image(t, "amd64", baseLayer(t), layer(t, c.entries(e.sentinel)...))
-			res, err := Import(context.Background(), mustParse(t, writeLayout(t, img)), e.opts)
+			img := ocitest.Image(t, "amd64", baseLayer(t), layer(t, c.entries(e.sentinel)...))
+			res, err := Import(context.Background(), mustParse(t, ocitest.Layout(t, "layout", img)), e.opts)
 			if c.refused {
 				if !errors.Is(err, ErrUnsafeLayer) {
 					t.Fatalf("Import = %v, want ErrUnsafeLayer", err)
@@ -516,8 +468,8 @@ func TestHostileLayers(t *testing.T) {
 
 func TestSizeOverrideAndLimits(t *testing.T) {
 	needRoot(t)
-	img := image(t, "amd64", baseLayer(t), layer(t, file("big", strings.Repeat("x", 4096))))
-	src := mustParse(t, writeLayout(t, img))
+	img := ocitest.Image(t, "amd64", baseLayer(t), layer(t, file("big", strings.Repeat("x", 4096))))
+	src := mustParse(t, ocitest.Layout(t, "layout", img))
 
 	e := newEnv(t)
 	e.opts.SizeBytes = 1536 << 20
