@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -149,4 +150,62 @@ func (s *Supervisor) Tracked() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.children)
+}
+
+// Lifecycle is the part of vmm.VMM that every process-backed backend
+// shares: Stop (the backend's graceful request, a wait, then SIGKILL),
+// Kill, Wait and Status over a Supervisor, with the backend's cleanup run
+// once the process is gone. A backend embeds it and supplies only what
+// differs.
+type Lifecycle struct {
+	Procs *Supervisor
+	// Graceful asks the guest to shut down (ACPI power button,
+	// Ctrl-Alt-Del); Stop kills the process when it fails or times out.
+	Graceful func(ctx context.Context, h Handle) error
+	// Cleanup removes what the exited process left behind (sockets,
+	// loop devices); nil when there is nothing.
+	Cleanup func(ctx context.Context, h Handle)
+}
+
+// Stop implements VMM.Stop. Stopping a VM whose process is gone is not an
+// error.
+func (l *Lifecycle) Stop(ctx context.Context, h Handle, timeout time.Duration) error {
+	err := l.Procs.Stop(ctx, h, timeout, func(ctx context.Context) error { return l.Graceful(ctx, h) })
+	if err == nil {
+		l.cleanup(ctx, h)
+	}
+	return err
+}
+
+// Kill implements VMM.Kill: SIGKILL if the handle's process is still the
+// same one, then wait for it to go. Killing a gone process is not an error.
+func (l *Lifecycle) Kill(ctx context.Context, h Handle) error {
+	if err := l.Procs.Kill(ctx, h); err != nil {
+		return err
+	}
+	l.cleanup(ctx, h)
+	return nil
+}
+
+// Wait implements VMM.Wait. For a process this daemon started it waits for
+// the reaper; for one adopted after a daemon restart it polls /proc.
+func (l *Lifecycle) Wait(ctx context.Context, h Handle) error { return l.Procs.Wait(ctx, h) }
+
+// Status implements VMM.Status.
+func (l *Lifecycle) Status(_ context.Context, h Handle) (State, error) { return l.Procs.Status(h), nil }
+
+func (l *Lifecycle) cleanup(ctx context.Context, h Handle) {
+	if l.Cleanup != nil {
+		l.Cleanup(ctx, h)
+	}
+}
+
+// RemoveFiles removes the named files, ignoring "" and errors: the
+// best-effort cleanup of a gone process's sockets and state.
+func RemoveFiles(paths ...string) {
+	for _, p := range paths {
+		if p != "" {
+			_ = os.Remove(p)
+		}
+	}
 }

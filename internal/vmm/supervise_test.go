@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -73,5 +74,42 @@ func TestSupervisorWaitsForAdoptedProcess(t *testing.T) {
 	defer cancel()
 	if err := s.Wait(ctx, Handle{PID: cmd.Process.Pid, StartTime: st}); err != nil {
 		t.Fatalf("wait for adopted process: %v", err)
+	}
+}
+
+func TestLifecycleCleansUpAfterTheProcessIsGone(t *testing.T) {
+	s := &Supervisor{Name: "test"}
+	var cleaned []int
+	l := &Lifecycle{
+		Procs: s,
+		// A guest that honours the request: the graceful stop ends it.
+		Graceful: func(_ context.Context, h Handle) error { return SignalProcess(h.PID, h.StartTime, syscall.SIGTERM) },
+		Cleanup: func(_ context.Context, h Handle) {
+			if Alive(h.PID, h.StartTime) {
+				t.Errorf("cleanup of pid %d ran while it was alive", h.PID)
+			}
+			cleaned = append(cleaned, h.PID)
+		},
+	}
+	ctx := context.Background()
+	stopped := startSleep(t, s)
+	if st, _ := l.Status(ctx, stopped); st != StateRunning {
+		t.Fatalf("status before stop = %v", st)
+	}
+	if err := l.Stop(ctx, stopped, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	killed := startSleep(t, s)
+	if err := l.Kill(ctx, killed); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Wait(ctx, killed); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := l.Status(ctx, killed); st != StateStopped {
+		t.Fatalf("status after kill = %v", st)
+	}
+	if len(cleaned) != 2 || cleaned[0] != stopped.PID || cleaned[1] != killed.PID {
+		t.Fatalf("cleanup ran for %v, want [%d %d]", cleaned, stopped.PID, killed.PID)
 	}
 }

@@ -68,7 +68,7 @@ type Firecracker struct {
 	startTimeout   time.Duration
 	disks          rootdisk.Host // root disk methods and the host paths they use
 
-	procs *vmm.Supervisor
+	vmm.Lifecycle
 }
 
 var _ vmm.VMM = (*Firecracker)(nil)
@@ -101,7 +101,13 @@ func New(o Options) *Firecracker {
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
-	f.procs = &vmm.Supervisor{Name: "firecracker", Log: f.log}
+	f.Lifecycle = vmm.Lifecycle{
+		Procs: &vmm.Supervisor{Name: "firecracker", Log: f.log},
+		Graceful: func(ctx context.Context, h vmm.Handle) error {
+			return NewClient(h.Control).Action(ctx, ActionSendCtrlAltDel)
+		},
+		Cleanup: f.cleanup,
+	}
 	if f.run == nil {
 		f.run = func(ctx context.Context, argv []string) ([]byte, error) {
 			return exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
@@ -223,7 +229,7 @@ func (f *Firecracker) Start(ctx context.Context, cfg vmm.Config) (_ vmm.Handle, 
 	logPath := filepath.Join(cfg.Dir, logFileName)
 	st.Created = append(st.Created, logPath)
 	c := NewClient(APISocket(cfg.Dir))
-	p, err := f.procs.Start(ctx, vmm.Launch{
+	p, err := f.Procs.Start(ctx, vmm.Launch{
 		VM: cfg.ID, Argv: f.argv(cfg, lay), Dir: cfg.Dir, LogPath: logPath, LogName: logPath,
 		Ready: func(ctx context.Context) error { return apiReady(ctx, c) },
 		Every: 20 * time.Millisecond, Timeout: f.startTimeout, What: "its API socket",
@@ -257,7 +263,7 @@ func (f *Firecracker) prepare(ctx context.Context, cfg vmm.Config, st *runState)
 		st.CreatedDir = true
 	}
 	// Stale files from an earlier run would make Firecracker's binds fail.
-	removeFiles(APISocket(cfg.Dir), cfg.AgentSocket, filepath.Join(cfg.Dir, stateFileName))
+	vmm.RemoveFiles(APISocket(cfg.Dir), cfg.AgentSocket, filepath.Join(cfg.Dir, stateFileName))
 	cfg, err := f.activateSnapshots(ctx, cfg, st)
 	if err != nil {
 		return cfg, layout{}, err
@@ -343,37 +349,6 @@ func apiReady(ctx context.Context, c *Client) error {
 	return c.Get(ctx, "/", nil)
 }
 
-// Stop implements vmm.VMM: SendCtrlAltDel, wait up to timeout, then SIGKILL.
-// Stopping a VM whose process is gone is not an error.
-func (f *Firecracker) Stop(ctx context.Context, h vmm.Handle, timeout time.Duration) error {
-	err := f.procs.Stop(ctx, h, timeout, func(ctx context.Context) error {
-		return NewClient(h.Control).Action(ctx, ActionSendCtrlAltDel)
-	})
-	if err == nil {
-		f.cleanup(ctx, h)
-	}
-	return err
-}
-
-// Kill implements vmm.VMM: SIGKILL if the handle's process is still the same
-// one, wait for it to go, and remove the jail and runtime files.
-func (f *Firecracker) Kill(ctx context.Context, h vmm.Handle) error {
-	if err := f.procs.Kill(ctx, h); err != nil {
-		return err
-	}
-	f.cleanup(ctx, h)
-	return nil
-}
-
-// Wait implements vmm.VMM. For a process this backend started it waits for
-// the reaper; for one adopted after a daemon restart it polls /proc.
-func (f *Firecracker) Wait(ctx context.Context, h vmm.Handle) error { return f.procs.Wait(ctx, h) }
-
-// Status implements vmm.VMM.
-func (f *Firecracker) Status(ctx context.Context, h vmm.Handle) (vmm.State, error) {
-	return f.procs.Status(h), nil
-}
-
 // cleanupTimeout bounds the losetup and dmsetup calls of a cleanup.
 const cleanupTimeout = 30 * time.Second
 
@@ -391,12 +366,4 @@ func (f *Firecracker) cleanup(ctx context.Context, h vmm.Handle) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	st.cleanup(ctx, f.log, f.diskHost())
-}
-
-func removeFiles(paths ...string) {
-	for _, p := range paths {
-		if p != "" {
-			_ = os.Remove(p)
-		}
-	}
 }

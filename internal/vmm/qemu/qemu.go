@@ -42,7 +42,7 @@ type QEMU struct {
 	startTimeout time.Duration
 	img          string
 
-	procs *vmm.Supervisor
+	vmm.Lifecycle
 }
 
 var _ vmm.VMM = (*QEMU)(nil)
@@ -63,7 +63,11 @@ func New(o Options) *QEMU {
 	if q.log == nil {
 		q.log = slog.New(slog.DiscardHandler)
 	}
-	q.procs = &vmm.Supervisor{Name: "qemu", Log: q.log}
+	q.Lifecycle = vmm.Lifecycle{
+		Procs:    &vmm.Supervisor{Name: "qemu", Log: q.log},
+		Graceful: q.powerdown,
+		Cleanup:  func(_ context.Context, h vmm.Handle) { cleanup(h) },
+	}
 	if q.startTimeout <= 0 {
 		q.startTimeout = 10 * time.Second
 	}
@@ -123,21 +127,21 @@ func (q *QEMU) Start(ctx context.Context, cfg vmm.Config) (vmm.Handle, error) {
 	qmpPath := QMPSocket(cfg.Dir)
 	sockets := []string{qmpPath, cfg.AgentSocket}
 	// Stale sockets from an earlier run would make QEMU's bind fail.
-	removeFiles(append(sockets, filepath.Join(cfg.Dir, pidFileName)))
+	vmm.RemoveFiles(append(sockets, filepath.Join(cfg.Dir, pidFileName))...)
 	if err := writeSocketsFile(cfg.Dir, sockets); err != nil {
 		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: %w", cfg.ID, err)
 	}
 	if q.accel == "tcg" {
 		cfg.Cmdline = withTSCHint(cfg.Cmdline, q.tscKHz)
 	}
-	p, err := q.procs.Start(ctx, vmm.Launch{
+	p, err := q.Procs.Start(ctx, vmm.Launch{
 		VM: cfg.ID, Argv: append([]string{q.binary}, Args(cfg, q.accel)...), Dir: cfg.Dir,
 		LogPath: filepath.Join(cfg.Dir, logFileName), LogName: "qemu.log",
 		Ready: func(ctx context.Context) error { return qmpReady(ctx, qmpPath) },
 		Every: 50 * time.Millisecond, Timeout: q.startTimeout, What: "its QMP socket",
 	})
 	if err != nil {
-		removeFiles(append(sockets, filepath.Join(cfg.Dir, pidFileName), filepath.Join(cfg.Dir, socketsFileName)))
+		vmm.RemoveFiles(append(sockets, filepath.Join(cfg.Dir, pidFileName), filepath.Join(cfg.Dir, socketsFileName))...)
 		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: %w", cfg.ID, err)
 	}
 	q.log.Info("qemu started", "vm", cfg.ID, "pid", p.PID, "accel", q.accel)
@@ -156,16 +160,8 @@ func qmpReady(ctx context.Context, path string) error {
 	return c.Close()
 }
 
-// Stop implements vmm.VMM: ACPI power button, wait up to timeout, then
-// SIGKILL. Stopping a VM whose process is gone is not an error.
-func (q *QEMU) Stop(ctx context.Context, h vmm.Handle, timeout time.Duration) error {
-	err := q.procs.Stop(ctx, h, timeout, func(ctx context.Context) error { return q.powerdown(ctx, h) })
-	if err == nil {
-		q.cleanup(h)
-	}
-	return err
-}
-
+// powerdown presses the ACPI power button over QMP: the graceful half
+// of Stop.
 func (q *QEMU) powerdown(ctx context.Context, h vmm.Handle) error {
 	c, err := DialQMP(ctx, h.Control)
 	if err != nil {
@@ -176,27 +172,8 @@ func (q *QEMU) powerdown(ctx context.Context, h vmm.Handle) error {
 	return err
 }
 
-// Kill implements vmm.VMM: SIGKILL if the handle's process is still the
-// same one, then wait for it to go. Killing a gone process is not an error.
-func (q *QEMU) Kill(ctx context.Context, h vmm.Handle) error {
-	if err := q.procs.Kill(ctx, h); err != nil {
-		return err
-	}
-	q.cleanup(h)
-	return nil
-}
-
-// Wait implements vmm.VMM. For a process this QEMU started it waits for the
-// reaper; for one adopted after a daemon restart it polls /proc.
-func (q *QEMU) Wait(ctx context.Context, h vmm.Handle) error { return q.procs.Wait(ctx, h) }
-
-// Status implements vmm.VMM.
-func (q *QEMU) Status(ctx context.Context, h vmm.Handle) (vmm.State, error) {
-	return q.procs.Status(h), nil
-}
-
 // cleanup removes the sockets and pid file of an exited QEMU.
-func (q *QEMU) cleanup(h vmm.Handle) {
+func cleanup(h vmm.Handle) {
 	if h.Control == "" {
 		return
 	}
@@ -210,7 +187,7 @@ func (q *QEMU) cleanup(h vmm.Handle) {
 		}
 	}
 	files = append(files, filepath.Join(dir, socketsFileName))
-	removeFiles(files)
+	vmm.RemoveFiles(files...)
 }
 
 func writeSocketsFile(dir string, sockets []string) error {
@@ -219,12 +196,4 @@ func writeSocketsFile(dir string, sockets []string) error {
 		return fmt.Errorf("record socket paths: %w", err)
 	}
 	return nil
-}
-
-func removeFiles(paths []string) {
-	for _, p := range paths {
-		if p != "" {
-			_ = os.Remove(p)
-		}
-	}
 }

@@ -185,7 +185,7 @@ func TestStartFailureReportsLogAndCleansUp(t *testing.T) {
 					t.Errorf("%s left behind (stat err %v)", p, err)
 				}
 			}
-			if n := q.procs.Tracked(); n != 0 {
+			if n := q.Procs.Tracked(); n != 0 {
 				t.Errorf("%d children still tracked after failed Start", n)
 			}
 		})
@@ -282,7 +282,7 @@ func TestBootTCG(t *testing.T) {
 			t.Errorf("%s left behind after Stop (stat err %v)", p, err)
 		}
 	}
-	if n := q.procs.Tracked(); n != 0 {
+	if n := q.Procs.Tracked(); n != 0 {
 		t.Errorf("%d children still tracked after Stop (zombie?)", n)
 	}
 }
