@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -16,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"banger/internal/sparse"
 	"banger/internal/vmm"
 )
 
@@ -174,41 +174,8 @@ func (p Host) Copy(ctx context.Context, image, dst string) (method string, err e
 	if err := out.Truncate(0); err != nil {
 		return "", fmt.Errorf("prepare root disk %s: %w", dst, err)
 	}
-	if err := sparseCopy(ctx, out, src, fi.Size()); err != nil {
+	if err := sparse.Copy(ctx, out, src, fi.Size(), nil); err != nil {
 		return "", fmt.Errorf("prepare root disk %s from %s: sparse copy: %w", dst, image, err)
 	}
 	return MethodSparseCopy, nil
-}
-
-// sparseCopy copies the data extents of src into dst and sets dst's size, so
-// holes stay holes.
-func sparseCopy(ctx context.Context, dst, src *os.File, size int64) error {
-	fd := int(src.Fd())
-	buf := make([]byte, 1<<20)
-	var off int64
-	for off < size {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
-		if errors.Is(err, unix.ENXIO) {
-			break // no data after off
-		}
-		if err != nil {
-			return fmt.Errorf("seek data at %d: %w", off, err)
-		}
-		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
-		if err != nil {
-			return fmt.Errorf("seek hole at %d: %w", data, err)
-		}
-		w := io.NewOffsetWriter(dst, data)
-		if _, err := io.CopyBuffer(w, io.NewSectionReader(src, data, hole-data), buf); err != nil {
-			return fmt.Errorf("copy %d..%d: %w", data, hole, err)
-		}
-		off = hole
-	}
-	if err := dst.Truncate(size); err != nil {
-		return err
-	}
-	return dst.Sync()
 }
