@@ -72,7 +72,7 @@ func (c *channels) run(ctx context.Context) {
 // connection ends (SSH) or the port fails.
 func (c *channels) servePort(ctx context.Context, name string, serve func(*os.File) error) {
 	for ctx.Err() == nil {
-		path := portPath(name)
+		path := portPath("/", name)
 		f, err := os.OpenFile(path, os.O_RDWR, 0)
 		if err == nil {
 			err = serve(f)
@@ -115,16 +115,17 @@ func exists(path string) bool { _, err := os.Stat(path); return err == nil }
 // portPath finds a virtio-serial port's device by name: udev's
 // /dev/virtio-ports/NAME link, or, with no udev (PID 1 in a container
 // image), the /dev/vportNpM whose sysfs name matches.
-func portPath(name string) string {
-	link := "/dev/virtio-ports/" + name
+// root is "/" but in tests.
+func portPath(root, name string) string {
+	link := filepath.Join(root, "dev/virtio-ports", name)
 	if exists(link) {
 		return link
 	}
-	dirs, _ := filepath.Glob("/sys/class/virtio-ports/*")
+	dirs, _ := filepath.Glob(filepath.Join(root, "sys/class/virtio-ports/*"))
 	for _, d := range dirs {
 		b, err := os.ReadFile(filepath.Join(d, "name"))
 		if err == nil && strings.TrimSpace(string(b)) == name {
-			return "/dev/" + filepath.Base(d)
+			return filepath.Join(root, "dev", filepath.Base(d))
 		}
 	}
 	return link

@@ -29,6 +29,7 @@ func runInit() {
 	if err := in.Boot(ctx); err != nil {
 		log.Error("boot", "err", err)
 	}
+	guestinit.WatchPowerButton(ctx, in.PowerOff)
 	reaper := guestinit.NewReaper()
 	go reaper.Run(ctx)
 	sctx, stopServing := context.WithCancel(ctx)

@@ -146,16 +146,18 @@ func (in *Init) network(ctx context.Context, cmdline string) error {
 	return nil
 }
 
-// PowerOff asks Wait to return; the agent's "shutdown" method calls it.
+// PowerOff asks Wait to return; the agent's "shutdown" method and the
+// power button call it.
 func (in *Init) PowerOff() { in.powerOnce.Do(func() { close(in.powerOff) }) }
 
 // Wait returns when a power-off is asked for: SIGTERM, SIGINT (what the
-// kernel sends init on Ctrl-Alt-Del), SIGPWR, or PowerOff.
+// kernel sends init on Ctrl-Alt-Del), SIGPWR, or PowerOff (the agent's
+// "shutdown" method, the power button).
 func (in *Init) Wait(ctx context.Context, signals <-chan os.Signal) {
 	select {
 	case <-ctx.Done():
 	case <-in.powerOff:
-		in.Log.Info("power-off requested by the host")
+		in.Log.Info("power-off requested (shutdown method or power button)")
 	case sig := <-signals:
 		in.Log.Info("power-off on signal", "signal", sig)
 	}
