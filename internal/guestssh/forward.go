@@ -37,6 +37,8 @@ func (s *Server) directTCPIP(ctx context.Context, nc ssh.NewChannel) {
 		return
 	}
 	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
 	ch, reqs, err := nc.Accept()
 	if err != nil {
 		return

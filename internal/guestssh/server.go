@@ -77,14 +77,14 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) error {
 	}
 	defer conn.Close()
 	go ssh.DiscardRequests(reqs)
+	// Channels end with the connection: forwards that wait on a quiet
+	// guest socket are closed, so the port can take the next connection.
+	cctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for nc := range chans {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.handleChannel(ctx, nc)
-		}()
+		wg.Go(func() { s.handleChannel(cctx, nc) })
 	}
+	cancel()
 	wg.Wait()
 	return nil
 }
