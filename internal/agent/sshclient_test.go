@@ -2,8 +2,6 @@ package agent
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"net"
 	"path/filepath"
 	"strings"
@@ -17,11 +15,7 @@ import (
 
 func signer(t *testing.T) ssh.Signer {
 	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
+	s, err := guestssh.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,15 +36,7 @@ func TestSSHClientPinsHelloKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _ = srv.ServeConn(ctx, c) }()
-		}
-	}()
+	go func() { _ = srv.Serve(ctx, ln) }()
 	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(hostKey.PublicKey())))
 	good := (&Server{SSHHostKey: line}).methods()["hello"]
 	res, _ := good()

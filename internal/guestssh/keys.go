@@ -42,9 +42,14 @@ func HostKey(path string) (ssh.Signer, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("read host key %s: %w", path, err)
 	}
+	return GenerateKey()
+}
+
+// GenerateKey makes an ed25519 key in memory.
+func GenerateKey() (ssh.Signer, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("generate host key: %w", err)
+		return nil, fmt.Errorf("generate ed25519 key: %w", err)
 	}
 	return ssh.NewSignerFromKey(priv)
 }

@@ -89,6 +89,27 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) error {
 	return nil
 }
 
+// Serve answers every connection ln accepts (vsock, or a unix socket in
+// tests), each with ServeConn, until ln fails or ctx ends.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("accept: %w", err)
+		}
+		go func() {
+			if err := s.ServeConn(ctx, c); err != nil && ctx.Err() == nil {
+				s.log().Debug("ssh connection", "err", err)
+			}
+		}()
+	}
+}
+
 func (s *Server) handleChannel(ctx context.Context, nc ssh.NewChannel) {
 	switch nc.ChannelType() {
 	case "session":

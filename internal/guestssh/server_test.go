@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -25,15 +23,25 @@ const waitLimit = 10 * time.Second
 
 func newSigner(t *testing.T) ssh.Signer {
 	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ssh.NewSignerFromKey(priv)
+	s, err := GenerateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// listen serves srv on a fresh unix socket for the test's life.
+func listen(t *testing.T, srv *Server) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "ssh.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() { _ = srv.Serve(ctx, ln) }()
+	return sock
 }
 
 // serve starts a Server on a unix socket that accepts only key and returns
@@ -47,23 +55,7 @@ func serve(t *testing.T, key ssh.PublicKey) (string, ssh.PublicKey) {
 		Shell:          "/bin/sh",
 		Home:           t.TempDir(),
 	}
-	sock := filepath.Join(t.TempDir(), "ssh.sock")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { _ = srv.ServeConn(ctx, c) }()
-		}
-	}()
-	return sock, host.PublicKey()
+	return listen(t, srv), host.PublicKey()
 }
 
 func dial(sock string, hostKey ssh.PublicKey, key ssh.Signer) (*ssh.Client, error) {
