@@ -1,34 +1,39 @@
-// Command banger-agent runs inside every banger guest. It configures the
-// guest's network from the kernel command line (net-setup) and answers the
-// daemon over the agent channel (serve).
+// Command banger-agent runs inside every banger guest. As PID 1 (images
+// without systemd) it is the guest's init; under systemd it configures the
+// network (net-setup) and answers the daemon (serve). Either way it
+// answers the JSON agent protocol and serves SSH on host-only channels.
 package main
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
-
-	"github.com/mdlayher/vsock"
 
 	"banger/internal/agent"
+	"banger/internal/guestnet"
 )
 
 var version = "dev"
 
 func main() {
+	if os.Getpid() == 1 {
+		runInit() // never returns
+	}
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: banger-agent net-setup|serve|version")
+		fmt.Fprintln(os.Stderr, "usage: banger-agent init|net-setup|serve|version")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	var err error
 	switch os.Args[1] {
+	case "init":
+		err = fmt.Errorf("init must run as PID 1 (this is PID %d)", os.Getpid())
 	case "net-setup":
-		err = netSetup()
+		err = netSetup(ctx)
 	case "serve":
 		err = serve(ctx)
 	case "version":
@@ -42,47 +47,27 @@ func main() {
 	}
 }
 
-func serve(ctx context.Context) error {
-	path := "/dev/virtio-ports/" + agent.PortName
-	srv := &agent.Server{Version: version}
-	go serveVsock(ctx, srv)
-	for ctx.Err() == nil {
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
-		if err != nil {
-			// The port appears once udev has run; keep trying.
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(time.Second):
-				continue
-			}
-		}
-		err = srv.Serve(ctx, f)
-		f.Close()
-		if err != nil && ctx.Err() == nil {
-			fmt.Fprintln(os.Stderr, "banger-agent:", err)
-			time.Sleep(time.Second)
-		}
+// netSetup configures lo and eth0 from banger.* kernel parameters.
+func netSetup(ctx context.Context) error {
+	b, err := os.ReadFile("/proc/cmdline")
+	if err != nil {
+		return fmt.Errorf("read kernel command line: %w", err)
 	}
-	return nil
+	cfg, err := agent.ParseCmdline(string(b))
+	if err != nil {
+		return err
+	}
+	return guestnet.Configure(ctx, cfg)
 }
 
-// serveVsock answers on vsock where the VMM offers it (Firecracker); the
-// same protocol as on the serial port, one connection at a time each.
-func serveVsock(ctx context.Context, srv *agent.Server) {
-	ln, err := vsock.Listen(agent.VsockPort, nil)
+// serve answers on the agent and SSH channels until ctx ends (under
+// systemd, which reaps and powers off).
+func serve(ctx context.Context) error {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ch, err := newChannels(log, nil, nil)
 	if err != nil {
-		return // no vsock in this VM: the serial port serves
+		return err
 	}
-	context.AfterFunc(ctx, func() { ln.Close() })
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			_ = srv.ServeConn(ctx, c)
-		}()
-	}
+	ch.run(ctx)
+	return nil
 }

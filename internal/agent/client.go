@@ -106,3 +106,7 @@ type TooOldError struct{ Have, Want int }
 func (e *TooOldError) Error() string {
 	return fmt.Sprintf("the image's banger-agent speaks protocol %d but this bangerd needs %d: rebuild the image (banger image build --force)", e.Have, e.Want)
 }
+
+// Shutdown asks an agent that offers "shutdown" (PID 1 agents) to power
+// the guest off cleanly; it answers before it starts.
+func (c *Client) Shutdown(ctx context.Context) error { return c.Call(ctx, "shutdown", nil) }

@@ -20,6 +20,18 @@ const VsockPort = 1024
 // /dev/virtio-ports/<PortName>.
 const PortName = "org.banger.agent"
 
+// SSHPortName and SSHVsockPort are the agent's second host-only channel,
+// which carries SSH (exec, shells, tar streams, port forwards) when the
+// agent offers CapabilitySSH.
+const (
+	SSHPortName  = "org.banger.ssh"
+	SSHVsockPort = 1025
+)
+
+// CapabilitySSH in Hello.Capabilities says the agent serves SSH on
+// SSHPortName / SSHVsockPort; Hello.SSHHostKey is then its host key.
+const CapabilitySSH = "ssh"
+
 // Request is one call from the host.
 type Request struct {
 	ID     uint64          `json:"id"`
@@ -42,9 +54,14 @@ type Hello struct {
 	// Capabilities lists the methods the agent answers. Agents older than
 	// the field send none; they answer only "hello" and "health".
 	Capabilities []string `json:"capabilities,omitempty"`
+	// SSHHostKey is the agent's SSH host key in authorized_keys format,
+	// sent with CapabilitySSH so the host can pin it: the agent channel
+	// is host-only, so what it says is trusted.
+	SSHHostKey string `json:"ssh_host_key,omitempty"`
 }
 
-// Supports reports whether the agent that sent h answers method.
+// Supports reports whether the agent that sent h answers method (or has
+// a capability such as CapabilitySSH).
 func (h Hello) Supports(method string) bool {
 	if len(h.Capabilities) == 0 {
 		return method == "hello" || method == "health"

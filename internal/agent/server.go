@@ -20,20 +20,34 @@ type Server struct {
 	ProcRoot string // "/proc" unless testing
 	// Statfs sizes file systems for "stats"; SysStatfs when nil.
 	Statfs Statfs
+	// Shutdown, when set, is offered as method "shutdown": it starts a
+	// clean power-off and returns at once, so the reply goes out first.
+	Shutdown func()
+	// SSHHostKey, when set, is the authorized_keys line of the SSH
+	// server's host key: hello then lists CapabilitySSH and sends it.
+	SSHHostKey string
 }
 
 // methods is the table of everything the server answers. Hello lists its
 // keys as capabilities.
 func (s *Server) methods() map[string]func() (any, error) {
-	return map[string]func() (any, error){
+	m := map[string]func() (any, error){
 		"hello": func() (any, error) {
 			host, _ := os.Hostname()
-			return Hello{Protocol: ProtocolVersion, Version: s.Version, Hostname: host, Capabilities: s.capabilities()}, nil
+			return Hello{Protocol: ProtocolVersion, Version: s.Version, Hostname: host,
+				Capabilities: s.capabilities(), SSHHostKey: s.SSHHostKey}, nil
 		},
 		"health": func() (any, error) { return Health{OK: true, UptimeSeconds: s.uptime()}, nil },
 		"ports":  func() (any, error) { return listeningPorts(s.procRoot()) },
 		"stats":  func() (any, error) { return s.stats() },
 	}
+	if s.Shutdown != nil {
+		m["shutdown"] = func() (any, error) {
+			s.Shutdown()
+			return struct{}{}, nil
+		}
+	}
+	return m
 }
 
 func (s *Server) capabilities() []string {
@@ -41,6 +55,9 @@ func (s *Server) capabilities() []string {
 	names := make([]string, 0, len(m))
 	for k := range m {
 		names = append(names, k)
+	}
+	if s.SSHHostKey != "" {
+		names = append(names, CapabilitySSH)
 	}
 	sort.Strings(names)
 	return names

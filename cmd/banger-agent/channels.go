@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mdlayher/vsock"
+	"golang.org/x/crypto/ssh"
+
+	"banger/internal/agent"
+	"banger/internal/guestssh"
+)
+
+// retry is how long a channel waits before reopening a port that failed
+// or is not there yet (it appears once its driver has probed).
+const retry = 200 * time.Millisecond
+
+// channels are the agent's host-only channels: the JSON agent protocol and
+// SSH, each on a virtio-serial port (QEMU) and a vsock port (Firecracker).
+type channels struct {
+	log   *slog.Logger
+	agent *agent.Server
+	ssh   *guestssh.Server
+}
+
+// newChannels builds the servers. starter runs SSH sessions' commands
+// (the reaper under PID 1, nil otherwise); shutdown, when set, is offered
+// as the agent method "shutdown".
+func newChannels(log *slog.Logger, starter guestssh.Starter, shutdown func()) (*channels, error) {
+	hostKey, err := guestssh.HostKey(guestssh.HostKeyPath)
+	if err != nil {
+		return nil, err
+	}
+	var bootKeys []ssh.PublicKey
+	if b, err := os.ReadFile("/proc/cmdline"); err == nil {
+		if bootKeys, err = guestssh.CmdlineKeys(string(b)); err != nil {
+			log.Warn("boot keys", "err", err)
+		}
+	}
+	return &channels{
+		log: log,
+		agent: &agent.Server{
+			Version:    version,
+			Shutdown:   shutdown,
+			SSHHostKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(hostKey.PublicKey()))),
+		},
+		ssh: &guestssh.Server{
+			HostKey:        hostKey,
+			AuthorizedKeys: guestssh.AuthorizedKeys(guestssh.AuthorizedKeysPaths(), bootKeys...),
+			Starter:        starter,
+			Log:            log,
+		},
+	}, nil
+}
+
+// run serves every channel until ctx ends.
+func (c *channels) run(ctx context.Context) {
+	go c.serveVsock(ctx, agent.VsockPort, func(conn net.Conn) error { return c.agent.ServeConn(ctx, conn) })
+	go c.serveVsock(ctx, agent.SSHVsockPort, func(conn net.Conn) error { return c.ssh.ServeConn(ctx, conn) })
+	go c.servePort(ctx, agent.SSHPortName, func(f *os.File) error { return c.ssh.ServeConn(ctx, guestssh.FileConn(f)) })
+	c.servePort(ctx, agent.PortName, func(f *os.File) error { return c.agent.Serve(ctx, f) })
+}
+
+// servePort serves a virtio-serial port, reopening it after each host
+// connection ends (SSH) or the port fails.
+func (c *channels) servePort(ctx context.Context, name string, serve func(*os.File) error) {
+	for ctx.Err() == nil {
+		path := portPath("/", name)
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err == nil {
+			err = serve(f)
+			f.Close()
+		} else if errors.Is(err, os.ErrNotExist) {
+			err = nil // not there (yet): no such VMM, or no udev to link it
+		}
+		if err != nil && ctx.Err() == nil {
+			c.log.Debug("serial channel", "port", name, "err", err)
+		}
+		if err != nil || !exists(path) {
+			sleep(ctx, retry)
+		}
+	}
+}
+
+// serveVsock answers on vsock where the VMM offers it (Firecracker).
+func (c *channels) serveVsock(ctx context.Context, port uint32, serve func(net.Conn) error) {
+	ln, err := vsock.Listen(port, nil)
+	if err != nil {
+		return // no vsock in this VM: the serial ports serve
+	}
+	context.AfterFunc(ctx, func() { ln.Close() })
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer conn.Close()
+			if err := serve(conn); err != nil && ctx.Err() == nil {
+				c.log.Debug("vsock channel", "port", port, "err", fmt.Sprint(err))
+			}
+		}()
+	}
+}
+
+func exists(path string) bool { _, err := os.Stat(path); return err == nil }
+
+// portPath finds a virtio-serial port's device by name: udev's
+// /dev/virtio-ports/NAME link, or, with no udev (PID 1 in a container
+// image), the /dev/vportNpM whose sysfs name matches.
+// root is "/" but in tests.
+func portPath(root, name string) string {
+	link := filepath.Join(root, "dev/virtio-ports", name)
+	if exists(link) {
+		return link
+	}
+	dirs, _ := filepath.Glob(filepath.Join(root, "sys/class/virtio-ports/*"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "name"))
+		if err == nil && strings.TrimSpace(string(b)) == name {
+			return filepath.Join(root, "dev", filepath.Base(d))
+		}
+	}
+	return link
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
