@@ -1,8 +1,9 @@
 // Package agent is the protocol between bangerd and banger-agent, the small
 // program that runs inside every guest. Both sides live here.
 //
-// The transport is a byte stream (a virtio-serial port under QEMU, vsock
-// under Firecracker). Each message is one JSON object on one line.
+// The transport is a byte stream on a host-only channel: a virtio-serial
+// port or vsock, whichever the VMM offers. Each message is one JSON object
+// on one line.
 package agent
 
 import (
@@ -13,7 +14,7 @@ import (
 const ProtocolVersion = 1
 
 // VsockPort is the vsock port the agent listens on where the VMM offers
-// vsock (Firecracker).
+// vsock.
 const VsockPort = 1024
 
 // PortName is the virtio-serial port name; the guest sees

@@ -75,8 +75,8 @@ func (in *Init) Boot(ctx context.Context) error {
 	}
 	cmdline := string(b)
 	errs = append(errs, in.mountWork(ctx, cmdline), in.network(ctx, cmdline))
-	// The kernel then sends SIGINT to init on Ctrl-Alt-Del (Firecracker's
-	// SendCtrlAltDel) instead of rebooting at once.
+	// The kernel then sends SIGINT to init on Ctrl-Alt-Del (a VMM's
+	// graceful-stop request) instead of rebooting at once.
 	if err := in.Host.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF); err != nil {
 		errs = append(errs, fmt.Errorf("route Ctrl-Alt-Del to init: %w", err))
 	}

@@ -18,8 +18,8 @@ const (
 )
 
 // WatchPowerButton calls press when a power key goes down on any
-// /dev/input/event* device: the ACPI power button that QEMU's
-// system_powerdown presses shows up there once the kernel has the button
+// /dev/input/event* device: the ACPI power button that a VMM's
+// power-down request presses shows up there once the kernel has the button
 // and evdev drivers (built in, or loaded by the initramfs). Without them
 // there is nothing to watch and it returns at once.
 func WatchPowerButton(ctx context.Context, press func()) {
