@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"banger/internal/api"
-	"banger/internal/store"
 	"banger/internal/vm/vmtest"
 )
 
@@ -116,14 +115,14 @@ func TestCreateStreamsProgressThenResult(t *testing.T) {
 	sawSSH := make(chan struct{})
 	// Ready holds the boot until the client has seen the "ssh" event, so
 	// this only passes if events reach the client while the create runs.
-	d.env.Service.Ready = func(ctx context.Context, _ store.VM, _ <-chan struct{}) error {
+	d.env.HoldReady(func(ctx context.Context) error {
 		select {
 		case <-sawSSH:
 			return nil
 		case <-time.After(5 * time.Second):
 			return errors.New("the client never saw the ssh event")
 		}
-	}
+	})
 	var events []api.Event
 	yes := true
 	v, err := d.client.CreateVM(context.Background(), api.CreateVM{Name: "streamed", NAT: &yes, DiskSize: "2G"}, func(ev api.Event) {

@@ -170,3 +170,10 @@ func Exists(path string) bool {
 	_, err := os.Stat(path)
 	return !errors.Is(err, os.ErrNotExist)
 }
+
+// HoldReady makes the service's readiness wait run hold instead of
+// succeeding at once, so a test can keep a create or start in its ready
+// step until it has seen what it waits for.
+func (e *Env) HoldReady(hold func(ctx context.Context) error) {
+	e.Service.Ready = func(ctx context.Context, _ store.VM, _ <-chan struct{}) error { return hold(ctx) }
+}
