@@ -5,6 +5,7 @@ package vmm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"time"
 )
@@ -132,4 +133,34 @@ type ToolRequirer interface {
 type Snapshotter interface {
 	Snapshot(ctx context.Context, h Handle, dir string) error
 	Restore(ctx context.Context, cfg Config, dir string) (Handle, error)
+}
+
+// MaxSocketPath is the longest path a unix socket address can hold.
+const MaxSocketPath = 107
+
+// Check rejects a Config no backend can start: one without a kernel,
+// runtime dir, console log or agent socket, with no vCPUs or memory, or
+// whose unix sockets (the agent's and the backend's own, named in sockets)
+// have paths too long to bind. Backends add their own limits.
+func (c Config) Check(sockets ...string) error {
+	switch {
+	case c.Kernel == "":
+		return errors.New("no kernel")
+	case c.Dir == "":
+		return errors.New("no runtime dir")
+	case c.ConsoleLog == "":
+		return errors.New("no console log path")
+	case c.AgentSocket == "":
+		return errors.New("no agent socket path")
+	case c.VCPUs <= 0:
+		return fmt.Errorf("vcpus %d: must be positive", c.VCPUs)
+	case c.MemoryMiB <= 0:
+		return fmt.Errorf("memory %d MiB: must be positive", c.MemoryMiB)
+	}
+	for _, p := range append(sockets, c.AgentSocket) {
+		if len(p) > MaxSocketPath {
+			return fmt.Errorf("socket path %s is %d bytes, longer than the %d a unix socket allows", p, len(p), MaxSocketPath)
+		}
+	}
+	return nil
 }

@@ -148,25 +148,16 @@ func (f *Firecracker) Preflight(ctx context.Context) error {
 	return nil
 }
 
-// maxSocketPath is the longest path a unix socket address can hold.
-const maxSocketPath = 107
-
 func (f *Firecracker) validate(cfg vmm.Config) error {
-	switch {
-	case cfg.ID == "":
+	if cfg.ID == "" {
 		return errors.New("no vm id")
-	case cfg.Kernel == "":
-		return errors.New("no kernel")
-	case cfg.Dir == "":
-		return errors.New("no runtime dir")
-	case cfg.ConsoleLog == "":
-		return errors.New("no console log path")
-	case cfg.AgentSocket == "":
-		return errors.New("no agent socket path")
-	case cfg.VCPUs <= 0 || cfg.VCPUs > 32:
+	}
+	if err := cfg.Check(APISocket(cfg.Dir)); err != nil {
+		return err
+	}
+	switch {
+	case cfg.VCPUs > 32:
 		return fmt.Errorf("vcpus %d: firecracker takes 1 to 32", cfg.VCPUs)
-	case cfg.MemoryMiB <= 0:
-		return fmt.Errorf("memory %d MiB: must be positive", cfg.MemoryMiB)
 	case cfg.GuestCID < 3:
 		return fmt.Errorf("guest cid %d: vsock needs 3 or more", cfg.GuestCID)
 	case len(cfg.Disks) == 0:
@@ -175,11 +166,6 @@ func (f *Firecracker) validate(cfg vmm.Config) error {
 	if f.jailed {
 		if err := jailID(cfg.ID); err != nil {
 			return err
-		}
-	}
-	for _, p := range []string{APISocket(cfg.Dir), cfg.AgentSocket} {
-		if len(p) > maxSocketPath {
-			return fmt.Errorf("socket path %s is %d bytes, longer than the %d a unix socket allows", p, len(p), maxSocketPath)
 		}
 	}
 	for i, d := range cfg.Disks {

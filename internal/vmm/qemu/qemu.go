@@ -3,7 +3,6 @@ package qemu
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -82,30 +81,12 @@ func New(o Options) *QEMU {
 // Name implements vmm.VMM.
 func (q *QEMU) Name() string { return Name }
 
-// maxSocketPath is the longest path a unix socket address can hold.
-const maxSocketPath = 107
-
 func validate(cfg vmm.Config, accel string) error {
-	switch {
-	case accel != "kvm" && accel != "tcg":
+	if accel != "kvm" && accel != "tcg" {
 		return fmt.Errorf("accel %q: want kvm or tcg", accel)
-	case cfg.Kernel == "":
-		return errors.New("no kernel")
-	case cfg.Dir == "":
-		return errors.New("no runtime dir")
-	case cfg.ConsoleLog == "":
-		return errors.New("no console log path")
-	case cfg.AgentSocket == "":
-		return errors.New("no agent socket path")
-	case cfg.VCPUs <= 0:
-		return fmt.Errorf("vcpus %d: must be positive", cfg.VCPUs)
-	case cfg.MemoryMiB <= 0:
-		return fmt.Errorf("memory %d MiB: must be positive", cfg.MemoryMiB)
 	}
-	for _, p := range []string{QMPSocket(cfg.Dir), cfg.AgentSocket} {
-		if len(p) > maxSocketPath {
-			return fmt.Errorf("socket path %s is %d bytes, longer than the %d a unix socket allows", p, len(p), maxSocketPath)
-		}
+	if err := cfg.Check(QMPSocket(cfg.Dir)); err != nil {
+		return err
 	}
 	for i, d := range cfg.Disks {
 		if d.Format != "" && d.Format != "raw" && d.Format != "qcow2" {
