@@ -23,7 +23,7 @@ func main() {
 		runInit() // never returns
 	}
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: banger-agent init|net-setup|serve|version")
+		fmt.Fprintln(os.Stderr, "usage: banger-agent init|mount-work|net-setup|serve|version")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -32,6 +32,8 @@ func main() {
 	switch os.Args[1] {
 	case "init":
 		err = fmt.Errorf("init must run as PID 1 (this is PID %d)", os.Getpid())
+	case "mount-work":
+		err = mountWork(ctx)
 	case "net-setup":
 		err = netSetup(ctx)
 	case "serve":

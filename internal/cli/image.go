@@ -148,8 +148,10 @@ func (a *app) imagePullCmd() *cobra.Command {
 docker-archive file (docker save -o img.tar) or a registry reference.
 
 Container images boot with the default image's kernel unless --kernel names
-another. Images without systemd or sshd boot /sbin/banger-init, which
-installs them on the VM's first boot (the VM needs network access).`,
+another. A container image needs nothing beyond its root filesystem: one
+whose /sbin/init is systemd boots systemd (banger's agent starts early, no
+udev or sshd needed); any other (no init, busybox, alpine) boots banger's
+agent as PID 1. Neither needs network access at first boot.`,
 		Args: cobra.ExactArgs(1),
 		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
 			img, err := streamed(a, func(onEvent func(api.Event)) (api.Image, error) {

@@ -1,7 +1,6 @@
 package image
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -193,7 +192,7 @@ func (s *Service) pullOCI(ctx context.Context, name string, src oci.Source, size
 		p.Msg("pull", "note: "+n)
 	}
 	if res.Init != "" {
-		p.Msg("pull", fmt.Sprintf("%s has no systemd/sshd: its VMs boot %s, which installs them on first boot (needs guest network access)", name, res.Init))
+		p.Msg("pull", fmt.Sprintf("%s does not boot systemd: its VMs boot %s as PID 1", name, res.Init))
 	}
 	return s.installImage(ctx, filepath.Dir(res.Rootfs), store.Image{
 		Name: name, KernelID: k.ID, SizeBytes: res.SizeBytes, Managed: true, Source: source, Init: res.Init,
@@ -263,16 +262,18 @@ func throttle(step string, p progress.Func) catalog.ProgressFunc {
 	}
 }
 
-// detectInit reports oci.InitPath when the ext4 holds it (a bundled
-// container image), so its VMs boot through it. debugfs only reads the
+// detectInit reports oci.AgentInit when the ext4 records it in
+// oci.InitRecord (a bundled container image without systemd), so its VMs
+// boot the agent as PID 1. Only that value is taken from the image: its
+// content never reaches the kernel command line. debugfs only reads the
 // file; without debugfs the default init is assumed.
 func detectInit(ctx context.Context, rootfs string) string {
 	if _, err := exec.LookPath("debugfs"); err != nil {
 		return ""
 	}
-	out, err := exec.CommandContext(ctx, "debugfs", "-R", "stat "+oci.InitPath, rootfs).CombinedOutput()
-	if err != nil || bytes.Contains(out, []byte("File not found")) || !bytes.Contains(out, []byte("Inode:")) {
+	out, err := exec.CommandContext(ctx, "debugfs", "-R", "cat "+oci.InitRecord, rootfs).Output()
+	if err != nil || strings.TrimSpace(string(out)) != oci.AgentInit {
 		return ""
 	}
-	return oci.InitPath
+	return oci.AgentInit
 }

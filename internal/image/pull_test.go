@@ -19,6 +19,7 @@ import (
 
 	"banger/internal/image/catalog"
 	"banger/internal/image/imagetest"
+	"banger/internal/image/oci"
 	"banger/internal/image/oci/ocitest"
 	"banger/internal/progress"
 	"banger/internal/store"
@@ -512,12 +513,12 @@ func TestOCIPull(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Name != "alpine-mini" || got.KernelID != k.ID || got.Source != lp || !got.Managed ||
-		got.Init != "/sbin/banger-init" || got.SizeBytes != 64<<20 || got.Rootfs != filepath.Join(s.ImagesDir, "alpine-mini", "rootfs.ext4") {
+		got.Init != oci.AgentInit || got.SizeBytes != 64<<20 || got.Rootfs != filepath.Join(s.ImagesDir, "alpine-mini", "rootfs.ext4") {
 		t.Errorf("pulled image = %+v", got)
 	}
-	out, err := exec.Command("debugfs", "-R", "cat /sbin/banger-init", got.Rootfs).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "#!") {
-		t.Errorf("rootfs lacks /sbin/banger-init: %v %s", err, out)
+	out, err := exec.Command("debugfs", "-R", "cat "+oci.InitRecord, got.Rootfs).Output()
+	if err != nil || string(out) != oci.AgentInit+"\n" {
+		t.Errorf("rootfs does not record the agent as its init: %v %q", err, out)
 	}
 	if _, err := os.Stat(filepath.Join(s.ImagesDir, "alpine-mini", "manifest.json")); err != nil {
 		t.Error(err)
@@ -533,8 +534,8 @@ func TestOCIPull(t *testing.T) {
 		t.Errorf("prune = %+v, %v; want the one cached layer", rep, err)
 	}
 
-	// A bundle of the imported image keeps booting through banger-init
-	// after a catalog pull (the init is found in the rootfs).
+	// A bundle of the imported image keeps booting the agent as PID 1
+	// after a catalog pull (the init is recorded in the rootfs).
 	dir := t.TempDir()
 	br, err := s.BundleImage(ctx, "alpine-mini", dir)
 	if err != nil {
@@ -551,7 +552,7 @@ func TestOCIPull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if copied.Init != "/sbin/banger-init" || copied.KernelID != k.ID || copied.Source != "catalog:alpine-mini" {
+	if copied.Init != oci.AgentInit || copied.KernelID != k.ID || copied.Source != "catalog:alpine-mini" {
 		t.Errorf("catalog copy = %+v", copied)
 	}
 	if _, err := s.BundleKernel(ctx, "k", dir); err == nil {

@@ -29,22 +29,26 @@ var maskedUnits = []string{
 	"getty@tty1.service",
 }
 
-// enabledUnits are linked into multi-user.target.wants; the value is the
-// unit file's path inside the image.
-var enabledUnits = []struct{ name, path string }{
-	{"banger-agent.service", "/etc/systemd/system/banger-agent.service"},
-	{"banger-net.service", "/etc/systemd/system/banger-net.service"},
-	{"banger-hostkeys.service", "/etc/systemd/system/banger-hostkeys.service"},
-	{"ssh.service", "/lib/systemd/system/ssh.service"},
+// enabledUnits are linked into <target>.wants; path is the unit file's path
+// inside the image. The agent and the work disk come early (basic.target,
+// local-fs.target), so nothing they need waits for multi-user.target.
+var enabledUnits = []struct{ name, path, target string }{
+	{"banger-work.service", "/etc/systemd/system/banger-work.service", "local-fs.target"},
+	{"banger-agent.service", "/etc/systemd/system/banger-agent.service", "basic.target"},
+	{"banger-net.service", "/etc/systemd/system/banger-net.service", "multi-user.target"},
+	{"banger-hostkeys.service", "/etc/systemd/system/banger-hostkeys.service", "multi-user.target"},
+	{"ssh.service", "/lib/systemd/system/ssh.service", "multi-user.target"},
 }
 
 // embeddedFiles are copied from files/<src> to dst inside the tree.
 var embeddedFiles = []struct{ src, dst string }{
 	{"banger-agent.service", "etc/systemd/system/banger-agent.service"},
+	{"banger-work.service", "etc/systemd/system/banger-work.service"},
 	{"banger-net.service", "etc/systemd/system/banger-net.service"},
 	{"banger-hostkeys.service", "etc/systemd/system/banger-hostkeys.service"},
 	{"sshd-banger.conf", "etc/ssh/sshd_config.d/banger.conf"},
 	{"ssh-after-root.conf", "etc/systemd/system/ssh.service.d/banger.conf"},
+	{"ssh-after-root.conf", "etc/systemd/system/sshd.service.d/banger.conf"},
 	{"fstab", "etc/fstab"},
 	{"hosts", "etc/hosts"},
 	{"resolv.conf", "etc/resolv.conf"},
@@ -136,7 +140,7 @@ func resetIdentity(root *os.Root) error {
 // setUnits enables banger's units and ssh, and masks the slow ones.
 func setUnits(root *os.Root) error {
 	for _, u := range enabledUnits {
-		if err := Symlink(root, u.path, "etc/systemd/system/multi-user.target.wants/"+u.name); err != nil {
+		if err := Symlink(root, u.path, "etc/systemd/system/"+u.target+".wants/"+u.name); err != nil {
 			return fmt.Errorf("enabling %s: %w", u.name, err)
 		}
 	}

@@ -67,10 +67,28 @@ func TestCustomize(t *testing.T) {
 		t.Errorf("agent not installed as 0755 copy: mode %v", mode("usr/local/bin/banger-agent"))
 	}
 	agentUnit := read("etc/systemd/system/banger-agent.service")
-	for _, want := range []string{"ExecStart=/usr/local/bin/banger-agent serve", "Restart=always", "WantedBy=multi-user.target"} {
+	for _, want := range []string{"ExecStart=/usr/local/bin/banger-agent serve", "Restart=always", "DefaultDependencies=no",
+		"After=banger-work.service banger-net.service", "Before=basic.target shutdown.target", "WantedBy=basic.target"} {
 		if !strings.Contains(agentUnit, want) {
 			t.Errorf("banger-agent.service lacks %q", want)
 		}
+	}
+	// The agent starts early: nothing it is ordered after may wait for
+	// sshd or multi-user.target.
+	for _, bad := range []string{"ssh", "multi-user.target"} {
+		if strings.Contains(unitDeps(agentUnit), bad) {
+			t.Errorf("banger-agent.service waits for %s:\n%s", bad, agentUnit)
+		}
+	}
+	workUnit := read("etc/systemd/system/banger-work.service")
+	for _, want := range []string{"DefaultDependencies=no", "Type=oneshot", "ExecStart=/usr/local/bin/banger-agent mount-work",
+		"Before=local-fs.target umount.target", "WantedBy=local-fs.target"} {
+		if !strings.Contains(workUnit, want) {
+			t.Errorf("banger-work.service lacks %q", want)
+		}
+	}
+	if strings.Contains(unitDeps(workUnit), ".device") {
+		t.Errorf("banger-work.service depends on a udev device unit:\n%s", workUnit)
 	}
 	netUnit := read("etc/systemd/system/banger-net.service")
 	for _, want := range []string{"Type=oneshot", "ExecStart=/usr/local/bin/banger-agent net-setup", "RemainAfterExit=yes",
@@ -86,8 +104,9 @@ func TestCustomize(t *testing.T) {
 		}
 	}
 	wants := "etc/systemd/system/multi-user.target.wants/"
-	for _, u := range []string{"banger-agent.service", "banger-net.service", "banger-hostkeys.service"} {
-		if got := link(wants + u); got != "/etc/systemd/system/"+u {
+	for _, u := range []string{"local-fs.target.wants/banger-work.service", "basic.target.wants/banger-agent.service",
+		"multi-user.target.wants/banger-net.service", "multi-user.target.wants/banger-hostkeys.service"} {
+		if got := link("etc/systemd/system/" + u); got != "/etc/systemd/system/"+filepath.Base(u) {
 			t.Errorf("%s enabled as %q", u, got)
 		}
 	}
@@ -113,8 +132,10 @@ func TestCustomize(t *testing.T) {
 	if !strings.Contains(read("etc/modules-load.d/banger-vsock.conf"), "vmw_vsock_virtio_transport") {
 		t.Errorf("the vsock transport is not loaded at boot")
 	}
-	if !strings.Contains(read("etc/systemd/system/ssh.service.d/banger.conf"), "After=root.mount") {
-		t.Errorf("ssh.service is not ordered after the /root mount")
+	for _, u := range []string{"ssh.service", "sshd.service"} {
+		if !strings.Contains(read("etc/systemd/system/"+u+".d/banger.conf"), "After=banger-work.service") {
+			t.Errorf("%s is not ordered after the /root mount", u)
+		}
 	}
 	gone("etc/ssh/ssh_host_ed25519_key")
 	gone("etc/ssh/ssh_host_rsa_key.pub")
@@ -123,12 +144,14 @@ func TestCustomize(t *testing.T) {
 	}
 
 	fstab := read("etc/fstab")
-	for _, want := range []string{
-		"/dev/vda / ext4 defaults 0 1\n",
-		"/dev/vdb /root ext4 defaults,nofail,x-systemd.device-timeout=90s 0 2\n",
-	} {
-		if !strings.Contains(fstab, want) {
-			t.Errorf("fstab lacks %q:\n%s", want, fstab)
+	if !strings.Contains(fstab, "/dev/vda / ext4 defaults 0 1\n") {
+		t.Errorf("fstab lacks the root line:\n%s", fstab)
+	}
+	// /root is banger-work.service's: an fstab line would wait for a udev
+	// device unit.
+	for _, l := range strings.Split(fstab, "\n") {
+		if f := strings.Fields(l); len(f) > 1 && !strings.HasPrefix(f[0], "#") && f[1] == "/root" {
+			t.Errorf("fstab mounts /root: %q", l)
 		}
 	}
 	if got := read("etc/hostname"); got != "banger\n" {
@@ -200,4 +223,17 @@ func TestLockShadowRoot(t *testing.T) {
 	if _, err := lockShadowRoot([]byte("daemon:*:1::\n")); err == nil {
 		t.Fatal("missing root entry accepted")
 	}
+}
+
+// unitDeps returns the ordering and requirement lines of a unit file.
+func unitDeps(unit string) string {
+	var deps []string
+	for _, l := range strings.Split(unit, "\n") {
+		for _, k := range []string{"After=", "Requires=", "Wants=", "BindsTo=", "Requisite="} {
+			if strings.HasPrefix(l, k) {
+				deps = append(deps, l)
+			}
+		}
+	}
+	return strings.Join(deps, "\n")
 }

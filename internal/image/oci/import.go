@@ -78,8 +78,8 @@ type Result struct {
 	Manifest  string // <WorkDir>/out/manifest.json
 	SizeBytes int64  // apparent size of Rootfs
 	Digest    string // manifest digest of the imported (linux/amd64) image
-	// Init is "" when the image boots systemd itself, or InitPath: then the
-	// kernel command line needs init=<Init>.
+	// Init is "" when the image boots systemd itself (its /sbin/init), or
+	// AgentInit: then the kernel command line needs init=<Init>.
 	Init  string
 	Notes []string // entries skipped or neutralised while flattening
 }
@@ -156,10 +156,11 @@ func Import(ctx context.Context, src Source, opts Options) (res Result, err erro
 		return Result{}, fmt.Errorf("oci import %s: %w", src, err)
 	}
 	progress("inject", 0, 1)
-	init, err := inject(tree, opts.AgentBinary)
+	init, injectNotes, err := inject(tree, opts.AgentBinary)
 	if err != nil {
 		return Result{}, fmt.Errorf("oci import %s: %w", src, err)
 	}
+	notes = append(notes, injectNotes...)
 	progress("inject", 1, 1)
 
 	progress("mkfs", 0, 1)

@@ -13,22 +13,23 @@ import (
 	"banger/internal/rootfs"
 )
 
-//go:embed files/banger-init
-var initScript []byte
+// AgentInit is the init of images that do not boot systemd: the kernel
+// runs the agent as PID 1 (init=AgentInit), and it mounts, configures the
+// network, serves and reaps itself (internal/guestinit).
+const AgentInit = "/usr/local/bin/banger-agent"
 
-// InitPath is where the first-boot init is installed inside the image.
-const InitPath = "/sbin/banger-init"
-
-// sshdAfterRoot orders sshd after the /root work disk, as golden does for
-// Debian's ssh.service; this covers distributions naming it sshd.service.
-const sshdAfterRoot = "# Installed by banger: root's authorized key lives on the work disk.\n[Unit]\nAfter=root.mount\n"
+// InitRecord names, inside the image, the file holding the init its VMs
+// boot (AgentInit), so that a bundle of the image boots the same way after
+// a catalog pull. Images that boot systemd have none.
+const InitRecord = "/etc/banger/init"
 
 // inject makes the flattened tree at dir bootable by banger. It returns the
-// init path the kernel must run ("" when the image boots systemd directly).
-func inject(dir, agentBinary string) (string, error) {
+// init path the kernel must run ("" when the image boots systemd through
+// /sbin/init), and notes on what the image lacks.
+func inject(dir, agentBinary string) (init string, notes []string, err error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return "", fmt.Errorf("opening rootfs tree: %w", err)
+		return "", nil, fmt.Errorf("opening rootfs tree: %w", err)
 	}
 	defer root.Close()
 
@@ -36,55 +37,67 @@ func inject(dir, agentBinary string) (string, error) {
 	// images may have none.
 	if _, err := root.Lstat("etc/shadow"); errors.Is(err, fs.ErrNotExist) {
 		if err := writeFile(root, "etc/shadow", 0o640, []byte("root:!*:19000:0:99999:7:::\n")); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
 	if err := ensureDir(root, "etc/ssh/sshd_config.d"); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if err := rootfs.Customize(dir, agentBinary); err != nil {
-		return "", fmt.Errorf("customizing rootfs: %w", err)
-	}
-	if err := writeFile(root, "etc/systemd/system/sshd.service.d/banger.conf", 0o644, []byte(sshdAfterRoot)); err != nil {
-		return "", err
+		return "", nil, fmt.Errorf("customizing rootfs: %w", err)
 	}
 	if err := symlink(root, "/usr/lib/systemd/system/sshd.service", "etc/systemd/system/multi-user.target.wants/sshd.service"); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if err := includeDropIns(root); err != nil {
-		return "", err
+		return "", nil, err
 	}
-
-	if hasSystemd(root) && hasSSHD(root) {
-		return "", nil
+	if err := ensureBaseLayout(root); err != nil {
+		return "", nil, err
 	}
 	if fi, ok := lookup(root, "bin/sh"); !ok || !fi.Mode().IsRegular() {
-		return "", errors.New("the image has neither systemd nor a /bin/sh to install it with; banger cannot boot it")
+		notes = append(notes, "the image has no /bin/sh: it boots, but the commands banger runs in it (vm run, vm exec) need one")
 	}
-	if err := writeFile(root, "sbin/banger-init", 0o755, initScript); err != nil {
-		return "", err
+	return recordInit(root, notes)
+}
+
+// recordInit decides how the image boots and records it in InitRecord.
+func recordInit(root *os.Root, notes []string) (string, []string, error) {
+	if bootsSystemd(root) {
+		// A re-import of an image that booted the agent.
+		if err := root.Remove(rootName(strings.TrimPrefix(InitRecord, "/"))); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return "", nil, fmt.Errorf("removing %s: %w", InitRecord, err)
+		}
+		return "", notes, nil
 	}
-	return InitPath, nil
+	if err := writeFile(root, strings.TrimPrefix(InitRecord, "/"), 0o644, []byte(AgentInit+"\n")); err != nil {
+		return "", nil, err
+	}
+	return AgentInit, notes, nil
 }
 
-// hasSystemd reports whether systemd's PID 1 binary exists.
-func hasSystemd(root *os.Root) bool {
-	return isExecutable(root, "usr/lib/systemd/systemd") || isExecutable(root, "lib/systemd/systemd")
-}
-
-func hasSSHD(root *os.Root) bool {
-	return isExecutable(root, "usr/sbin/sshd") || isExecutable(root, "sbin/sshd")
-}
-
-func isExecutable(root *os.Root, name string) bool {
-	fi, ok := lookup(root, name)
-	return ok && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+// bootsSystemd reports whether the image's /sbin/init is systemd (as
+// systemd-sysv makes it). Any other image, with no init or another one
+// (busybox, OpenRC), boots the agent as PID 1.
+func bootsSystemd(root *os.Root) bool {
+	name, fi, ok := resolvePath(root, "sbin/init")
+	if !ok || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		return false
+	}
+	return name == "usr/lib/systemd/systemd" || name == "lib/systemd/systemd"
 }
 
 // lookup stats name the way the guest would see it: symlinks are followed
 // with the tree as "/" (absolute targets and ".." stay inside it), so
 // /bin/sh -> /bin/busybox resolves. It only reads.
 func lookup(root *os.Root, name string) (fs.FileInfo, bool) {
+	_, fi, ok := resolvePath(root, name)
+	return fi, ok
+}
+
+// resolvePath is lookup that also returns the resolved name (relative to the
+// tree, without symlinks).
+func resolvePath(root *os.Root, name string) (string, fs.FileInfo, bool) {
 	comps := strings.Split(name, "/")
 	cur := ""
 	for hops := 0; len(comps) > 0; {
@@ -102,18 +115,18 @@ func lookup(root *os.Root, name string) (fs.FileInfo, bool) {
 		next := path.Join(cur, c)
 		fi, err := root.Lstat(next)
 		if err != nil {
-			return nil, false
+			return "", nil, false
 		}
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			cur = next
 			continue
 		}
 		if hops++; hops > 40 {
-			return nil, false
+			return "", nil, false
 		}
 		t, err := root.Readlink(next)
 		if err != nil {
-			return nil, false
+			return "", nil, false
 		}
 		if strings.HasPrefix(t, "/") {
 			cur = ""
@@ -121,7 +134,7 @@ func lookup(root *os.Root, name string) (fs.FileInfo, bool) {
 		comps = append(strings.Split(t, "/"), comps...)
 	}
 	fi, err := root.Lstat(rootName(cur))
-	return fi, err == nil
+	return cur, fi, err == nil
 }
 
 // includeDropIns makes an existing sshd_config read sshd_config.d (older or

@@ -232,8 +232,8 @@ func TestImportLayoutAndArchive(t *testing.T) {
 			if res.Digest != want.String() {
 				t.Errorf("digest %s, want %s", res.Digest, want)
 			}
-			if res.Init != InitPath {
-				t.Errorf("Init = %q, want %q (the image has no systemd)", res.Init, InitPath)
+			if res.Init != AgentInit {
+				t.Errorf("Init = %q, want %q (the image has no systemd)", res.Init, AgentInit)
 			}
 			if res.SizeBytes != minRootfs {
 				t.Errorf("size %d, want the 1 GiB minimum", res.SizeBytes)
@@ -252,7 +252,8 @@ func TestImportLayoutAndArchive(t *testing.T) {
 				"/gone.txt":                   "",
 				"/opq/old1":                   "",
 				"/opq/sub":                    "",
-				"/sbin/banger-init":           "0755 0:0",
+				"/sbin/banger-init":           "",
+				"/etc/banger/init":            "0644 0:0",
 				"/usr/local/bin/banger-agent": "0755 0:0",
 			} {
 				if got := stat(t, r, p); got != want {
