@@ -200,7 +200,7 @@ func (e *env) ensureImage() {
 func (e *env) recipeStamp() string {
 	h := sha256.New()
 	root := repoRoot(e.t)
-	for _, dir := range []string{"cmd/banger-agent", "internal/agent", "internal/guestinit", "internal/guestnet", "internal/guestssh", "internal/image/golden"} {
+	for _, dir := range []string{"cmd/banger-agent", "internal/agent", "internal/guestinit", "internal/guestnet", "internal/guestssh", "internal/image/golden", "internal/rootfs"} {
 		_ = filepath.WalkDir(filepath.Join(root, dir), func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") {
 				return err

@@ -1,12 +1,8 @@
 package e2e
 
 import (
-	"archive/tar"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,14 +10,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"banger/internal/image/oci/ocitest"
 )
@@ -132,8 +126,8 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // boot.
 func smallImage(t *testing.T) v1.Image {
 	t.Helper()
-	// A stand-in /bin/sh: banger refuses images that have neither systemd
-	// nor a shell to install it with at first boot.
+	// A stand-in /bin/sh: without one the pull notes that commands cannot
+	// run in the image.
 	return ocitest.Image(t, "amd64", ocitest.FilesLayer(t, map[string]string{
 		"etc/os-release": "ID=small\n", "bin/sh": "stand-in shell\n", "usr/bin/hello": "#!/bin/sh\necho hello\n",
 	}))
@@ -178,68 +172,6 @@ func ociLayoutFromImage(t *testing.T, rootfs string) string {
 	}
 	defer exec.Command("umount", mnt).Run()
 	layerPath := filepath.Join(t.TempDir(), "layer.tar.gz")
-	f, err := os.Create(layerPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gz, _ := gzip.NewWriterLevel(f, gzip.BestSpeed)
-	tw := tar.NewWriter(gz)
-	err = filepath.WalkDir(mnt, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(mnt, p)
-		if rel == "." || rel == "lost+found" {
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		link := ""
-		if info.Mode()&fs.ModeSymlink != 0 {
-			link, _ = os.Readlink(p)
-		} else if !info.Mode().IsRegular() && !info.IsDir() {
-			return nil
-		}
-		hdr, err := tar.FileInfoHeader(info, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name = rel
-		if st, ok := info.Sys().(*syscall.Stat_t); ok {
-			hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
-		}
-		hdr.Uname, hdr.Gname = "", ""
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if info.Mode().IsRegular() {
-			src, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			defer src.Close()
-			_, err = io.Copy(tw, src)
-			return err
-		}
-		return nil
-	})
-	if err == nil {
-		err = tw.Close()
-	}
-	if err == nil {
-		err = gz.Close()
-	}
-	if err == nil {
-		err = f.Close()
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	layer, err := tarball.LayerFromFile(layerPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ocitest.Layout(t, "deb-layout", ocitest.Image(t, "amd64", layer))
+	writeLayer(t, mnt, layerPath)
+	return ociLayout(t, "deb-layout", layerPath)
 }
