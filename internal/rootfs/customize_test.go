@@ -98,7 +98,8 @@ func TestCustomize(t *testing.T) {
 		}
 	}
 	keysUnit := read("etc/systemd/system/banger-hostkeys.service")
-	for _, want := range []string{"Before=ssh.service", "ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key", "ConditionPathExists=/usr/bin/ssh-keygen", `ExecStart=/usr/bin/ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key`} {
+	for _, want := range []string{"Before=ssh.service", "ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key", "ConditionPathExists=/usr/bin/ssh-keygen", "[ -s /etc/banger/ssh_host_ed25519_key ]; then install -m 0600 /etc/banger/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key",
+		`else ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key; fi`} {
 		if !strings.Contains(keysUnit, want) {
 			t.Errorf("banger-hostkeys.service lacks %q", want)
 		}
