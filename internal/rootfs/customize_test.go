@@ -177,7 +177,7 @@ func TestCustomize(t *testing.T) {
 		t.Errorf("customize wrote through the resolv.conf symlink to the host: %q", b)
 	}
 	mods := read("etc/initramfs-tools/modules")
-	for _, m := range []string{"virtio_mmio", "virtio_blk", "virtio_net", "virtio_console", "ext4"} {
+	for _, m := range []string{"virtio_mmio", "virtio_blk", "virtio_net", "virtio_console", "ext4", "vmw_vsock_virtio_transport", "button", "evdev"} {
 		if !slices.Contains(strings.Split(mods, "\n"), m) {
 			t.Errorf("initramfs modules lack %s", m)
 		}
