@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -53,7 +54,14 @@ type ptySession struct {
 // bangerPTY starts the CLI in the namespace with a terminal as its
 // controlling terminal and stdin, stdout and stderr.
 func (e *env) bangerPTY(args ...string) *ptySession {
-	t := e.t
+	e.t.Helper()
+	argv := append([]string{"ip", "netns", "exec", e.netns, filepath.Join(e.bin, "banger"), "--config", e.cfgPath}, args...)
+	return startPTY(e.t, argv)
+}
+
+// startPTY starts argv on a new terminal of 40x120; the test's cleanup
+// kills it.
+func startPTY(t *testing.T, argv []string) *ptySession {
 	t.Helper()
 	master, slave, err := openPTY()
 	if err != nil {
@@ -63,8 +71,7 @@ func (e *env) bangerPTY(args ...string) *ptySession {
 	if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120}); err != nil {
 		t.Fatal(err)
 	}
-	argv := append([]string{"netns", "exec", e.netns, filepath.Join(e.bin, "banger"), "--config", e.cfgPath}, args...)
-	cmd := exec.Command("ip", argv...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.Env = append(os.Environ(), "TERM=xterm")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
