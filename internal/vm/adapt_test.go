@@ -18,7 +18,7 @@ type adaptedVMM struct {
 	rootImage string
 }
 
-func (a *adaptedVMM) PrepareRootDisk(_ context.Context, image, dir string) (vmm.Disk, error) {
+func (a *adaptedVMM) PrepareRootDisk(_ context.Context, image, dir string, _ int64) (vmm.Disk, error) {
 	a.rootImage = image
 	p := filepath.Join(dir, "root.raw")
 	return vmm.Disk{Path: p, Format: "raw"}, os.WriteFile(p, nil, 0o600)

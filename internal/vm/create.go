@@ -214,7 +214,7 @@ func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved,
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create VM dir: %w", err)
 	}
-	root, err := rd.PrepareRootDisk(ctx, img.Image.Rootfs, dir)
+	root, err := rd.PrepareRootDisk(ctx, img.Image.Rootfs, dir, 0)
 	if err != nil {
 		return fmt.Errorf("make the root disk of %s: %w", v.Name, err)
 	}

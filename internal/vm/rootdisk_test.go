@@ -72,7 +72,7 @@ type absRootVMM struct {
 	path string
 }
 
-func (a absRootVMM) PrepareRootDisk(context.Context, string, string) (vmm.Disk, error) {
+func (a absRootVMM) PrepareRootDisk(context.Context, string, string, int64) (vmm.Disk, error) {
 	return vmm.Disk{Path: a.path, Format: "raw"}, os.WriteFile(a.path, nil, 0o600)
 }
 

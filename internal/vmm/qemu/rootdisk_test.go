@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,5 +46,39 @@ func TestOverlayMissingBacking(t *testing.T) {
 	}
 	if _, err := os.Stat(ov); !os.IsNotExist(err) {
 		t.Fatal("a failed overlay left a file behind")
+	}
+}
+
+func TestOverlaySizedGrowsNeverShrinks(t *testing.T) {
+	if _, err := exec.LookPath("qemu-img"); err != nil {
+		t.Skipf("qemu-img not installed (run `make deps`): %v", err)
+	}
+	dir := t.TempDir()
+	backing := filepath.Join(dir, "rootfs.ext4")
+	if err := os.WriteFile(backing, make([]byte, 8<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name       string
+		size, want int64
+	}{
+		{"grown", 64 << 20, 64 << 20},
+		{"no size", 0, 8 << 20},
+		{"smaller than the image", 4 << 20, 8 << 20},
+	} {
+		ov := filepath.Join(dir, c.name+".qcow2")
+		if err := OverlaySized(context.Background(), "", backing, ov, c.size); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("qemu-img", "info", ov).CombinedOutput()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("(%d bytes)", c.want); !strings.Contains(string(out), want) {
+			t.Errorf("%s: overlay of %d bytes asked: want virtual size %s:\n%s", c.name, c.size, want, out)
+		}
+		if st, err := os.Stat(ov); err != nil || st.Size() >= 8<<20 {
+			t.Errorf("%s: the overlay allocates its size: %v %v", c.name, st.Size(), err)
+		}
 	}
 }
