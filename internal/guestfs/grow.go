@@ -36,23 +36,13 @@ func Target(devBytes, blockSize, cur uint64) uint64 {
 	return max(devBytes/blockSize, cur)
 }
 
-// Paths are where GrowRoot looks; the zero value means the real ones.
+// Paths are where RootDevice looks: proc, sys and dev.
 type Paths struct {
-	Proc, Sys, Dev string // "/proc", "/sys", "/dev"
+	Proc, Sys, Dev string
 }
 
-func (p Paths) withDefaults() Paths {
-	if p.Proc == "" {
-		p.Proc = "/proc"
-	}
-	if p.Sys == "" {
-		p.Sys = "/sys"
-	}
-	if p.Dev == "" {
-		p.Dev = "/dev"
-	}
-	return p
-}
+// RealPaths are the guest's own /proc, /sys and /dev.
+func RealPaths() Paths { return Paths{Proc: "/proc", Sys: "/sys", Dev: "/dev"} }
 
 // GrowRoot grows the ext4 file system mounted on / to fill its block
 // device, and logs what it did. It is idempotent: on a file system that
@@ -60,7 +50,7 @@ func (p Paths) withDefaults() Paths {
 // is left alone.
 func GrowRoot(log *slog.Logger) (Growth, error) {
 	start := time.Now()
-	dev, fstype, err := Paths{}.RootDevice()
+	dev, fstype, err := RealPaths().RootDevice()
 	if err != nil {
 		return Growth{}, fmt.Errorf("grow /: %w", err)
 	}
@@ -86,7 +76,6 @@ func GrowRoot(log *slog.Logger) (Growth, error) {
 // major:minor (the kernel shows a root= mount as /dev/root, which has no
 // node), else the mount's source, else the kernel command line's root=.
 func (p Paths) RootDevice() (dev, fstype string, err error) {
-	p = p.withDefaults()
 	b, err := os.ReadFile(filepath.Join(p.Proc, "self", "mountinfo"))
 	if err != nil {
 		return "", "", fmt.Errorf("read mountinfo: %w", err)

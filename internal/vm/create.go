@@ -27,8 +27,13 @@ type CreateRequest struct {
 	// DiskSize is the work disk's size as a user writes it ("8G"); it is
 	// used when DiskBytes is 0.
 	DiskSize string
-	NAT      *bool // nil: NATDefault
-	NoStart  bool
+	// RootBytes is the room on /: the root file system has at least this
+	// much free at the first boot. RootSize is it as a user writes it
+	// ("4G"), used when RootBytes is 0.
+	RootBytes int64
+	RootSize  string
+	NAT       *bool // nil: NATDefault
+	NoStart   bool
 	// GitName and GitEmail, when set, become the guest's global git
 	// identity at the first boot (the host user's, sent by the CLI).
 	GitName, GitEmail string
@@ -50,6 +55,13 @@ func (s *Service) validate(req *CreateRequest) error {
 		}
 		req.DiskBytes = n
 	}
+	if req.RootBytes == 0 && req.RootSize != "" {
+		n, err := units.ParseSize(req.RootSize)
+		if err != nil {
+			return badRequest("--root-size: %v", err)
+		}
+		req.RootBytes = n
+	}
 	if req.Image == "" {
 		req.Image = s.DefaultImage
 	}
@@ -62,6 +74,9 @@ func (s *Service) validate(req *CreateRequest) error {
 	if req.DiskBytes == 0 {
 		req.DiskBytes = s.Defaults.DiskBytes
 	}
+	if req.RootBytes == 0 {
+		req.RootBytes = s.Defaults.RootBytes
+	}
 	if req.VCPUs < 1 || req.VCPUs > 64 {
 		return badRequest("--vcpu %d: use 1 to 64", req.VCPUs)
 	}
@@ -70,6 +85,9 @@ func (s *Service) validate(req *CreateRequest) error {
 	}
 	if req.DiskBytes < 64<<20 || req.DiskBytes > 16<<40 {
 		return badRequest("--disk-size %d bytes: use between 64M and 16T", req.DiskBytes)
+	}
+	if req.RootBytes < 0 || req.RootBytes > 16<<40 {
+		return badRequest("--root-size %d bytes: use at most 16T", req.RootBytes)
 	}
 	return nil
 }
@@ -115,7 +133,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func
 		return Info{}, err
 	}
 	p.Msg("create", fmt.Sprintf("VM %s: %d vcpu · %d MiB · %s disk · %s", rec.Name, rec.VCPUs, rec.MemoryMiB, units.FormatSize(rec.DiskBytes), rec.IP))
-	if err := s.makeDisks(ctx, rec, img, rd); err != nil {
+	if err := s.makeDisks(ctx, rec, img, rd, req.RootBytes); err != nil {
 		_ = os.RemoveAll(s.vmDir(rec.ID))
 		_ = s.Store.DeleteVM(context.WithoutCancel(ctx), rec.ID)
 		return Info{}, err
@@ -207,18 +225,15 @@ func (s *Service) allocate(ctx context.Context, req CreateRequest, img store.Ima
 	return rec, nil
 }
 
-// makeDisks has the backend make the root disk, records it, and makes the
-// work disk, seeded with the daemon's SSH key.
-func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved, rd vmm.RootDisker) error {
+// makeDisks has the backend make the root disk, with room bytes of room
+// on /, records it, and makes the work disk, seeded with the daemon's SSH
+// key.
+func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved, rd vmm.RootDisker, room int64) error {
 	dir := s.vmDir(v.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create VM dir: %w", err)
 	}
-	root, err := rd.PrepareRootDisk(ctx, img.Image.Rootfs, dir, 0)
-	if err != nil {
-		return fmt.Errorf("make the root disk of %s: %w", v.Name, err)
-	}
-	if err := s.recordRootDisk(ctx, v.ID, root); err != nil {
+	if err := s.makeRootDisk(ctx, v, img.Image.Rootfs, dir, rd, room); err != nil {
 		return err
 	}
 	_, authorized, err := sshkey.Ensure(s.Guest.KeyPath)

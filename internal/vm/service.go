@@ -36,6 +36,8 @@ type Defaults struct {
 	VCPUs     int
 	MemoryMiB int
 	DiskBytes int64
+	// RootBytes is the room on / (see CreateRequest.RootBytes).
+	RootBytes int64
 }
 
 // Service runs VMs.

@@ -10,15 +10,23 @@ import (
 	"testing"
 )
 
-func TestOverlayDoesNotCopyBacking(t *testing.T) {
+// backing8M is an 8 MiB backing file in dir; it skips the test without
+// qemu-img.
+func backing8M(t *testing.T, dir string) string {
+	t.Helper()
 	if _, err := exec.LookPath("qemu-img"); err != nil {
 		t.Skipf("qemu-img not installed (run `make deps`): %v", err)
 	}
-	dir := t.TempDir()
 	backing := filepath.Join(dir, "rootfs.ext4")
 	if err := os.WriteFile(backing, make([]byte, 8<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return backing
+}
+
+func TestOverlayDoesNotCopyBacking(t *testing.T) {
+	dir := t.TempDir()
+	backing := backing8M(t, dir)
 	ov := filepath.Join(dir, "root.qcow2")
 	if err := Overlay(context.Background(), "", backing, ov); err != nil {
 		t.Fatal(err)
@@ -50,14 +58,8 @@ func TestOverlayMissingBacking(t *testing.T) {
 }
 
 func TestOverlaySizedGrowsNeverShrinks(t *testing.T) {
-	if _, err := exec.LookPath("qemu-img"); err != nil {
-		t.Skipf("qemu-img not installed (run `make deps`): %v", err)
-	}
 	dir := t.TempDir()
-	backing := filepath.Join(dir, "rootfs.ext4")
-	if err := os.WriteFile(backing, make([]byte, 8<<20), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	backing := backing8M(t, dir)
 	for _, c := range []struct {
 		name       string
 		size, want int64
