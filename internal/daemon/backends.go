@@ -28,5 +28,6 @@ func vmDefaults(ctx context.Context, cfg *config.Config, reg *vmm.Registry, chos
 	r := cfg.Resolved.Fit(reg.Hints(ctx, cfg.VMMEnv(log), chosen))
 	log.InfoContext(ctx, "vm defaults", "vcpu", r.VCPUs.Value, "vcpu_why", r.VCPUs.Why, "memory_mib", r.MemoryMiB.Value,
 		"disk_bytes", r.DiskBytes.Value, "root_bytes", r.RootBytes.Value)
-	return vm.Defaults{VCPUs: r.VCPUs.Value, MemoryMiB: r.MemoryMiB.Value, DiskBytes: r.DiskBytes.Value, RootBytes: r.RootBytes.Value}
+	return vm.Defaults{VCPUs: r.VCPUs.Value, MemoryMiB: r.MemoryMiB.Value, DiskBytes: r.DiskBytes.Value, RootBytes: r.RootBytes.Value,
+		FitVCPUs: func(h vmm.Hints) int { return r.Fit(h).VCPUs.Value }}
 }

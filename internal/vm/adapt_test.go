@@ -59,3 +59,39 @@ func TestBackendAdaptersAreUsed(t *testing.T) {
 		t.Errorf("tap owner %d, want 4242", got)
 	}
 }
+
+// advisedVMM asks for at least three vCPUs.
+type advisedVMM struct {
+	*vmtest.VMM
+	kernel string
+}
+
+func (a *advisedVMM) Hints(_ context.Context, kernel, _ string) vmm.Hints {
+	a.kernel = kernel
+	return vmm.Hints{MinVCPUs: 3, Why: "test"}
+}
+
+func TestDefaultVCPUsFitTheBackendsHints(t *testing.T) {
+	e := vmtest.New(t)
+	a := &advisedVMM{VMM: e.VMM}
+	e.Service.Backends[vmtest.Backend] = a
+	e.Service.Defaults.FitVCPUs = func(h vmm.Hints) int { return max(h.MinVCPUs, 1) }
+	for _, c := range []struct {
+		req  vm.CreateRequest
+		want int
+	}{
+		{vm.CreateRequest{Name: "fitted", NoStart: true}, 3},
+		{vm.CreateRequest{Name: "asked", VCPUs: 1, NoStart: true}, 1},
+	} {
+		info, err := e.Service.Create(context.Background(), c.req, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.VCPUs != c.want {
+			t.Errorf("%s: %d vCPUs, want %d", c.req.Name, info.VCPUs, c.want)
+		}
+	}
+	if a.kernel != e.Kernel.Path {
+		t.Errorf("hints asked for kernel %q, want the image's %q", a.kernel, e.Kernel.Path)
+	}
+}

@@ -38,7 +38,8 @@ type CreateRequest struct {
 	// identity at the first boot (the host user's, sent by the CLI).
 	GitName, GitEmail string
 
-	checked bool // Check passed and filled in the defaults
+	checked        bool // Check passed and filled in the defaults
+	vcpusDefaulted bool // VCPUs is the default, which the backend may fit
 }
 
 // validate checks a request's own fields and fills in the defaults.
@@ -66,7 +67,7 @@ func (s *Service) validate(req *CreateRequest) error {
 		req.Image = s.DefaultImage
 	}
 	if req.VCPUs == 0 {
-		req.VCPUs = s.Defaults.VCPUs
+		req.VCPUs, req.vcpusDefaulted = s.Defaults.VCPUs, true
 	}
 	if req.MemoryMiB == 0 {
 		req.MemoryMiB = s.Defaults.MemoryMiB
@@ -128,6 +129,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func
 	if err != nil {
 		return Info{}, err
 	}
+	s.fitVCPUs(ctx, &req, rd, img.Kernel)
 	rec, err := s.allocate(ctx, req, img.Image)
 	if err != nil {
 		return Info{}, err
@@ -144,6 +146,21 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func
 		return s.reload(ctx, rec.ID)
 	}
 	return s.startNamed(ctx, rec.ID, p, GitIdentity{Name: req.GitName, Email: req.GitEmail})
+}
+
+// fitVCPUs gives a request that left the vCPUs to the defaults what the
+// backend asks for a VM booting kernel k (see vmm.Advisor), when that is
+// more.
+func (s *Service) fitVCPUs(ctx context.Context, req *CreateRequest, backend any, k store.Kernel) {
+	adv, ok := backend.(vmm.Advisor)
+	if !ok || !req.vcpusDefaulted || s.Defaults.FitVCPUs == nil {
+		return
+	}
+	h := adv.Hints(ctx, k.Path, k.Initrd)
+	if n := s.Defaults.FitVCPUs(h); n > req.VCPUs {
+		s.Log.InfoContext(ctx, "vcpus fitted to the backend", "vcpus", n, "why", h.Why)
+		req.VCPUs = n
+	}
 }
 
 // newVMBackend returns the backend new VMs run on, once it said it can run

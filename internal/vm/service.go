@@ -38,6 +38,9 @@ type Defaults struct {
 	DiskBytes int64
 	// RootBytes is the room on / (see CreateRequest.RootBytes).
 	RootBytes int64
+	// FitVCPUs, when set, is the vCPUs a VM gets by default given what
+	// the backend asks for its kernel (see vmm.Advisor).
+	FitVCPUs func(vmm.Hints) int
 }
 
 // Service runs VMs.

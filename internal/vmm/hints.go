@@ -20,3 +20,11 @@ func (r *Registry) Hints(ctx context.Context, env Env, name string) Hints {
 	}
 	return b.Defaults(ctx, env)
 }
+
+// Advisor is a backend that decides per guest kernel how its guests run
+// (e.g. QEMU's accelerator, from a test boot of that kernel), so it can
+// give the hints for a VM that boots kernel and initrd. The VM service
+// asks it when a request leaves the vCPUs to the defaults.
+type Advisor interface {
+	Hints(ctx context.Context, kernel, initrd string) Hints
+}

@@ -32,3 +32,17 @@ func hints(ctx context.Context, env vmm.Env) vmm.Hints {
 func tcgHints(why string) vmm.Hints {
 	return vmm.Hints{MinVCPUs: tcgVCPUs, Why: why + ": a second vCPU halves the boot"}
 }
+
+var _ vmm.Advisor = (*Accelerated)(nil)
+
+// Hints implements vmm.Advisor with the accelerator a VM booting kernel
+// and initrd would get (the decision Start uses, cached for it).
+func (a *Accelerated) Hints(ctx context.Context, kernel, initrd string) vmm.Hints {
+	switch {
+	case a.fixed == "tcg":
+		return tcgHints("TCG, set by accel = \"tcg\"")
+	case a.resolve(ctx, kernel, initrd) == "tcg":
+		return tcgHints("TCG, as KVM cannot run this guest here")
+	}
+	return vmm.Hints{}
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"banger/internal/vmm"
+	"banger/internal/vmm/kvm"
 )
 
 func TestHintsAskTwoVCPUsUnderTCG(t *testing.T) {
@@ -35,6 +36,31 @@ func TestHintsAskTwoVCPUsUnderTCG(t *testing.T) {
 		h := Backend().Defaults(context.Background(), env)
 		if h.MinVCPUs != c.want || !strings.Contains(h.Why, c.why) {
 			t.Errorf("%s: hints = %+v, want %d vCPUs and a reason with %q", c.name, h, c.want, c.why)
+		}
+	}
+}
+
+func TestAcceleratedHintsFollowTheKernelsAccelerator(t *testing.T) {
+	kernel := filepath.Join(t.TempDir(), "vmlinuz")
+	if err := os.WriteFile(kernel, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		accel string
+		kvmOK bool
+		want  int
+	}{
+		{"auto", false, 2},
+		{"auto", true, 0},
+		{"tcg", true, 2},
+		{"kvm", false, 0},
+	} {
+		a := NewAccelerated(vmm.Env{Settings: settings(c.accel)})
+		a.probe = func(context.Context, string, string) (kvm.ProbeResult, error) {
+			return kvm.ProbeResult{OK: c.kvmOK}, nil
+		}
+		if h := a.Hints(context.Background(), kernel, ""); h.MinVCPUs != c.want || (c.want > 0) != strings.Contains(h.Why, "TCG") {
+			t.Errorf("accel %s, kvm works %v: hints %+v, want %d vCPUs", c.accel, c.kvmOK, h, c.want)
 		}
 	}
 }
