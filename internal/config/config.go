@@ -291,6 +291,7 @@ func (c *Config) ResolveVMDefaults(h Host) (ResolvedVMDefaults, error) {
 	if r.RootBytes, err = resolveSize("root_size", c.VMDefaults.RootSize, DefaultRootSize); err != nil {
 		return r, err
 	}
+	r.DiskBytes.Why += ": the work disk mounted at /root"
 	r.RootBytes.Why += ": / of a new VM has at least this much free"
 	return r, nil
 }

@@ -434,7 +434,7 @@ func TestResolveVMDefaultsSayWhy(t *testing.T) {
 	for _, w := range []struct{ got, want string }{
 		{r.VCPUs.Why, "a quarter of the host's 8 cores"},
 		{r.MemoryMiB.Why, "an eighth of the host's 16.0 GiB of RAM"},
-		{r.DiskBytes.Why, "set by [vm_defaults] disk_size"},
+		{r.DiskBytes.Why, "set by [vm_defaults] disk_size: the work disk mounted at /root"},
 		{r.RootBytes.Why, "set by [vm_defaults] root_size: / of a new VM has at least this much free"},
 	} {
 		if !strings.Contains(w.got, w.want) {
