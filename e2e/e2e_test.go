@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -100,6 +101,9 @@ func removeStale(t *testing.T) {
 		if len(f) == 0 || !strings.HasPrefix(f[0], "bge2e-") || strings.HasSuffix(f[0], fmt.Sprintf("-%d", os.Getpid())) {
 			continue
 		}
+		if runAlive(f[0]) {
+			continue // another run of the tests, going on now
+		}
 		t.Logf("removing namespace %s left by an earlier run", f[0])
 		if pids, err := exec.Command("ip", "netns", "pids", f[0]).Output(); err == nil {
 			for _, pid := range strings.Fields(string(pids)) {
@@ -108,6 +112,13 @@ func removeStale(t *testing.T) {
 		}
 		_ = exec.Command("ip", "netns", "del", f[0]).Run()
 	}
+}
+
+// runAlive reports whether the test process named by a namespace's
+// -<pid> suffix is still running.
+func runAlive(netns string) bool {
+	pid, err := strconv.Atoi(netns[strings.LastIndex(netns, "-")+1:])
+	return err == nil && syscall.Kill(pid, 0) == nil
 }
 
 var staleOnce sync.Once

@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,9 +14,10 @@ import (
 
 // TestRunReturnsExitCode is the spine: `vm run --rm -- cmd` boots a VM,
 // prints the command's output, exits with its code and leaves nothing.
+// Its / has the default room (root_size, 4G).
 func TestRunReturnsExitCode(t *testing.T) {
 	e := newEnv(t, "run")
-	out, code := e.banger(context.Background(), true, "vm", "run", "--rm", "--name", "e2e-run", "--", "sh", "-c", "echo hello; exit 7")
+	out, code := e.banger(context.Background(), true, "vm", "run", "--rm", "--name", "e2e-run", "--", "sh", "-c", "echo hello; "+dfRoot+"; exit 7")
 	if code != 7 {
 		t.Fatalf("vm run exit code %d, want 7; output:\n%s\ndaemon log:\n%s", code, out, e.daemonLog())
 	}
@@ -23,6 +26,9 @@ func TestRunReturnsExitCode(t *testing.T) {
 	}
 	if !strings.Contains(out, "spec: 1 vcpu · 768 MiB · 2G disk") {
 		t.Errorf("output lacks the spec line:\n%s", out)
+	}
+	if g := availGiB(t, out); g < 4 {
+		t.Errorf("/ has %dG free in a default VM, want at least 4G:\n%s", g, out)
 	}
 	id := e.idFromLog("e2e-run")
 	if id == "" {
@@ -41,7 +47,7 @@ func TestLifecycle(t *testing.T) {
 	gitcfg := filepath.Join(t.TempDir(), "gitconfig")
 	os.WriteFile(gitcfg, []byte("[user]\n\tname = Life Tester\n\temail = life@example.com\n"), 0o644)
 	t.Setenv("GIT_CONFIG_GLOBAL", gitcfg) // the CLI sends this identity to the guest
-	e.ok("vm", "create", "--name", "e2e-life", "--nat")
+	e.ok("vm", "create", "--name", "e2e-life", "--nat", "--root-size", "6G")
 	id := e.idFromLog("e2e-life")
 	vms := e.list()
 	if len(vms) != 1 || vms[0].State != "running" || vms[0].PID == 0 {
@@ -53,6 +59,9 @@ func TestLifecycle(t *testing.T) {
 	}
 	pid := vms[0].PID
 	e.ok("vm", "ssh", "e2e-life", "--", "sh", "-c", "echo kept > /root/marker && sync")
+	if out := e.ok("vm", "ssh", "e2e-life", "--", "sh", "-c", dfRoot); availGiB(t, out) < 6 {
+		t.Errorf("/ of a VM made with --root-size 6G: %s", out)
+	}
 
 	// The daemon goes away and comes back: the VM keeps running.
 	e.stopDaemon()
@@ -86,6 +95,9 @@ func TestLifecycle(t *testing.T) {
 	e.ok("vm", "start", "e2e-life")
 	if out := e.ok("vm", "ssh", "e2e-life", "--", "cat", "/root/marker"); strings.TrimSpace(out) != "kept" {
 		t.Errorf("/root/marker after restart = %q, want kept", out)
+	}
+	if out := e.ok("vm", "ssh", "e2e-life", "--", "sh", "-c", dfRoot); availGiB(t, out) < 6 {
+		t.Errorf("/ after a restart: %s", out)
 	}
 	if logs := e.ok("vm", "logs", "e2e-life"); !strings.Contains(logs, "e2e-life login:") && !strings.Contains(logs, "Debian GNU/Linux") {
 		t.Errorf("vm logs shows no console output:\n%.2000s", logs)
@@ -132,4 +144,20 @@ func TestBadInput(t *testing.T) {
 	id := vms[0].ID
 	e.ok("vm", "delete", "e2e-dup")
 	e.assertNoTrace(id)
+}
+
+// dfRoot prints the room on / as avail=<N>G.
+const dfRoot = "echo avail=$(df -BG --output=avail / | tail -n 1)"
+
+// availGiB reads dfRoot's answer in out (-1 when absent).
+func availGiB(t *testing.T, out string) int {
+	t.Helper()
+	m := regexp.MustCompile(`avail=\s*(\d+)G`).FindStringSubmatch(out)
+	if m == nil {
+		t.Errorf("no avail=<N>G in the output:\n%s", out)
+		return -1
+	}
+	n, _ := strconv.Atoi(m[1])
+	t.Logf("/ has %dG free", n)
+	return n
 }

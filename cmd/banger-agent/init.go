@@ -29,6 +29,7 @@ func runInit() {
 	if err := in.Boot(ctx); err != nil {
 		log.Error("boot", "err", err)
 	}
+	growRoot(log)
 	guestinit.WatchPowerButton(ctx, in.PowerOff)
 	reaper := guestinit.NewReaper()
 	go reaper.Run(ctx)

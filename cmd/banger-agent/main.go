@@ -66,6 +66,7 @@ func netSetup(ctx context.Context) error {
 // systemd, which reaps and powers off).
 func serve(ctx context.Context) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	growRoot(log)
 	ch, err := newChannels(log, nil, nil)
 	if err != nil {
 		return err

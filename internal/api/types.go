@@ -94,8 +94,10 @@ type CreateVM struct {
 	VCPUs     int    `json:"vcpus,omitempty"`
 	MemoryMiB int    `json:"memory_mib,omitempty"`
 	DiskSize  string `json:"disk_size,omitempty"`
-	NAT       *bool  `json:"nat,omitempty"` // nil: the config's nat_default
-	NoStart   bool   `json:"no_start,omitempty"`
+	// RootSize is the room on / ("4G"); empty: the config's root_size.
+	RootSize string `json:"root_size,omitempty"`
+	NAT      *bool  `json:"nat,omitempty"` // nil: the config's nat_default
+	NoStart  bool   `json:"no_start,omitempty"`
 	// GitName and GitEmail are the host user's git identity, set in the
 	// guest at its first boot.
 	GitName  string `json:"git_name,omitempty"`

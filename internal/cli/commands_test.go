@@ -122,7 +122,7 @@ func TestVMCreatePrintsProgressAndSendsTheRequest(t *testing.T) {
 		api.Event{Type: "progress", Step: "copy rootfs", Done: 1024, Total: 1024},
 		api.Event{Type: "log", Message: "booting"},
 		result(t, vm))
-	r := f.cli("vm", "create", "--name", "happy-otter", "--vcpu", "2", "--memory", "1024", "--disk-size", "8G", "--nat=false", "--no-start")
+	r := f.cli("vm", "create", "--name", "happy-otter", "--vcpu", "2", "--memory", "1024", "--disk-size", "8G", "--root-size", "6G", "--nat=false", "--no-start")
 	wantExit(t, r, 0)
 	if r.stdout != "happy-otter running 172.30.0.2\n" {
 		t.Errorf("stdout = %q", r.stdout)
@@ -133,7 +133,7 @@ func TestVMCreatePrintsProgressAndSendsTheRequest(t *testing.T) {
 	}
 	var req api.CreateVM
 	f.body("POST", "/v1/vms", &req)
-	if req.Name != "happy-otter" || req.VCPUs != 2 || req.MemoryMiB != 1024 || req.DiskSize != "8G" || !req.NoStart ||
+	if req.Name != "happy-otter" || req.VCPUs != 2 || req.MemoryMiB != 1024 || req.DiskSize != "8G" || req.RootSize != "6G" || !req.NoStart ||
 		req.NAT == nil || *req.NAT {
 		t.Errorf("create request = %+v", req)
 	}
@@ -222,6 +222,7 @@ func TestFlagValidation(t *testing.T) {
 		want string
 	}{
 		{[]string{"vm", "create", "--disk-size", "8Q"}, "banger: --disk-size: "},
+		{[]string{"vm", "run", "--root-size", "0"}, "banger: --root-size: "},
 		{[]string{"vm", "create", "--vcpu", "-1"}, "banger: --vcpu and --memory must be positive\n"},
 		{[]string{"vm", "create", "--vcpu", "two"}, `banger: invalid argument "two" for "--vcpu" flag`},
 		{[]string{"vm", "list", "--bogus"}, "banger: unknown flag: --bogus\n"},

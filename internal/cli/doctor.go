@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"banger/internal/config"
 	"banger/internal/doctor"
 	"banger/internal/units"
 )
@@ -24,14 +26,26 @@ func (a *app) doctorCmd() *cobra.Command {
 				VMM: cfg.VMM, Backends: a.backends, Env: cfg.VMMEnv(nil),
 			})
 			rep.Write(a.stdout)
-			r := cfg.Resolved
-			fmt.Fprintf(a.stdout, "\nVM defaults: %d vcpu (%s) · %d MiB (%s) · %s disk (%s)\n",
-				r.VCPUs.Value, r.VCPUs.Source, r.MemoryMiB.Value, r.MemoryMiB.Source,
-				units.FormatSize(r.DiskBytes.Value), r.DiskBytes.Source)
+			doctor.WriteDefaults(a.stdout, a.vmDefaults(cmd.Context(), rep.VMM))
 			if rep.Failed() {
 				return &ExitError{Code: 1}
 			}
 			return nil
 		},
+	}
+}
+
+// vmDefaults are the defaults of new VMs on backend, as the daemon fits
+// them, with their reasons.
+func (a *app) vmDefaults(ctx context.Context, backend string) []doctor.Default {
+	r := a.cfg.Resolved.Fit(a.backends.Hints(ctx, a.cfg.VMMEnv(nil), backend))
+	size := func(name string, v config.Resolved[int64]) doctor.Default {
+		return doctor.Default{Name: name, Value: units.FormatSize(v.Value), Source: string(v.Source), Why: v.Why}
+	}
+	return []doctor.Default{
+		{Name: "vcpu", Value: fmt.Sprint(r.VCPUs.Value), Source: string(r.VCPUs.Source), Why: r.VCPUs.Why},
+		{Name: "memory", Value: fmt.Sprintf("%d MiB", r.MemoryMiB.Value), Source: string(r.MemoryMiB.Source), Why: r.MemoryMiB.Why},
+		size("disk", r.DiskBytes),
+		size("root size", r.RootBytes),
 	}
 }

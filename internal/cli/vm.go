@@ -25,6 +25,7 @@ type vmFlags struct {
 	vcpu     int
 	memory   int
 	diskSize string
+	rootSize string
 	nat      bool
 	natSet   bool
 }
@@ -35,6 +36,7 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.vcpu, "vcpu", 0, "virtual CPUs (default: [vm_defaults] vcpu, else cpus/4 capped at 4)")
 	cmd.Flags().IntVar(&f.memory, "memory", 0, "memory in MiB (default: [vm_defaults] memory_mib, else RAM/8 capped at 8192)")
 	cmd.Flags().StringVar(&f.diskSize, "disk-size", "", "size of the work disk mounted at /root, e.g. 8G (default: [vm_defaults] disk_size)")
+	cmd.Flags().StringVar(&f.rootSize, "root-size", "", "room on /: the root file system has at least this much free at the first boot, e.g. 10G (default: [vm_defaults] root_size, 4G)")
 	cmd.Flags().BoolVar(&f.nat, "nat", false, "give the VM outbound network access through NAT (default: nat_default from the config)")
 	cmd.PreRun = func(cmd *cobra.Command, _ []string) { f.natSet = cmd.Flags().Changed("nat") }
 }
@@ -43,15 +45,18 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 // identity git has in gitDir (a repository to be copied in), or the
 // global one when gitDir is "".
 func (f *vmFlags) request(gitDir string) (api.CreateVM, error) {
-	if f.diskSize != "" {
-		if _, err := units.ParseSize(f.diskSize); err != nil {
-			return api.CreateVM{}, fmt.Errorf("--disk-size: %w", err)
+	for _, s := range []struct{ flag, v string }{{"--disk-size", f.diskSize}, {"--root-size", f.rootSize}} {
+		if s.v == "" {
+			continue
+		}
+		if _, err := units.ParseSize(s.v); err != nil {
+			return api.CreateVM{}, fmt.Errorf("%s: %w", s.flag, err)
 		}
 	}
 	if f.vcpu < 0 || f.memory < 0 {
 		return api.CreateVM{}, fmt.Errorf("--vcpu and --memory must be positive")
 	}
-	req := api.CreateVM{Name: f.name, Image: f.image, VCPUs: f.vcpu, MemoryMiB: f.memory, DiskSize: f.diskSize}
+	req := api.CreateVM{Name: f.name, Image: f.image, VCPUs: f.vcpu, MemoryMiB: f.memory, DiskSize: f.diskSize, RootSize: f.rootSize}
 	req.GitName, req.GitEmail = gitIdentity(context.Background(), gitDir)
 	if f.natSet {
 		req.NAT = &f.nat

@@ -33,6 +33,7 @@ const (
 	DefaultVCPUs     = 1
 	DefaultMemoryMiB = 1024
 	DefaultDiskSize  = "8G"
+	DefaultRootSize  = "4G"
 
 	// SystemConfigPath is read when running as root.
 	SystemConfigPath = "/etc/banger/config.toml"
@@ -75,6 +76,9 @@ type VMDefaults struct {
 	VCPU      int    `toml:"vcpu"`
 	MemoryMiB int    `toml:"memory_mib"`
 	DiskSize  string `toml:"disk_size"`
+	// RootSize is the room on / of a new VM: the free space its root
+	// file system has at the first boot, at least.
+	RootSize string `toml:"root_size"`
 }
 
 // FileSync is one [[file_sync]] entry: a host file copied into the guest.
@@ -94,10 +98,12 @@ const (
 	SourceBuiltin Source = "builtin"
 )
 
-// Resolved is a value together with where it came from.
+// Resolved is a value together with where it came from and why it is
+// what it is (for doctor).
 type Resolved[T any] struct {
 	Value  T
 	Source Source
+	Why    string
 }
 
 // ResolvedVMDefaults are the effective defaults for new VMs.
@@ -105,6 +111,11 @@ type ResolvedVMDefaults struct {
 	VCPUs     Resolved[int]
 	MemoryMiB Resolved[int]
 	DiskBytes Resolved[int64]
+	// RootBytes is the room on / of a new VM (see VMDefaults.RootSize).
+	RootBytes Resolved[int64]
+	// HostCPUs is the host's core count the defaults were fitted to (0:
+	// unknown).
+	HostCPUs int
 }
 
 // Load finds, reads and validates the configuration for the current user
@@ -269,39 +280,75 @@ func setDefault(field *string, v string) {
 // ResolveVMDefaults works out the defaults for new VMs: values from the
 // config first, then values derived from the host (vcpu = CPUs/4 clamped
 // to [1,4]; memory = RAM/8 clamped to [512,8192] MiB), then built-in
-// constants.
+// constants. Each says why it is what it is. Fit then fits the vCPUs to
+// the backend new VMs run on.
 func (c *Config) ResolveVMDefaults(h Host) (ResolvedVMDefaults, error) {
-	var r ResolvedVMDefaults
+	r := ResolvedVMDefaults{VCPUs: c.resolveVCPUs(h), MemoryMiB: c.resolveMemory(h), HostCPUs: h.CPUs}
+	var err error
+	if r.DiskBytes, err = resolveSize("disk_size", c.VMDefaults.DiskSize, DefaultDiskSize); err != nil {
+		return r, err
+	}
+	if r.RootBytes, err = resolveSize("root_size", c.VMDefaults.RootSize, DefaultRootSize); err != nil {
+		return r, err
+	}
+	r.DiskBytes.Why += ": the work disk mounted at /root"
+	r.RootBytes.Why += ": / of a new VM has at least this much free"
+	return r, nil
+}
+
+func (c *Config) resolveVCPUs(h Host) Resolved[int] {
 	switch {
 	case c.VMDefaults.VCPU > 0:
-		r.VCPUs = Resolved[int]{c.VMDefaults.VCPU, SourceConfig}
+		return Resolved[int]{c.VMDefaults.VCPU, SourceConfig, "set by [vm_defaults] vcpu"}
 	case h.CPUs > 0:
-		r.VCPUs = Resolved[int]{clamp(h.CPUs/4, 1, 4), SourceHost}
+		return Resolved[int]{clamp(h.CPUs/4, 1, 4), SourceHost, fmt.Sprintf("a quarter of the host's %d cores, between 1 and 4", h.CPUs)}
 	default:
-		r.VCPUs = Resolved[int]{DefaultVCPUs, SourceBuiltin}
+		return Resolved[int]{DefaultVCPUs, SourceBuiltin, "built in: the host's core count is unknown"}
 	}
+}
+
+func (c *Config) resolveMemory(h Host) Resolved[int] {
 	switch {
 	case c.VMDefaults.MemoryMiB > 0:
-		r.MemoryMiB = Resolved[int]{c.VMDefaults.MemoryMiB, SourceConfig}
+		return Resolved[int]{c.VMDefaults.MemoryMiB, SourceConfig, "set by [vm_defaults] memory_mib"}
 	case h.MemoryBytes > 0:
-		r.MemoryMiB = Resolved[int]{clamp(int(h.MemoryBytes/8>>20), 512, 8192), SourceHost}
+		return Resolved[int]{clamp(int(h.MemoryBytes/8>>20), 512, 8192), SourceHost,
+			fmt.Sprintf("an eighth of the host's %.1f GiB of RAM, between 512 MiB and 8 GiB", float64(h.MemoryBytes)/(1<<30))}
 	default:
-		r.MemoryMiB = Resolved[int]{DefaultMemoryMiB, SourceBuiltin}
+		return Resolved[int]{DefaultMemoryMiB, SourceBuiltin, "built in: the host's RAM is unknown"}
 	}
-	if c.VMDefaults.DiskSize != "" {
-		n, err := units.ParseSize(c.VMDefaults.DiskSize)
+}
+
+// resolveSize is the [vm_defaults] size key's value, else def.
+func resolveSize(key, v, def string) (Resolved[int64], error) {
+	if v != "" {
+		n, err := units.ParseSize(v)
 		if err != nil {
-			return r, fmt.Errorf("vm_defaults.disk_size: %w", err)
+			return Resolved[int64]{}, fmt.Errorf("vm_defaults.%s: %w", key, err)
 		}
-		r.DiskBytes = Resolved[int64]{n, SourceConfig}
-	} else {
-		n, err := units.ParseSize(DefaultDiskSize)
-		if err != nil {
-			return r, err
-		}
-		r.DiskBytes = Resolved[int64]{n, SourceBuiltin}
+		return Resolved[int64]{n, SourceConfig, "set by [vm_defaults] " + key}, nil
 	}
-	return r, nil
+	n, err := units.ParseSize(def)
+	if err != nil {
+		return Resolved[int64]{}, err
+	}
+	return Resolved[int64]{n, SourceBuiltin, "built in"}, nil
+}
+
+// Fit raises the vCPU default to the fewest a VM should have on the
+// backend new VMs run on (h, e.g. two where guests run without hardware
+// acceleration), no more than the host's cores, when the config leaves
+// vcpu unset and the host has at least two cores.
+func (r ResolvedVMDefaults) Fit(h vmm.Hints) ResolvedVMDefaults {
+	if r.VCPUs.Source == SourceConfig || r.HostCPUs < 2 {
+		return r
+	}
+	n := min(h.MinVCPUs, r.HostCPUs)
+	if n <= r.VCPUs.Value {
+		return r
+	}
+	r.VCPUs = Resolved[int]{n, SourceHost, fmt.Sprintf("%s; host has %d cores", h.Why, r.HostCPUs)}
+	return r
 }
 
 func clamp(v, lo, hi int) int {

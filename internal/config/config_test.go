@@ -161,11 +161,12 @@ guest = "/root/hosts"
 		t.Errorf("file_sync = %+v", c.FileSync)
 	}
 	want := ResolvedVMDefaults{
-		VCPUs:     Resolved[int]{3, SourceConfig},
-		MemoryMiB: Resolved[int]{3000, SourceConfig},
-		DiskBytes: Resolved[int64]{20 << 30, SourceConfig},
+		VCPUs:     Resolved[int]{3, SourceConfig, ""},
+		MemoryMiB: Resolved[int]{3000, SourceConfig, ""},
+		DiskBytes: Resolved[int64]{20 << 30, SourceConfig, ""},
+		RootBytes: Resolved[int64]{4 << 30, SourceBuiltin, ""},
 	}
-	if c.Resolved != want {
+	if plain(c.Resolved) != want {
 		t.Errorf("Resolved = %+v, want %+v", c.Resolved, want)
 	}
 }
@@ -276,23 +277,23 @@ func TestResolveVMDefaults(t *testing.T) {
 		want ResolvedVMDefaults
 	}{
 		{"host derived", VMDefaults{}, Host{CPUs: 8, MemoryBytes: 16 << 30}, ResolvedVMDefaults{
-			Resolved[int]{2, SourceHost}, Resolved[int]{2048, SourceHost}, Resolved[int64]{8 << 30, SourceBuiltin}}},
+			Resolved[int]{2, SourceHost, ""}, Resolved[int]{2048, SourceHost, ""}, Resolved[int64]{8 << 30, SourceBuiltin, ""}, Resolved[int64]{4 << 30, SourceBuiltin, ""}, 0}},
 		{"small host clamps up", VMDefaults{}, Host{CPUs: 2, MemoryBytes: 2 << 30}, ResolvedVMDefaults{
-			Resolved[int]{1, SourceHost}, Resolved[int]{512, SourceHost}, Resolved[int64]{8 << 30, SourceBuiltin}}},
+			Resolved[int]{1, SourceHost, ""}, Resolved[int]{512, SourceHost, ""}, Resolved[int64]{8 << 30, SourceBuiltin, ""}, Resolved[int64]{4 << 30, SourceBuiltin, ""}, 0}},
 		{"big host clamps down", VMDefaults{}, Host{CPUs: 64, MemoryBytes: 256 << 30}, ResolvedVMDefaults{
-			Resolved[int]{4, SourceHost}, Resolved[int]{8192, SourceHost}, Resolved[int64]{8 << 30, SourceBuiltin}}},
+			Resolved[int]{4, SourceHost, ""}, Resolved[int]{8192, SourceHost, ""}, Resolved[int64]{8 << 30, SourceBuiltin, ""}, Resolved[int64]{4 << 30, SourceBuiltin, ""}, 0}},
 		{"unknown host", VMDefaults{}, Host{}, ResolvedVMDefaults{
-			Resolved[int]{DefaultVCPUs, SourceBuiltin}, Resolved[int]{DefaultMemoryMiB, SourceBuiltin}, Resolved[int64]{8 << 30, SourceBuiltin}}},
+			Resolved[int]{DefaultVCPUs, SourceBuiltin, ""}, Resolved[int]{DefaultMemoryMiB, SourceBuiltin, ""}, Resolved[int64]{8 << 30, SourceBuiltin, ""}, Resolved[int64]{4 << 30, SourceBuiltin, ""}, 0}},
 		{"config wins", VMDefaults{VCPU: 6, MemoryMiB: 700, DiskSize: "512M"}, Host{CPUs: 8, MemoryBytes: 16 << 30}, ResolvedVMDefaults{
-			Resolved[int]{6, SourceConfig}, Resolved[int]{700, SourceConfig}, Resolved[int64]{512 << 20, SourceConfig}}},
+			Resolved[int]{6, SourceConfig, ""}, Resolved[int]{700, SourceConfig, ""}, Resolved[int64]{512 << 20, SourceConfig, ""}, Resolved[int64]{4 << 30, SourceBuiltin, ""}, 0}},
 		{"mixed", VMDefaults{MemoryMiB: 4096}, Host{CPUs: 16}, ResolvedVMDefaults{
-			Resolved[int]{4, SourceHost}, Resolved[int]{4096, SourceConfig}, Resolved[int64]{8 << 30, SourceBuiltin}}},
+			Resolved[int]{4, SourceHost, ""}, Resolved[int]{4096, SourceConfig, ""}, Resolved[int64]{8 << 30, SourceBuiltin, ""}, Resolved[int64]{4 << 30, SourceBuiltin, ""}, 0}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &Config{VMDefaults: tt.vd}
 			got, err := c.ResolveVMDefaults(tt.h)
-			if err != nil || got != tt.want {
+			if err != nil || plain(got) != tt.want {
 				t.Errorf("got %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
@@ -325,6 +326,7 @@ func TestValidateErrors(t *testing.T) {
 		{"stop timeout", func(c *Config) { c.StopTimeout = "30" }, `stop_timeout "30": use a positive duration`},
 		{"stop timeout negative", func(c *Config) { c.StopTimeout = "-5s" }, `stop_timeout "-5s"`},
 		{"disk size", func(c *Config) { c.VMDefaults.DiskSize = "lots" }, `vm_defaults.disk_size: bad size "lots": use a number with a unit`},
+		{"root size", func(c *Config) { c.VMDefaults.RootSize = "0" }, `vm_defaults.root_size: `},
 		{"negative vcpu", func(c *Config) { c.VMDefaults.VCPU = -1 }, `vm_defaults.vcpu -1 is negative`},
 		{"tiny memory", func(c *Config) { c.VMDefaults.MemoryMiB = 16 }, `vm_defaults.memory_mib 16 is too small`},
 		{"ssh key relative", func(c *Config) { c.SSHKeyPath = "id_ed25519" }, `ssh_key_path "id_ed25519" is not absolute`},
@@ -414,5 +416,63 @@ func TestBackendKeys(t *testing.T) {
 	// Without a registry nobody owns the keys.
 	if _, _, err := LoadHost(p, userHost(t, nil), nil); err == nil || !strings.Contains(err.Error(), `unknown key "alpha_bin"`) {
 		t.Errorf("no registry: err = %v", err)
+	}
+}
+
+// plain is r without the reasons and the host's core count.
+func plain(r ResolvedVMDefaults) ResolvedVMDefaults {
+	r.VCPUs.Why, r.MemoryMiB.Why, r.DiskBytes.Why, r.RootBytes.Why, r.HostCPUs = "", "", "", "", 0
+	return r
+}
+
+func TestResolveVMDefaultsSayWhy(t *testing.T) {
+	c := &Config{VMDefaults: VMDefaults{DiskSize: "16G", RootSize: "6G"}}
+	r, err := c.ResolveVMDefaults(Host{CPUs: 8, MemoryBytes: 16 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []struct{ got, want string }{
+		{r.VCPUs.Why, "a quarter of the host's 8 cores"},
+		{r.MemoryMiB.Why, "an eighth of the host's 16.0 GiB of RAM"},
+		{r.DiskBytes.Why, "set by [vm_defaults] disk_size: the work disk mounted at /root"},
+		{r.RootBytes.Why, "set by [vm_defaults] root_size: / of a new VM has at least this much free"},
+	} {
+		if !strings.Contains(w.got, w.want) {
+			t.Errorf("reason %q, want it to say %q", w.got, w.want)
+		}
+	}
+	if r.RootBytes.Value != 6<<30 || r.HostCPUs != 8 {
+		t.Errorf("root %d, host cpus %d", r.RootBytes.Value, r.HostCPUs)
+	}
+	if _, err := (&Config{VMDefaults: VMDefaults{RootSize: "lots"}}).ResolveVMDefaults(Host{}); err == nil {
+		t.Error("root_size \"lots\" was accepted")
+	}
+}
+
+func TestFitRaisesVCPUsForTheBackend(t *testing.T) {
+	tcg := vmm.Hints{MinVCPUs: 2, Why: "TCG: a second vCPU halves the boot"}
+	for _, c := range []struct {
+		name  string
+		vd    VMDefaults
+		cpus  int
+		hints vmm.Hints
+		want  int
+		why   string
+	}{
+		{"tcg on 2 cores", VMDefaults{}, 2, tcg, 2, "TCG: a second vCPU halves the boot; host has 2 cores"},
+		{"tcg on 1 core", VMDefaults{}, 1, tcg, 1, "a quarter of the host's 1 cores"},
+		{"config wins", VMDefaults{VCPU: 1}, 8, tcg, 1, "set by [vm_defaults] vcpu"},
+		{"already more", VMDefaults{}, 16, tcg, 4, "a quarter"},
+		{"no wish", VMDefaults{}, 2, vmm.Hints{}, 1, "a quarter"},
+		{"no more than the cores", VMDefaults{}, 2, vmm.Hints{MinVCPUs: 8, Why: "x"}, 2, "x; host has 2 cores"},
+	} {
+		r, err := (&Config{VMDefaults: c.vd}).ResolveVMDefaults(Host{CPUs: c.cpus})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := r.Fit(c.hints).VCPUs
+		if got.Value != c.want || !strings.Contains(got.Why, c.why) {
+			t.Errorf("%s: vcpus %d (%s), want %d (%s)", c.name, got.Value, got.Why, c.want, c.why)
+		}
 	}
 }

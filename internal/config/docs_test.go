@@ -26,13 +26,13 @@ func TestDocsExampleLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("docs example does not load: %v", err)
 	}
-	if c.Resolved.DiskBytes.Value != 16<<30 || len(c.FileSync) != 2 {
+	if c.Resolved.DiskBytes.Value != 16<<30 || c.Resolved.RootBytes.Value != 8<<30 || len(c.FileSync) != 2 {
 		t.Errorf("docs example read wrongly: %+v", c)
 	}
 	// Every key in Config must be documented.
 	keys := []string{"state_dir", "runtime_dir", "log_level", "vmm", "bridge_name", "cidr", "nat_default", "default_image",
 		"debian_mirror", "catalog_url", "ssh_key_path", "stop_timeout", "boot_timeout", "dns_addr",
-		"vcpu", "memory_mib", "disk_size", "[[file_sync]]", "host", "guest", "mode"}
+		"vcpu", "memory_mib", "disk_size", "root_size", "[[file_sync]]", "host", "guest", "mode"}
 	// And every key a built-in backend owns.
 	for _, b := range reg.Backends() {
 		for _, s := range b.Settings {

@@ -134,6 +134,11 @@ func (d VMDefaults) validate() problems {
 			p.add("vm_defaults.disk_size: %w", err)
 		}
 	}
+	if d.RootSize != "" {
+		if _, err := units.ParseSize(d.RootSize); err != nil {
+			p.add("vm_defaults.root_size: %w, e.g. root_size = %q", err, DefaultRootSize)
+		}
+	}
 	return p
 }
 

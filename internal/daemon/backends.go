@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"banger/internal/config"
+	"banger/internal/vm"
 	"banger/internal/vmm"
 )
 
@@ -19,4 +20,14 @@ func Backends(ctx context.Context, cfg *config.Config, reg *vmm.Registry, log *s
 	}
 	log.InfoContext(ctx, "vmm backend", "vmm", cfg.VMM, "chosen", choice.Name, "why", choice.Why)
 	return reg.Build(env), choice.Name, nil
+}
+
+// vmDefaults are the resources of a new VM that asks for none: the
+// config's defaults, fitted to the backend new VMs run on (chosen).
+func vmDefaults(ctx context.Context, cfg *config.Config, reg *vmm.Registry, chosen string, log *slog.Logger) vm.Defaults {
+	r := cfg.Resolved.Fit(reg.Hints(ctx, cfg.VMMEnv(log), chosen))
+	log.InfoContext(ctx, "vm defaults", "vcpu", r.VCPUs.Value, "vcpu_why", r.VCPUs.Why, "memory_mib", r.MemoryMiB.Value,
+		"disk_bytes", r.DiskBytes.Value, "root_bytes", r.RootBytes.Value)
+	return vm.Defaults{VCPUs: r.VCPUs.Value, MemoryMiB: r.MemoryMiB.Value, DiskBytes: r.DiskBytes.Value, RootBytes: r.RootBytes.Value,
+		FitVCPUs: func(h vmm.Hints) int { return r.Fit(h).VCPUs.Value }}
 }

@@ -196,11 +196,8 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 		VMsDir:       cfg.VMsDir(),
 		RuntimeDir:   filepath.Join(cfg.RuntimeDir, "vms"),
 		DefaultImage: cfg.DefaultImage,
-		Defaults: vm.Defaults{
-			VCPUs:     cfg.Resolved.VCPUs.Value,
-			MemoryMiB: cfg.Resolved.MemoryMiB.Value,
-			DiskBytes: cfg.Resolved.DiskBytes.Value,
-		},
+		Defaults: vmDefaults(ctx, cfg,
+			opts.Backends, chosen, log),
 		Forwards:    &forward.Manager{Log: log},
 		StopTimeout: stopTimeout,
 		NATDefault:  cfg.NATDefault,

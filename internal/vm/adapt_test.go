@@ -18,7 +18,7 @@ type adaptedVMM struct {
 	rootImage string
 }
 
-func (a *adaptedVMM) PrepareRootDisk(_ context.Context, image, dir string) (vmm.Disk, error) {
+func (a *adaptedVMM) PrepareRootDisk(_ context.Context, image, dir string, _ int64) (vmm.Disk, error) {
 	a.rootImage = image
 	p := filepath.Join(dir, "root.raw")
 	return vmm.Disk{Path: p, Format: "raw"}, os.WriteFile(p, nil, 0o600)
@@ -57,5 +57,41 @@ func TestBackendAdaptersAreUsed(t *testing.T) {
 	}
 	if got := e.Links.Owner(info.Tap); got != 4242 {
 		t.Errorf("tap owner %d, want 4242", got)
+	}
+}
+
+// advisedVMM asks for at least three vCPUs.
+type advisedVMM struct {
+	*vmtest.VMM
+	kernel string
+}
+
+func (a *advisedVMM) Hints(_ context.Context, kernel, _ string) vmm.Hints {
+	a.kernel = kernel
+	return vmm.Hints{MinVCPUs: 3, Why: "test"}
+}
+
+func TestDefaultVCPUsFitTheBackendsHints(t *testing.T) {
+	e := vmtest.New(t)
+	a := &advisedVMM{VMM: e.VMM}
+	e.Service.Backends[vmtest.Backend] = a
+	e.Service.Defaults.FitVCPUs = func(h vmm.Hints) int { return max(h.MinVCPUs, 1) }
+	for _, c := range []struct {
+		req  vm.CreateRequest
+		want int
+	}{
+		{vm.CreateRequest{Name: "fitted", NoStart: true}, 3},
+		{vm.CreateRequest{Name: "asked", VCPUs: 1, NoStart: true}, 1},
+	} {
+		info, err := e.Service.Create(context.Background(), c.req, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.VCPUs != c.want {
+			t.Errorf("%s: %d vCPUs, want %d", c.req.Name, info.VCPUs, c.want)
+		}
+	}
+	if a.kernel != e.Kernel.Path {
+		t.Errorf("hints asked for kernel %q, want the image's %q", a.kernel, e.Kernel.Path)
 	}
 }

@@ -27,13 +27,19 @@ type CreateRequest struct {
 	// DiskSize is the work disk's size as a user writes it ("8G"); it is
 	// used when DiskBytes is 0.
 	DiskSize string
-	NAT      *bool // nil: NATDefault
-	NoStart  bool
+	// RootBytes is the room on /: the root file system has at least this
+	// much free at the first boot. RootSize is it as a user writes it
+	// ("4G"), used when RootBytes is 0.
+	RootBytes int64
+	RootSize  string
+	NAT       *bool // nil: NATDefault
+	NoStart   bool
 	// GitName and GitEmail, when set, become the guest's global git
 	// identity at the first boot (the host user's, sent by the CLI).
 	GitName, GitEmail string
 
-	checked bool // Check passed and filled in the defaults
+	checked        bool // Check passed and filled in the defaults
+	vcpusDefaulted bool // VCPUs is the default, which the backend may fit
 }
 
 // validate checks a request's own fields and fills in the defaults.
@@ -50,17 +56,27 @@ func (s *Service) validate(req *CreateRequest) error {
 		}
 		req.DiskBytes = n
 	}
+	if req.RootBytes == 0 && req.RootSize != "" {
+		n, err := units.ParseSize(req.RootSize)
+		if err != nil {
+			return badRequest("--root-size: %v", err)
+		}
+		req.RootBytes = n
+	}
 	if req.Image == "" {
 		req.Image = s.DefaultImage
 	}
 	if req.VCPUs == 0 {
-		req.VCPUs = s.Defaults.VCPUs
+		req.VCPUs, req.vcpusDefaulted = s.Defaults.VCPUs, true
 	}
 	if req.MemoryMiB == 0 {
 		req.MemoryMiB = s.Defaults.MemoryMiB
 	}
 	if req.DiskBytes == 0 {
 		req.DiskBytes = s.Defaults.DiskBytes
+	}
+	if req.RootBytes == 0 {
+		req.RootBytes = s.Defaults.RootBytes
 	}
 	if req.VCPUs < 1 || req.VCPUs > 64 {
 		return badRequest("--vcpu %d: use 1 to 64", req.VCPUs)
@@ -70,6 +86,9 @@ func (s *Service) validate(req *CreateRequest) error {
 	}
 	if req.DiskBytes < 64<<20 || req.DiskBytes > 16<<40 {
 		return badRequest("--disk-size %d bytes: use between 64M and 16T", req.DiskBytes)
+	}
+	if req.RootBytes < 0 || req.RootBytes > 16<<40 {
+		return badRequest("--root-size %d bytes: use at most 16T", req.RootBytes)
 	}
 	return nil
 }
@@ -110,12 +129,13 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func
 	if err != nil {
 		return Info{}, err
 	}
+	s.fitVCPUs(ctx, &req, rd, img.Kernel)
 	rec, err := s.allocate(ctx, req, img.Image)
 	if err != nil {
 		return Info{}, err
 	}
 	p.Msg("create", fmt.Sprintf("VM %s: %d vcpu · %d MiB · %s disk · %s", rec.Name, rec.VCPUs, rec.MemoryMiB, units.FormatSize(rec.DiskBytes), rec.IP))
-	if err := s.makeDisks(ctx, rec, img, rd); err != nil {
+	if err := s.makeDisks(ctx, rec, img, rd, req.RootBytes); err != nil {
 		_ = os.RemoveAll(s.vmDir(rec.ID))
 		_ = s.Store.DeleteVM(context.WithoutCancel(ctx), rec.ID)
 		return Info{}, err
@@ -126,6 +146,21 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func
 		return s.reload(ctx, rec.ID)
 	}
 	return s.startNamed(ctx, rec.ID, p, GitIdentity{Name: req.GitName, Email: req.GitEmail})
+}
+
+// fitVCPUs gives a request that left the vCPUs to the defaults what the
+// backend asks for a VM booting kernel k (see vmm.Advisor), when that is
+// more.
+func (s *Service) fitVCPUs(ctx context.Context, req *CreateRequest, backend any, k store.Kernel) {
+	adv, ok := backend.(vmm.Advisor)
+	if !ok || !req.vcpusDefaulted || s.Defaults.FitVCPUs == nil {
+		return
+	}
+	h := adv.Hints(ctx, k.Path, k.Initrd)
+	if n := s.Defaults.FitVCPUs(h); n > req.VCPUs {
+		s.Log.InfoContext(ctx, "vcpus fitted to the backend", "vcpus", n, "why", h.Why)
+		req.VCPUs = n
+	}
 }
 
 // newVMBackend returns the backend new VMs run on, once it said it can run
@@ -207,18 +242,15 @@ func (s *Service) allocate(ctx context.Context, req CreateRequest, img store.Ima
 	return rec, nil
 }
 
-// makeDisks has the backend make the root disk, records it, and makes the
-// work disk, seeded with the daemon's SSH key.
-func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved, rd vmm.RootDisker) error {
+// makeDisks has the backend make the root disk, with room bytes of room
+// on /, records it, and makes the work disk, seeded with the daemon's SSH
+// key.
+func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved, rd vmm.RootDisker, room int64) error {
 	dir := s.vmDir(v.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create VM dir: %w", err)
 	}
-	root, err := rd.PrepareRootDisk(ctx, img.Image.Rootfs, dir)
-	if err != nil {
-		return fmt.Errorf("make the root disk of %s: %w", v.Name, err)
-	}
-	if err := s.recordRootDisk(ctx, v.ID, root); err != nil {
+	if err := s.makeRootDisk(ctx, v, img.Image.Rootfs, dir, rd, room); err != nil {
 		return err
 	}
 	_, authorized, err := sshkey.Ensure(s.Guest.KeyPath)

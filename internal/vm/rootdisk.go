@@ -11,6 +11,36 @@ import (
 	"banger/internal/vmm"
 )
 
+// rootDiskSize is the size of a VM root disk over an image of image bytes
+// whose / has at least room bytes more free than the image's: the image,
+// the room, and an eighth of the room for what ext4 keeps of the blocks
+// the agent adds (5 % reserved for root by default, and the inode tables
+// and bitmaps of the new block groups), rounded up to a MiB.
+func rootDiskSize(image, room int64) int64 {
+	if room <= 0 {
+		return image
+	}
+	const mib = 1 << 20
+	n := image + room + room/8
+	return (n + mib - 1) / mib * mib
+}
+
+// makeRootDisk has the backend make v's root disk from the image's raw
+// rootfs, in dir, with room bytes of room on /, and records it.
+func (s *Service) makeRootDisk(ctx context.Context, v store.VM, rootfs, dir string, rd vmm.RootDisker, room int64) error {
+	st, err := os.Stat(rootfs)
+	if err != nil {
+		return fmt.Errorf("make the root disk of %s: %w", v.Name, err)
+	}
+	size := rootDiskSize(st.Size(), room)
+	root, err := rd.PrepareRootDisk(ctx, rootfs, dir, size)
+	if err != nil {
+		return fmt.Errorf("make the root disk of %s: %w", v.Name, err)
+	}
+	s.Log.InfoContext(ctx, "root disk", "vm", v.Name, "image_bytes", st.Size(), "room_bytes", room, "disk_bytes", size)
+	return s.recordRootDisk(ctx, v.ID, root)
+}
+
 // recordRootDisk records the root disk the backend made for VM id: its
 // path relative to the VM's directory when it lies there, else absolute.
 func (s *Service) recordRootDisk(ctx context.Context, id string, d vmm.Disk) error {

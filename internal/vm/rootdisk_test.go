@@ -72,7 +72,7 @@ type absRootVMM struct {
 	path string
 }
 
-func (a absRootVMM) PrepareRootDisk(context.Context, string, string) (vmm.Disk, error) {
+func (a absRootVMM) PrepareRootDisk(context.Context, string, string, int64) (vmm.Disk, error) {
 	return vmm.Disk{Path: a.path, Format: "raw"}, os.WriteFile(a.path, nil, 0o600)
 }
 
@@ -86,5 +86,29 @@ func TestRootDiskOutsideTheVMDirIsRecordedAbsolute(t *testing.T) {
 	}
 	if starts := e.VMM.Starts(); starts[0].Disks[0].Path != p {
 		t.Fatalf("booted with root disk %+v, want %s", starts[0].Disks[0], p)
+	}
+}
+
+func TestCreateGivesTheRootDiskRoom(t *testing.T) {
+	e := vmtest.New(t)
+	for _, c := range []struct {
+		req  vm.CreateRequest
+		room int64
+	}{
+		{vm.CreateRequest{Name: "default", NoStart: true}, 4 << 30},
+		{vm.CreateRequest{Name: "six", RootSize: "6G", NoStart: true}, 6 << 30},
+	} {
+		info, err := e.Service.Create(ctx, c.req, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := e.Store.GetVM(ctx, info.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := e.VMM.RootSize(filepath.Join(e.VMDir(v.ID), v.RootDisk))
+		if want := int64(vmtest.ImageBytes) + c.room + c.room/8; got != want {
+			t.Errorf("%s: root disk of %d bytes asked, want %d (the image, the room and an eighth)", c.req.Name, got, want)
+		}
 	}
 }

@@ -36,6 +36,11 @@ type Defaults struct {
 	VCPUs     int
 	MemoryMiB int
 	DiskBytes int64
+	// RootBytes is the room on / (see CreateRequest.RootBytes).
+	RootBytes int64
+	// FitVCPUs, when set, is the vCPUs a VM gets by default given what
+	// the backend asks for its kernel (see vmm.Advisor).
+	FitVCPUs func(vmm.Hints) int
 }
 
 // Service runs VMs.

@@ -199,6 +199,9 @@ func TestCreateBadRequest(t *testing.T) {
 		{"disk too large", vm.CreateRequest{DiskBytes: 16<<40 + 1}},
 		{"unparsable disk size", vm.CreateRequest{DiskSize: "lots"}},
 		{"disk size too small", vm.CreateRequest{DiskSize: "1M"}},
+		{"unparsable root size", vm.CreateRequest{RootSize: "lots"}},
+		{"negative root", vm.CreateRequest{RootBytes: -1}},
+		{"root too large", vm.CreateRequest{RootBytes: 16<<40 + 1}},
 	}
 	e := vmtest.New(t)
 	for _, tt := range tests {

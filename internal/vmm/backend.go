@@ -38,6 +38,9 @@ type Backend struct {
 	New func(env Env) (VMM, error)
 	// Doctor returns the backend's lines of the doctor report. Optional.
 	Doctor func(ctx context.Context, env Env, role Role) []Check
+	// Defaults says what the backend asks of the defaults of new VMs on
+	// this host (see Hints). Optional.
+	Defaults func(ctx context.Context, env Env) Hints
 }
 
 // Role tells a backend's doctor checks how much they matter.

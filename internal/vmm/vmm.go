@@ -92,9 +92,12 @@ type VMM interface {
 
 // RootDisker makes a VM's root disk from an image's raw rootfs, in dir, and
 // returns it. Every backend implements it (QEMU: a qcow2 overlay;
-// Firecracker: a device-mapper snapshot or a raw copy).
+// Firecracker: a device-mapper snapshot or a raw copy). The disk is size
+// bytes large when that is more than the image (room the guest's agent
+// grows / into at start; it is sparse, so it costs nothing until used),
+// else as large as the image: a root disk never shrinks its image.
 type RootDisker interface {
-	PrepareRootDisk(ctx context.Context, image, dir string) (Disk, error)
+	PrepareRootDisk(ctx context.Context, image, dir string, size int64) (Disk, error)
 }
 
 // KernelAdapter turns an image's kernel into the form the backend boots,

@@ -26,20 +26,21 @@ type VMM struct {
 	// Tools are the host programs the backend says it runs.
 	Tools []string
 
-	mu       sync.Mutex
-	nextPID  int
-	procs    map[int]*proc
-	held     map[int]chan struct{} // closed by ReleaseWait
-	startErr error
-	starts   []vmm.Config
-	stops    []vmm.Handle
-	kills    []vmm.Handle
-	roots    map[string]string // root disk path -> image
+	mu        sync.Mutex
+	nextPID   int
+	procs     map[int]*proc
+	held      map[int]chan struct{} // closed by ReleaseWait
+	startErr  error
+	starts    []vmm.Config
+	stops     []vmm.Handle
+	kills     []vmm.Handle
+	roots     map[string]string // root disk path -> image
+	rootSizes map[string]int64  // root disk path -> size asked for
 }
 
 // NewVMM returns a fake backend named name.
 func NewVMM(name string) *VMM {
-	return &VMM{BackendName: name, nextPID: 1000, procs: map[int]*proc{}, held: map[int]chan struct{}{}, roots: map[string]string{}}
+	return &VMM{BackendName: name, nextPID: 1000, procs: map[int]*proc{}, held: map[int]chan struct{}{}, roots: map[string]string{}, rootSizes: map[string]int64{}}
 }
 
 // Name implements vmm.VMM.
@@ -240,8 +241,8 @@ func (p PreflightVMM) Preflight(context.Context) error { return p.Err }
 const RootDiskName = "root.img"
 
 // PrepareRootDisk implements vmm.RootDisker: an empty qcow2-labelled
-// root.img in dir, recorded with the image it was made from.
-func (f *VMM) PrepareRootDisk(_ context.Context, image, dir string) (vmm.Disk, error) {
+// root.img in dir, recorded with the image and size it was made with.
+func (f *VMM) PrepareRootDisk(_ context.Context, image, dir string, size int64) (vmm.Disk, error) {
 	p := filepath.Join(dir, RootDiskName)
 	if err := os.WriteFile(p, nil, 0o600); err != nil {
 		return vmm.Disk{}, err
@@ -249,7 +250,15 @@ func (f *VMM) PrepareRootDisk(_ context.Context, image, dir string) (vmm.Disk, e
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.roots[p] = image
+	f.rootSizes[p] = size
 	return vmm.Disk{Path: p, Format: "qcow2"}, nil
+}
+
+// RootSize returns the size the root disk at path was asked to have.
+func (f *VMM) RootSize(path string) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rootSizes[path]
 }
 
 // RootImage returns the image the root disk at path was made from.

@@ -49,6 +49,9 @@ const Backend = "fake"
 // ImageName is the image present in a new Env's store.
 const ImageName = "test-image"
 
+// ImageBytes is the size of the test image's (sparse) rootfs.
+const ImageBytes = 1 << 30
+
 // CIDR is the address pool of a new Env.
 const CIDR = "172.31.7.0/24"
 
@@ -87,7 +90,15 @@ func seed(t testing.TB, st *store.Store, dir string) (store.Kernel, store.Image)
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := st.CreateImage(ctx, store.Image{Name: ImageName, Rootfs: filepath.Join(idir, "rootfs.ext4"), KernelID: k.ID, SizeBytes: 1 << 30, Managed: true, Source: "test"})
+	// A sparse rootfs: root disks are sized from it.
+	rootfs := filepath.Join(idir, "rootfs.ext4")
+	if err := os.WriteFile(rootfs, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(rootfs, ImageBytes); err != nil {
+		t.Fatal(err)
+	}
+	img, err := st.CreateImage(ctx, store.Image{Name: ImageName, Rootfs: rootfs, KernelID: k.ID, SizeBytes: ImageBytes, Managed: true, Source: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +129,7 @@ func (e *Env) NewService() *vm.Service {
 		VMsDir:       filepath.Join(e.Dir, "vms"),
 		RuntimeDir:   filepath.Join(e.Dir, "run", "vms"),
 		DefaultImage: ImageName,
-		Defaults:     vm.Defaults{VCPUs: 2, MemoryMiB: 512, DiskBytes: 1 << 30},
+		Defaults:     vm.Defaults{VCPUs: 2, MemoryMiB: 512, DiskBytes: 1 << 30, RootBytes: 4 << 30},
 		StopTimeout:  time.Second,
 		Log:          log,
 		LookPath:     func(name string) (string, error) { return "/usr/bin/" + name, nil },

@@ -131,7 +131,7 @@ func TestPrepareRootDiskChoosesMethod(t *testing.T) {
 	ctx := context.Background()
 
 	dir := t.TempDir()
-	disk, err := fc.PrepareRootDisk(ctx, img, dir)
+	disk, err := fc.PrepareRootDisk(ctx, img, dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestPrepareRootDiskChoosesMethod(t *testing.T) {
 	nodm.DevRoot = t.TempDir()
 	fc.disks = nodm
 	dir = t.TempDir()
-	if disk, err = fc.PrepareRootDisk(ctx, img, dir); err != nil {
+	if disk, err = fc.PrepareRootDisk(ctx, img, dir, 0); err != nil {
 		t.Fatal(err)
 	}
 	if disk.Path != filepath.Join(dir, RootDiskName) {
@@ -166,12 +166,24 @@ func TestPrepareRootDiskChoosesMethod(t *testing.T) {
 	}
 	assertDir(t, dir, "root.raw")
 
+	// A disk larger than its image: a copy extended with a hole, even
+	// where device-mapper is usable.
+	fc.disks = d.prep()
+	dir = t.TempDir()
+	if disk, err = fc.PrepareRootDisk(ctx, img, dir, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	assertDir(t, dir, "root.raw")
+	if st := statT(t, disk.Path); disk.Path != filepath.Join(dir, RootDiskName) || st.Size != 64<<20 || st.Blocks*512 > 20<<20 {
+		t.Errorf("grown disk %+v: %d bytes, %d allocated; want 64 MiB, the room a hole", disk, st.Size, st.Blocks*512)
+	}
+
 	// An image that is not whole sectors: refused, nothing left.
 	fc.disks = d.prep()
 	odd := filepath.Join(t.TempDir(), "odd.raw")
 	must(t, os.WriteFile(odd, []byte("not a sector"), 0o644))
 	dir = t.TempDir()
-	if _, err := fc.PrepareRootDisk(ctx, odd, dir); err == nil || !strings.Contains(err.Error(), "multiple of 512") {
+	if _, err := fc.PrepareRootDisk(ctx, odd, dir, 0); err == nil || !strings.Contains(err.Error(), "multiple of 512") {
 		t.Fatalf("odd image: err = %v", err)
 	}
 	assertDir(t, dir)
@@ -227,7 +239,7 @@ func dmConfig(t *testing.T, fc *Firecracker) (vmm.Config, string) {
 	img := rawImage(t, base)
 	vmDir := filepath.Join(base, "vm")
 	must(t, os.MkdirAll(vmDir, 0o700))
-	disk, err := fc.PrepareRootDisk(context.Background(), img, vmDir)
+	disk, err := fc.PrepareRootDisk(context.Background(), img, vmDir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,9 +15,10 @@ const RootDiskName = rootdisk.RawName
 // devices and files only: a device-mapper snapshot where device-mapper is
 // usable, else a reflink or sparse copy (see rootdisk.Host.Prepare). A
 // snapshot's Disk is its root.dm marker, which Start turns into
-// /dev/mapper/banger-<vm id>.
-func (f *Firecracker) PrepareRootDisk(ctx context.Context, image, dir string) (vmm.Disk, error) {
-	d, method, why, err := f.diskHost().Prepare(ctx, image, dir)
+// /dev/mapper/banger-<vm id>. A disk larger than its image (size) is a
+// copy extended with a hole.
+func (f *Firecracker) PrepareRootDisk(ctx context.Context, image, dir string, size int64) (vmm.Disk, error) {
+	d, method, why, err := f.diskHost().Prepare(ctx, image, dir, size)
 	if err != nil {
 		return vmm.Disk{}, err
 	}

@@ -128,7 +128,7 @@ func (a *Accelerated) Status(ctx context.Context, h vmm.Handle) (vmm.State, erro
 }
 
 // PrepareRootDisk implements vmm.RootDisker: a qcow2 overlay over the
-// image's raw rootfs (see Overlay).
-func (a *Accelerated) PrepareRootDisk(ctx context.Context, image, dir string) (vmm.Disk, error) {
-	return a.byAccel["tcg"].PrepareRootDisk(ctx, image, dir)
+// image's raw rootfs (see OverlaySized).
+func (a *Accelerated) PrepareRootDisk(ctx context.Context, image, dir string, size int64) (vmm.Disk, error) {
+	return a.byAccel["tcg"].PrepareRootDisk(ctx, image, dir, size)
 }

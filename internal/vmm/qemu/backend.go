@@ -38,6 +38,7 @@ func Backend() vmm.Backend {
 		Validate: validateSettings,
 		New:      func(env vmm.Env) (vmm.VMM, error) { return NewAccelerated(env), nil },
 		Doctor:   doctorChecks,
+		Defaults: hints,
 	}
 }
 

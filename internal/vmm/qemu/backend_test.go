@@ -89,7 +89,7 @@ func TestPrepareRootDiskIsAnOverlay(t *testing.T) {
 	if err := os.WriteFile(image, make([]byte, 1<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d, err := NewAccelerated(vmm.Env{Settings: settings("auto")}).PrepareRootDisk(context.Background(), image, dir)
+	d, err := NewAccelerated(vmm.Env{Settings: settings("auto")}).PrepareRootDisk(context.Background(), image, dir, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

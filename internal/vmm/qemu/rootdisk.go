@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"banger/internal/vmm"
@@ -18,10 +19,11 @@ var _ vmm.RootDisker = (*QEMU)(nil)
 
 // PrepareRootDisk implements vmm.RootDisker: a qcow2 file in dir whose
 // backing file is the image's raw rootfs. Nothing of the image is copied;
-// the VM's writes land in the overlay.
-func (q *QEMU) PrepareRootDisk(ctx context.Context, image, dir string) (vmm.Disk, error) {
+// the VM's writes land in the overlay. Its virtual size is size when that
+// is larger than the image.
+func (q *QEMU) PrepareRootDisk(ctx context.Context, image, dir string, size int64) (vmm.Disk, error) {
 	path := filepath.Join(dir, RootDiskName)
-	if err := Overlay(ctx, q.img, image, path); err != nil {
+	if err := OverlaySized(ctx, q.img, image, path, size); err != nil {
 		return vmm.Disk{}, err
 	}
 	return vmm.Disk{Path: path, Format: "qcow2"}, nil
@@ -30,16 +32,27 @@ func (q *QEMU) PrepareRootDisk(ctx context.Context, image, dir string) (vmm.Disk
 // Overlay creates a qcow2 file at path over the raw image backing with
 // qemu-img (the tool img names; "" means qemu-img on PATH).
 func Overlay(ctx context.Context, img, backing, path string) error {
+	return OverlaySized(ctx, img, backing, path, 0)
+}
+
+// OverlaySized is Overlay with a virtual size of size bytes when that is
+// larger than backing (qcow2 allocates nothing for the difference).
+func OverlaySized(ctx context.Context, img, backing, path string, size int64) error {
 	if !filepath.IsAbs(backing) {
 		return fmt.Errorf("create overlay: backing file %q must be an absolute path", backing)
 	}
-	if _, err := os.Stat(backing); err != nil {
+	st, err := os.Stat(backing)
+	if err != nil {
 		return fmt.Errorf("create overlay: %w", err)
 	}
 	if img == "" {
 		img = imgTool
 	}
-	out, err := exec.CommandContext(ctx, img, "create", "-q", "-f", "qcow2", "-F", "raw", "-b", backing, path).CombinedOutput()
+	args := []string{"create", "-q", "-f", "qcow2", "-F", "raw", "-b", backing, path}
+	if size > st.Size() {
+		args = append(args, strconv.FormatInt(size, 10))
+	}
+	out, err := exec.CommandContext(ctx, img, args...).CombinedOutput()
 	if err != nil {
 		os.Remove(path)
 		return fmt.Errorf("create overlay %s over %s: %s: %w: %s", path, backing, img, err, strings.TrimSpace(string(out)))

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,15 +10,23 @@ import (
 	"testing"
 )
 
-func TestOverlayDoesNotCopyBacking(t *testing.T) {
+// backing8M is an 8 MiB backing file in dir; it skips the test without
+// qemu-img.
+func backing8M(t *testing.T, dir string) string {
+	t.Helper()
 	if _, err := exec.LookPath("qemu-img"); err != nil {
 		t.Skipf("qemu-img not installed (run `make deps`): %v", err)
 	}
-	dir := t.TempDir()
 	backing := filepath.Join(dir, "rootfs.ext4")
 	if err := os.WriteFile(backing, make([]byte, 8<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return backing
+}
+
+func TestOverlayDoesNotCopyBacking(t *testing.T) {
+	dir := t.TempDir()
+	backing := backing8M(t, dir)
 	ov := filepath.Join(dir, "root.qcow2")
 	if err := Overlay(context.Background(), "", backing, ov); err != nil {
 		t.Fatal(err)
@@ -45,5 +54,33 @@ func TestOverlayMissingBacking(t *testing.T) {
 	}
 	if _, err := os.Stat(ov); !os.IsNotExist(err) {
 		t.Fatal("a failed overlay left a file behind")
+	}
+}
+
+func TestOverlaySizedGrowsNeverShrinks(t *testing.T) {
+	dir := t.TempDir()
+	backing := backing8M(t, dir)
+	for _, c := range []struct {
+		name       string
+		size, want int64
+	}{
+		{"grown", 64 << 20, 64 << 20},
+		{"no size", 0, 8 << 20},
+		{"smaller than the image", 4 << 20, 8 << 20},
+	} {
+		ov := filepath.Join(dir, c.name+".qcow2")
+		if err := OverlaySized(context.Background(), "", backing, ov, c.size); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("qemu-img", "info", ov).CombinedOutput()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("(%d bytes)", c.want); !strings.Contains(string(out), want) {
+			t.Errorf("%s: overlay of %d bytes asked: want virtual size %s:\n%s", c.name, c.size, want, out)
+		}
+		if st, err := os.Stat(ov); err != nil || st.Size() >= 8<<20 {
+			t.Errorf("%s: the overlay allocates its size: %v %v", c.name, st.Size(), err)
+		}
 	}
 }

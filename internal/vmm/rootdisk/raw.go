@@ -61,9 +61,14 @@ func RealHost() Host {
 // the root.dm marker, which is the returned Disk; Activate turns it into a
 // device at each start) where device-mapper is usable, otherwise, or if the
 // image cannot be hard-linked into dir, root.raw, a copy (see Copy). It
-// returns the method used and, when it is not a snapshot, why.
-func (h Host) Prepare(ctx context.Context, image, dir string) (_ vmm.Disk, method, why string, _ error) {
+// returns the method used and, when it is not a snapshot, why. A disk
+// asked to be larger than the image (size) is a copy extended, sparse, to
+// size: a snapshot is as large as its image.
+func (h Host) Prepare(ctx context.Context, image, dir string, size int64) (_ vmm.Disk, method, why string, _ error) {
 	ok, why := h.DMUsable()
+	if ok {
+		ok, why = fitsImage(image, size)
+	}
 	if ok {
 		d, err := prepareSnapshot(image, dir)
 		if err == nil {
@@ -79,7 +84,38 @@ func (h Host) Prepare(ctx context.Context, image, dir string) (_ vmm.Disk, metho
 	if err != nil {
 		return vmm.Disk{}, "", "", err
 	}
+	if err := Extend(dst, size); err != nil {
+		os.Remove(dst)
+		return vmm.Disk{}, "", "", err
+	}
 	return vmm.Disk{Path: dst, Format: "raw"}, method, why, nil
+}
+
+// fitsImage reports whether a root disk of size bytes is no larger than
+// image, so a snapshot of the image can be it.
+func fitsImage(image string, size int64) (bool, string) {
+	st, err := os.Stat(image)
+	if err != nil || size <= st.Size() {
+		return true, ""
+	}
+	return false, fmt.Sprintf("the root disk is grown to %d bytes beyond its %d-byte image, and a dm-snapshot is as large as its image", size, st.Size())
+}
+
+// Extend makes the raw disk at path size bytes long when it is shorter,
+// with a hole (truncate), so the room costs nothing until it is written.
+// A disk is never shrunk.
+func Extend(path string, size int64) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("grow root disk: %w", err)
+	}
+	if size <= st.Size() {
+		return nil
+	}
+	if err := os.Truncate(path, size); err != nil {
+		return fmt.Errorf("grow root disk %s to %d bytes: %w", path, size, err)
+	}
+	return nil
 }
 
 // dmUsable reports whether device-mapper snapshots over loop devices could
