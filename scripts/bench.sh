@@ -69,7 +69,12 @@ cleanup() {
 			nsbanger vm delete "$vm" >/dev/null 2>&1
 		done
 		nsbanger daemon stop >/dev/null 2>&1
+		local pid
+		pid=$(cat "$RUN_DIR/run/bangerd.pid" 2>/dev/null)
+		[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && kill -9 "$pid"
 		ip netns del "$NS" # takes its bridge and taps with it
+	else
+		banger daemon stop >/dev/null 2>&1 # the one that built the image
 	fi
 	rm -rf "$RUN_DIR"
 }
@@ -201,7 +206,7 @@ baseline_boot() {
 		-device virtio-net-device,netdev=n0,mac=52:54:00:1f:58:fa &
 	QEMU_PID=$!
 	until ip netns exec "$NS" ssh -q -i "$BASE/id_ed25519" -o IdentitiesOnly=yes -o StrictHostKeyChecking=no \
-		-o UserKnownHostsFile=/dev/null -o ConnectTimeout=2 -o BatchMode=yes "root@$BASELINE_IP" true 2>/dev/null; do
+		-o UserKnownHostsFile=/dev/null -o ConnectTimeout=30 -o BatchMode=yes "root@$BASELINE_IP" true 2>/dev/null; do
 		kill -0 "$QEMU_PID" 2>/dev/null || die "baseline: qemu exited: $(tail -n 5 "$dir/console.log")"
 		(($(secs "$t0" "$EPOCHREALTIME" | cut -d. -f1) < 300)) || die "baseline: no SSH login after 300 s"
 		sleep 0.2
