@@ -112,10 +112,11 @@ ip netns add "$NS"
 ip -n "$NS" link set lo up
 nsbanger daemon start >/dev/null
 
-json_field() { sed -n "s/.*\"$1\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | head -n 1; }
-IMG_JSON=$(nsbanger image show "$IMAGE" --json)
-KERNEL=$(json_field kernel <<<"$IMG_JSON")
-[[ -n $KERNEL ]] || KERNEL=$WORK/state/kernels/$IMAGE/vmlinuz
+json_field() { sed -n "s/.*\"$1\": *\"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}$/\1/p" | awk "NR == 1"; }
+# The floor boots the kernel of banger's default image.
+KNAME=$(nsbanger image show "$IMAGE" --json | json_field kernel)
+KERNEL=$(nsbanger kernel show "$KNAME" --json | json_field path)
+[[ -f $KERNEL ]] || die "no kernel file for image $IMAGE (kernel $KNAME: '$KERNEL')"
 
 # One untimed run warms the page cache, makes banger probe KVM and create its
 # bridge, and tells the default shape and the accelerator banger chose.
