@@ -264,7 +264,10 @@ D=
 # after another, then all running at once. They are small (1 vCPU, 512 MiB):
 # the daemon's memory does not depend on the guests' shape.
 for ((i = 1; i <= VMS; i++)); do
-	nsbanger vm create --name "bench-$i" --vcpu 1 --memory 512 >/dev/null
+	nsbanger vm create --name "bench-$i" --vcpu 1 --memory 512 >"$RUN_DIR/create.log" 2>&1 || {
+		cat "$RUN_DIR/create.log" >&2
+		die "vm create bench-$i failed"
+	}
 done
 DPID=$(cat "$RUN_DIR/run/bangerd.pid")
 RSS_KB=$(awk '/VmRSS/ {print $2}' "/proc/$DPID/status")
@@ -275,7 +278,8 @@ RSS=$(awk -v k="$RSS_KB" 'BEGIN {printf "%.1f", k / 1024}')
 
 calc() { awk "BEGIN {printf \"%.2f\", $1}"; }
 verdict() { awk -v v="$1" -v t="$2" 'BEGIN {print (v <= t) ? "MET" : "MISSED"}'; }
-row() { printf '%-52s %9s %8s   %-30s %s\n' "$@"; }
+# row WHAT TIME RATIO TARGET RESULT
+row() { printf '%-52s %9s %7s   %-30s %s\n' "$@" | sed 's/ *$//'; }
 
 COLD_T=$(calc "0.5 * $B") COLD_TXT="<= 0.5 x (b) = $(calc "0.5 * $B")s"
 WARM_T=$(calc "0.1 * $B") WARM_TXT="<= 0.1 x (b) = $(calc "0.1 * $B")s"
@@ -287,14 +291,15 @@ fi
 echo
 echo "accelerator: $ACCEL   runs: $RUNS (alternating; medians)   host: $(nproc) cores"
 echo "plain boots (a), (b): QEMU -M microvm, 2 vCPUs, 1024 MiB"
-echo "banger (c), (d): its default shape here, $VCPUS vCPU(s), $MEM MiB${COLD[*]:+, cold with ${COLD[*]}}"
-row "" "time" "x (b)" "target" ""
+echo "banger (c), (d): its default VM shape on this host, $VCPUS vCPU(s), $MEM MiB${COLD[*]:+ (cold with ${COLD[*]})}"
+row "" "time" "x (b)" "target" "result"
 row "(a) floor: kernel + initramfs to a console line" "${A}s" "$(calc "$A / $B")" "" ""
 row "(b) plain Debian (systemd, sshd) to first SSH login" "${B}s" "1.00" "" ""
 row "(c) banger vm run --rm -- true, cold" "${C}s" "$(calc "$C / $B")" "$COLD_TXT" "$(verdict "$C" "$COLD_T")"
 if [[ -n $D ]]; then
 	row "(d) banger vm run --rm -- true, warm" "${D}s" "$(calc "$D / $B")" "$WARM_TXT" "$(verdict "$D" "$WARM_T")"
 else
-	row "(d) banger vm run --rm -- true, warm" "n/a (no snapshots in this build)" "" "$WARM_TXT" "MISSED"
+	printf '%-52s %s   %s   %s\n' "(d) banger vm run --rm -- true, warm" "n/a (no snapshots in this build)" \
+		"$WARM_TXT" MISSED
 fi
 row "bangerd RSS managing $RUNNING running VMs" "$RSS MiB" "" "<= 40 MiB" "$(verdict "$RSS" 40)"
