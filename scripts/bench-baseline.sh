@@ -115,6 +115,8 @@ BUILD=$(mktemp -d "$CACHE/.build-$KEY-XXXXXX")
 TREE=$BUILD/tree
 LOG=$BUILD/build.log
 trap cleanup EXIT
+trap "exit 130" INT
+trap "exit 143" TERM
 build
 rm -rf "$TREE" "$LOG"
 mv "$BUILD" "$OUT"

@@ -79,6 +79,8 @@ cleanup() {
 	rm -rf "$RUN_DIR"
 }
 trap cleanup EXIT
+trap "exit 130" INT
+trap "exit 143" TERM
 
 # --- untimed preparation, outside the namespace -----------------------------
 
