@@ -40,8 +40,10 @@ lint:
 run: deps build
 	$(BIN)/banger vm run $(ARGS)
 
+# Start times against a plain QEMU floor and a plain minimal Debian, and
+# bangerd's memory (docs/bench.md). As root; RUNS=3 VMS=10 by default.
 bench: deps build
-	bash scripts/bench.sh
+	RUNS=$(or $(RUNS),3) VMS=$(or $(VMS),10) bash scripts/bench.sh
 
 clean:
 	rm -rf build
