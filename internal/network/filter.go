@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/google/nftables"
@@ -82,34 +83,29 @@ func (f *Firewall) Isolate(ctx context.Context, bridge string, gw netip.Addr) er
 	if !gw.Is4() {
 		return fmt.Errorf("isolate bridge %s: gateway %q is not an IPv4 address", bridge, gw)
 	}
+	return f.with(ctx, "isolate bridge "+bridge, func(c *nftables.Conn) error {
+		in, fwd := inputChain(), forwardChain()
+		old := func() ([]*nftables.Rule, error) {
+			return taggedRules(c, bridgeTagPrefix, func(string) bool { return true }, in, fwd)
+		}
+		return replaceRules(c, []*nftables.Chain{in, fwd}, old, isolateRules(bridge, gw, in, fwd), nil)
+	})
+}
+
+// with runs fn under f's lock with a connection, wrapping its error with
+// what was being done.
+func (f *Firewall) with(ctx context.Context, what string, fn func(c *nftables.Conn) error) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("isolate bridge %s: %w", bridge, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	c, err := openConn(f.Conn)
+	if err == nil {
+		err = fn(c)
+	}
 	if err != nil {
-		return fmt.Errorf("isolate bridge %s: %w", bridge, err)
-	}
-	in, fwd := inputChain(), forwardChain()
-	c.AddTable(in.Table)
-	c.AddChain(in)
-	c.AddChain(fwd)
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("isolate bridge %s: create table inet %s: %w", bridge, NATTable, err)
-	}
-	old, err := taggedRules(c, bridgeTagPrefix, func(string) bool { return true }, in, fwd)
-	if err != nil {
-		return fmt.Errorf("isolate bridge %s: %w", bridge, err)
-	}
-	if err := deleteRules(c, old); err != nil {
-		return fmt.Errorf("isolate bridge %s: %w", bridge, err)
-	}
-	for _, r := range isolateRules(bridge, gw, in, fwd) {
-		c.AddRule(r)
-	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("isolate bridge %s: add rules: %w", bridge, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
@@ -136,28 +132,18 @@ func isolateRules(bridge string, gw netip.Addr, in, fwd *nftables.Chain) []*nfta
 // Dropped returns how many packets the drop rules of Isolate and Protect
 // have dropped so far.
 func (f *Firewall) Dropped(ctx context.Context) (uint64, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, fmt.Errorf("read firewall counters: %w", err)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c, err := openConn(f.Conn)
-	if err != nil {
-		return 0, fmt.Errorf("read firewall counters: %w", err)
-	}
 	var n uint64
-	for _, ch := range []*nftables.Chain{inputChain(), forwardChain(), portsChain()} {
-		rules, err := chainRules(c, ch)
-		if err != nil {
-			return 0, fmt.Errorf("read firewall counters: %w", err)
-		}
-		for _, r := range rules {
-			if isDrop(r) {
-				n += ruleCounters([]*nftables.Rule{r})
+	err := f.with(ctx, "read firewall counters", func(c *nftables.Conn) error {
+		for _, ch := range []*nftables.Chain{inputChain(), forwardChain(), portsChain()} {
+			rules, err := chainRules(c, ch)
+			if err != nil {
+				return err
 			}
+			n += ruleCounters(slices.DeleteFunc(rules, func(r *nftables.Rule) bool { return !isDrop(r) }))
 		}
-	}
-	return n, nil
+		return nil
+	})
+	return n, err
 }
 
 func isDrop(r *nftables.Rule) bool {

@@ -58,31 +58,11 @@ func (f *Firewall) Protect(ctx context.Context, tap, mac string, ip netip.Addr) 
 	if err := ValidateIfName(tap); err != nil {
 		return fmt.Errorf("protect tap: %w", err)
 	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("protect tap %s: %w", tap, err)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c, err := openConn(f.Conn)
-	if err != nil {
-		return fmt.Errorf("protect tap %s: %w", tap, err)
-	}
-	ch := portsChain()
-	c.AddTable(ch.Table)
-	c.AddChain(ch)
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("protect tap %s: create table bridge %s: %w", tap, NATTable, err)
-	}
-	if err := f.unprotect(c, tap); err != nil {
-		return fmt.Errorf("protect tap %s: %w", tap, err)
-	}
-	for _, r := range portRules(ch, tap, hw, ip) {
-		c.AddRule(r)
-	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("protect tap %s: add rules: %w", tap, err)
-	}
-	return nil
+	return f.with(ctx, "protect tap "+tap, func(c *nftables.Conn) error {
+		ch := portsChain()
+		old := func() ([]*nftables.Rule, error) { return tapRules(c, tap) }
+		return replaceRules(c, []*nftables.Chain{ch}, old, portRules(ch, tap, hw, ip), nil)
+	})
 }
 
 func portRules(ch *nftables.Chain, tap string, mac net.HardwareAddr, ip netip.Addr) []*nftables.Rule {
@@ -109,54 +89,35 @@ func portRules(ch *nftables.Chain, tap string, mac net.HardwareAddr, ip netip.Ad
 
 // Unprotect removes tap's rules; a tap without rules is not an error.
 func (f *Firewall) Unprotect(ctx context.Context, tap string) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("unprotect tap %s: %w", tap, err)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c, err := openConn(f.Conn)
-	if err != nil {
-		return fmt.Errorf("unprotect tap %s: %w", tap, err)
-	}
-	if err := f.unprotect(c, tap); err != nil {
-		return fmt.Errorf("unprotect tap %s: %w", tap, err)
-	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("unprotect tap %s: delete rules: %w", tap, err)
-	}
-	return nil
+	return f.with(ctx, "unprotect tap "+tap, func(c *nftables.Conn) error {
+		rules, err := tapRules(c, tap)
+		if err != nil || len(rules) == 0 {
+			return err
+		}
+		if err := deleteRules(c, rules); err != nil {
+			return err
+		}
+		return c.Flush()
+	})
 }
 
-// unprotect queues the deletion of tap's rules on c.
-func (f *Firewall) unprotect(c *nftables.Conn, tap string) error {
-	rules, err := taggedRules(c, tapTagPrefix, func(v string) bool { return v == tap }, portsChain())
-	if err != nil {
-		return err
-	}
-	return deleteRules(c, rules)
+// tapRules returns tap's rules, or every tap's when tap is "".
+func tapRules(c *nftables.Conn, tap string) ([]*nftables.Rule, error) {
+	return taggedRules(c, tapTagPrefix, func(v string) bool { return tap == "" || v == tap }, portsChain())
 }
 
 // Protected returns the taps that have rules, sorted.
 func (f *Firewall) Protected(ctx context.Context) ([]string, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("list protected taps: %w", err)
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	c, err := openConn(f.Conn)
-	if err != nil {
-		return nil, fmt.Errorf("list protected taps: %w", err)
-	}
-	rules, err := taggedRules(c, tapTagPrefix, func(string) bool { return true }, portsChain())
-	if err != nil {
-		return nil, fmt.Errorf("list protected taps: %w", err)
-	}
 	var out []string
-	for _, r := range rules {
-		if v, _ := ruleTagValue(r, tapTagPrefix); !slices.Contains(out, v) {
-			out = append(out, v)
+	err := f.with(ctx, "list protected taps", func(c *nftables.Conn) error {
+		rules, err := tapRules(c, "")
+		for _, r := range rules {
+			if v, _ := ruleTagValue(r, tapTagPrefix); !slices.Contains(out, v) {
+				out = append(out, v)
+			}
 		}
-	}
+		return err
+	})
 	slices.Sort(out)
-	return out, nil
+	return out, err
 }

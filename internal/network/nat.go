@@ -97,28 +97,11 @@ func (n *NAT) Enable(ctx context.Context, vmIP netip.Addr, bridge string) error 
 		return fmt.Errorf("enable nat for %s: %w", vmIP, err)
 	}
 	post, fwd := natChains()
-	c.AddTable(post.Table)
-	c.AddChain(post)
-	c.AddTable(fwd.Table)
-	c.AddChain(fwd)
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("enable nat for %s: create table %s: %w", vmIP, NATTable, err)
-	}
-
-	old, err := vmRules(c, vmIP)
-	if err != nil {
-		return fmt.Errorf("enable nat for %s: %w", vmIP, err)
-	}
-	if err := deleteRules(c, old); err != nil {
-		return fmt.Errorf("enable nat for %s: replace old rule: %w", vmIP, err)
-	}
 	masq, fwdRules := natRules(vmIP, bridge, post, fwd)
-	c.AddRule(masq)
-	for _, r := range slices.Backward(fwdRules) {
-		c.InsertRule(r) // at the head, ahead of the Firewall's drop
-	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("enable nat for %s: add rules: %w", vmIP, err)
+	old := func() ([]*nftables.Rule, error) { return vmRules(c, vmIP) }
+	// The forward rules go at the head, ahead of the Firewall's drop.
+	if err := replaceRules(c, []*nftables.Chain{post, fwd}, old, []*nftables.Rule{masq}, fwdRules); err != nil {
+		return fmt.Errorf("enable nat for %s: %w", vmIP, err)
 	}
 
 	if err := n.enableForwarding(); err != nil {

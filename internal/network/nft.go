@@ -3,6 +3,7 @@ package network
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/google/nftables"
@@ -164,4 +165,34 @@ func ruleCounters(rules []*nftables.Rule) uint64 {
 		}
 	}
 	return n
+}
+
+// replaceRules makes sure chains and their tables exist, then in one
+// transaction deletes the rules old returns and adds add (appended) and
+// prepend (at the head of their chain, in order).
+func replaceRules(c *nftables.Conn, chains []*nftables.Chain, old func() ([]*nftables.Rule, error), add, prepend []*nftables.Rule) error {
+	for _, ch := range chains {
+		c.AddTable(ch.Table)
+		c.AddChain(ch)
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("create chains of table %s: %w", NATTable, err)
+	}
+	rules, err := old()
+	if err != nil {
+		return err
+	}
+	if err := deleteRules(c, rules); err != nil {
+		return fmt.Errorf("replace old rule: %w", err)
+	}
+	for _, r := range add {
+		c.AddRule(r)
+	}
+	for _, r := range slices.Backward(prepend) {
+		c.InsertRule(r)
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("add rules: %w", err)
+	}
+	return nil
 }
