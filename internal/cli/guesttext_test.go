@@ -9,11 +9,10 @@ import (
 	"banger/internal/api"
 )
 
-// evil is guest-controlled text that would retitle the terminal, write the
-// clipboard (OSC 52) and erase the line above.
-const evil = "x\x1b]0;pwned\x07\x1b]52;c;cm0gLXJmIH4K\x07\x1b[1A\x1b[2K"
-
 func TestGuestTextIsEscaped(t *testing.T) {
+	// Guest-controlled text that would retitle the terminal, write the
+	// clipboard (OSC 52) and erase the line above.
+	const evil = "x\x1b]0;pwned\x07\x1b]52;c;cm0gLXJmIH4K\x07\x1b[1A\x1b[2K"
 	f := newFakeDaemon(t)
 	f.reply("GET /v1/vms/dev/ports", []api.Port{{Proto: "tcp", Address: "0.0.0.0", Port: 22, PID: 1, Process: evil}})
 	f.reply("GET /v1/vms/dev/stats", api.Stats{Hostname: evil, Disks: []api.DiskUsage{{Path: evil}}})
