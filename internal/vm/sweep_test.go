@@ -1,9 +1,14 @@
 package vm_test
 
 import (
+	"context"
+	"maps"
 	"net/netip"
+	"slices"
+	"sync"
 	"testing"
 
+	"banger/internal/network"
 	"banger/internal/vm"
 	"banger/internal/vm/vmtest"
 )
@@ -34,5 +39,91 @@ func TestReconcileSweepsNATRules(t *testing.T) {
 	}
 	if !e.NAT.Enabled(foreign.String()) {
 		t.Errorf("a rule outside the pool was removed")
+	}
+}
+
+// fakeFirewall records what HostNet asks of a vm.Firewall.
+type fakeFirewall struct {
+	mu        sync.Mutex
+	isolated  map[string]netip.Addr // bridge -> gateway
+	protected map[string]string     // tap -> "MAC IP"
+	// tapExisted records, at each Protect, whether the tap was already
+	// there: the rules must come first.
+	tapExisted []bool
+	links      *vmtest.Links
+}
+
+func newFakeFirewall(l *vmtest.Links) *fakeFirewall {
+	return &fakeFirewall{isolated: map[string]netip.Addr{}, protected: map[string]string{}, links: l}
+}
+
+func (f *fakeFirewall) Isolate(_ context.Context, bridge string, gw netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.isolated[bridge] = gw
+	return nil
+}
+
+func (f *fakeFirewall) Protect(_ context.Context, tap, mac string, ip netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.protected[tap] = mac + " " + ip.String()
+	f.tapExisted = append(f.tapExisted, f.links.Has(tap))
+	return nil
+}
+
+func (f *fakeFirewall) Unprotect(_ context.Context, tap string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.protected, tap)
+	return nil
+}
+
+func (f *fakeFirewall) Protected(context.Context) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Sorted(maps.Keys(f.protected)), nil
+}
+
+func (f *fakeFirewall) rules(tap string) (string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.protected[tap]
+	return r, ok
+}
+
+// TestFirewallFollowsTheTap: starting a VM isolates the bridge and
+// protects its tap (before the tap exists) with the VM's MAC and address;
+// stopping removes the rules; reconcile removes rules no VM owns.
+func TestFirewallFollowsTheTap(t *testing.T) {
+	e := vmtest.New(t)
+	fw := newFakeFirewall(e.Links)
+	e.Service.Net.Firewall = fw
+	in := create(t, e, vm.CreateRequest{Name: "guarded"})
+	want := network.MACFor(netip.MustParseAddr(in.IP)) + " " + in.IP
+	if got, ok := fw.rules(in.Tap); !ok || got != want {
+		t.Fatalf("tap %s rules = %q, %v; want %q", in.Tap, got, ok, want)
+	}
+	if gw := fw.isolated["bgtest0"]; gw != e.Service.Net.Pool.Gateway() {
+		t.Fatalf("bridge isolated with gateway %v, want %v", gw, e.Service.Net.Pool.Gateway())
+	}
+	if slices.Contains(fw.tapExisted, true) {
+		t.Fatal("the tap existed before its rules were installed")
+	}
+	if _, err := e.Service.Stop(ctx, "guarded", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fw.rules(in.Tap); ok {
+		t.Fatalf("tap %s keeps its rules after stop", in.Tap)
+	}
+
+	_ = fw.Protect(ctx, network.TapPrefix+"deadbeef", "52:54:00:00:00:09", netip.MustParseAddr("172.31.7.9"))
+	svc := e.NewService()
+	svc.Net.Firewall = fw
+	if err := svc.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := fw.Protected(ctx); len(got) != 0 {
+		t.Fatalf("rules of taps no VM owns survived reconcile: %v", got)
 	}
 }
