@@ -8,7 +8,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X banger/internal/daemon.Version=$(VERSION)
 ARGS      ?=
 FUZZTIME  ?= 30s
-FUZZMIN   ?= 5s
+FUZZMIN   ?= 100x
 FUZZFLAGS ?=
 SCRIPTS   := $(wildcard scripts/*.sh) .ci/run
 
@@ -42,9 +42,10 @@ lint:
 
 # Every Go fuzz target (func FuzzX in a _test.go file under internal/) for
 # FUZZTIME each, e.g. `make fuzz FUZZTIME=5m FUZZFLAGS=-parallel=2`. Each
-# new input is minimised for at most FUZZMIN (Go's default, 60s, can eat a
-# short run whole when every run of the target touches files). Plain
-# `go test` already runs their seed corpora (testdata/fuzz/FuzzX) as tests.
+# new input is minimised with at most FUZZMIN runs of the target (Go's
+# default, 60s per input, eats a short run whole when the target touches
+# files). Plain `go test` already runs their seed corpora
+# (testdata/fuzz/FuzzX) as tests.
 fuzz:
 	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' internal | sort); do \
 	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
