@@ -26,7 +26,11 @@ func (n *HostNet) protect(ctx context.Context, a attachment) error {
 	if err := n.Firewall.Isolate(ctx, n.Bridge, n.Pool.Gateway()); err != nil {
 		return err
 	}
-	return n.Firewall.Protect(ctx, a.Tap, n.MACFor(a.IP), a.IP)
+	mac := a.MAC
+	if mac == "" {
+		mac = n.MACFor(a.IP)
+	}
+	return n.Firewall.Protect(ctx, a.Tap, mac, a.IP)
 }
 
 // unprotect removes tap's rules; a failure is logged.

@@ -61,6 +61,9 @@ type attachment struct {
 	Tap string
 	IP  netip.Addr
 	NAT bool
+	// MAC is the guest NIC's address; empty means MACFor(IP), which is
+	// what create records.
+	MAC string
 }
 
 // undo is a stack of steps that reverse what succeeded so far.
