@@ -43,6 +43,25 @@ func (n *HostNet) unprotect(ctx context.Context, tap string) {
 	}
 }
 
+// reapply installs again the rules of the VMs reconcile adopted: they are
+// idempotent, and a ruleset flushed meanwhile, or left by an older banger
+// (no tap rules, NAT's forward accepts in table ip banger), would
+// otherwise leave a running VM unprotected or cut off. Failures are
+// logged: the VM keeps running either way.
+func (n *HostNet) reapply(ctx context.Context, running []attachment) {
+	for _, a := range running {
+		if err := n.protect(ctx, a); err != nil {
+			n.log().WarnContext(ctx, "reinstall tap rules", "tap", a.Tap, "err", err)
+		}
+		if !a.NAT || !a.IP.IsValid() {
+			continue
+		}
+		if err := n.NAT.Enable(ctx, a.IP, n.Bridge); err != nil {
+			n.log().WarnContext(ctx, "reinstall nat rules", "ip", a.IP, "err", err)
+		}
+	}
+}
+
 // sweepRules removes the NAT rules of pool addresses no running NAT VM
 // owns and the rules of taps that no running VM owns and that are gone
 // (sweepTaps runs first; a tap still there is another daemon's): what a

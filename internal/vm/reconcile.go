@@ -13,7 +13,8 @@ import (
 // Reconcile runs once when the daemon starts: VMs whose VMM process still
 // runs are adopted, the others are marked stopped and their taps, NAT rules
 // and runtime files removed. Taps of ours that no VM owns are deleted, and
-// so are NAT and tap rules no running VM owns.
+// so are NAT and tap rules no running VM owns; the adopted VMs get theirs
+// installed again.
 func (s *Service) Reconcile(ctx context.Context) error {
 	vms, err := s.Store.ListVMs(ctx)
 	if err != nil {
@@ -28,6 +29,7 @@ func (s *Service) Reconcile(ctx context.Context) error {
 		}
 	}
 	s.Net.sweepTaps(ctx, owned)
+	s.Net.reapply(ctx, running)
 	s.Net.sweepRules(ctx, running)
 	s.removeStrayRunDirs(vms)
 	return nil

@@ -15,8 +15,8 @@ import (
 
 // TestReconcileSweepsNATRules: NAT rules that no running VM owns (a crash
 // after attach enabled NAT and before the run was recorded leaves one) are
-// removed at start; a running NAT VM keeps its rule, and addresses outside
-// the pool (another daemon's) are left alone.
+// removed at start; a running NAT VM keeps (or gets back) its rule, and
+// addresses outside the pool (another daemon's) are left alone.
 func TestReconcileSweepsNATRules(t *testing.T) {
 	e := vmtest.New(t)
 	alive := create(t, e, vm.CreateRequest{Name: "alive", NAT: &[]bool{true}[0]})
@@ -26,6 +26,11 @@ func TestReconcileSweepsNATRules(t *testing.T) {
 		if err := e.NAT.Enable(ctx, netip.MustParseAddr(ip), "bgtest0"); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The ruleset was flushed while the daemon was away (or an older
+	// banger kept the rules elsewhere): the adopted VM gets its rule back.
+	if err := e.NAT.Disable(ctx, netip.MustParseAddr(alive.IP)); err != nil {
+		t.Fatal(err)
 	}
 	svc := e.NewService()
 	if err := svc.Reconcile(ctx); err != nil {
@@ -94,7 +99,8 @@ func (f *fakeFirewall) rules(tap string) (string, bool) {
 
 // TestFirewallFollowsTheTap: starting a VM isolates the bridge and
 // protects its tap (before the tap exists) with the VM's MAC and address;
-// stopping removes the rules; reconcile removes rules no VM owns.
+// stopping removes the rules; reconcile removes rules no VM owns and
+// installs again those of the VMs it adopts.
 func TestFirewallFollowsTheTap(t *testing.T) {
 	e := vmtest.New(t)
 	fw := newFakeFirewall(e.Links)
@@ -118,12 +124,15 @@ func TestFirewallFollowsTheTap(t *testing.T) {
 	}
 
 	_ = fw.Protect(ctx, network.TapPrefix+"deadbeef", "52:54:00:00:00:09", netip.MustParseAddr("172.31.7.9"))
+	// A running VM whose rules were flushed while the daemon was away.
+	up := create(t, e, vm.CreateRequest{Name: "adoptee"})
+	_ = fw.Unprotect(ctx, up.Tap)
 	svc := e.NewService()
 	svc.Net.Firewall = fw
 	if err := svc.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := fw.Protected(ctx); len(got) != 0 {
-		t.Fatalf("rules of taps no VM owns survived reconcile: %v", got)
+	if got, _ := fw.Protected(ctx); !slices.Equal(got, []string{up.Tap}) {
+		t.Fatalf("after reconcile, protected taps = %v; want only the adopted VM's %s", got, up.Tap)
 	}
 }
