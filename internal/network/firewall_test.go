@@ -3,6 +3,7 @@ package network
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // guarded builds a lab with guests a, b and c, each protected as HostNet
@@ -179,5 +182,30 @@ func TestFirewallProtectReplaceAndList(t *testing.T) {
 	}
 	if err := fw.Isolate(ctx, "br0", netip.MustParseAddr("fd00::1")); err == nil {
 		t.Error("Isolate with an IPv6 gateway succeeded")
+	}
+}
+
+// TestFirewallNoIPv6: banger gives guests no IPv6, so a guest sends none:
+// not to another guest, not to the host.
+func TestFirewallNoIPv6(t *testing.T) {
+	l, a, _, c := guarded(t)
+	for i, g := range []*guest{a, c} {
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP(fmt.Sprintf("fd00::%d", i+2)), Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD}
+		if err := g.h.AddrAdd(g.eth, addr); err != nil {
+			t.Fatalf("%s: add IPv6 address: %v", g.name, err)
+		}
+	}
+	br := mustLink(t, l.host.h, testBridge)
+	hostAddr := &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP("fd00::1"), Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD}
+	if err := l.host.h.AddrAdd(br, hostAddr); err != nil {
+		t.Fatal(err)
+	}
+	l.listen(c.ns, ":8080")
+	l.listen(l.host.ns, ":2223")
+	if err := l.dial(a.ns, "[fd00::3]:8080"); err == nil {
+		t.Error("a reached c over IPv6")
+	}
+	if err := l.dial(a.ns, "[fd00::1]:2223"); err == nil {
+		t.Error("a reached the host over IPv6")
 	}
 }
