@@ -110,7 +110,10 @@ func TestFirewallFollowsTheTap(t *testing.T) {
 	if got, ok := fw.rules(in.Tap); !ok || got != want {
 		t.Fatalf("tap %s rules = %q, %v; want %q", in.Tap, got, ok, want)
 	}
-	if gw := fw.isolated["bgtest0"]; gw != e.Service.Net.Pool.Gateway() {
+	fw.mu.Lock()
+	gw := fw.isolated["bgtest0"]
+	fw.mu.Unlock()
+	if gw != e.Service.Net.Pool.Gateway() {
 		t.Fatalf("bridge isolated with gateway %v, want %v", gw, e.Service.Net.Pool.Gateway())
 	}
 	if slices.Contains(fw.tapExisted, true) {
