@@ -7,9 +7,12 @@ BIN       := build/bin
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X banger/internal/daemon.Version=$(VERSION)
 ARGS      ?=
+FUZZTIME  ?= 30s
+FUZZMIN   ?= 100x
+FUZZFLAGS ?=
 SCRIPTS   := $(wildcard scripts/*.sh) .ci/run
 
-.PHONY: all build deps test unit e2e lint run bench clean
+.PHONY: all build deps test unit e2e lint run bench fuzz clean
 
 all: build
 
@@ -36,6 +39,20 @@ lint:
 	$(GO) vet ./...
 	shellcheck $(SCRIPTS)
 	$(GO) run ./scripts/sizecheck .
+
+# Every Go fuzz target (func FuzzX in a _test.go file under internal/) for
+# FUZZTIME each, e.g. `make fuzz FUZZTIME=5m FUZZFLAGS=-parallel=2`. Each
+# new input is minimised with at most FUZZMIN runs of the target (Go's
+# default, 60s per input, eats a short run whole when the target touches
+# files). Plain `go test` already runs their seed corpora
+# (testdata/fuzz/FuzzX) as tests.
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' internal | sort); do \
+	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+	    echo "== $$t in ./$$(dirname $$f) for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMIN) $(FUZZFLAGS) ./$$(dirname $$f); \
+	  done; \
+	done
 
 run: deps build
 	$(BIN)/banger vm run $(ARGS)

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"banger/internal/api"
+	"banger/internal/termtext"
 )
 
 func (a *app) vmPortsCmd() *cobra.Command {
@@ -37,11 +38,11 @@ func (a *app) vmStatsCmd() *cobra.Command {
 			if asJSON {
 				return writeJSONOut(a.stdout, st)
 			}
-			fmt.Fprintf(a.stdout, "host:    %s, up %.0fs\n", st.Hostname, st.UptimeSeconds)
+			fmt.Fprintf(a.stdout, "host:    %s, up %.0fs\n", termtext.Field(st.Hostname), st.UptimeSeconds)
 			fmt.Fprintf(a.stdout, "load:    %.2f %.2f %.2f\n", st.Load1, st.Load5, st.Load15)
 			fmt.Fprintf(a.stdout, "memory:  %s available of %s\n", humanBytes(st.MemAvailable), humanBytes(st.MemTotal))
 			for _, d := range st.Disks {
-				fmt.Fprintf(a.stdout, "disk %s: %s free of %s\n", d.Path, humanBytes(d.Free), humanBytes(d.Total))
+				fmt.Fprintf(a.stdout, "disk %s: %s free of %s\n", termtext.Field(d.Path), humanBytes(d.Free), humanBytes(d.Total))
 			}
 			return nil
 		}),

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"banger/internal/api"
+	"banger/internal/termtext"
 )
 
 // showCmd is a `show NAME [--json]` command: it fetches one object and
@@ -72,7 +73,11 @@ func printList[T any](w io.Writer, items []T, asJSON bool, header []string, row 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, it := range items {
-		fmt.Fprintln(tw, strings.Join(row(it), "\t"))
+		cells := row(it)
+		for i, c := range cells { // some come from guests (process names)
+			cells[i] = termtext.Field(c)
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	return tw.Flush()
 }

@@ -13,6 +13,7 @@ import (
 
 	"banger/internal/api"
 	"banger/internal/config"
+	"banger/internal/termtext"
 	"banger/internal/vmm"
 )
 
@@ -88,7 +89,8 @@ func (a *app) main(ctx context.Context, args []string) int {
 	if errors.As(err, &ee) {
 		return ee.Code
 	}
-	fmt.Fprintln(a.stderr, "banger:", err)
+	// Errors may quote a guest (command output, agent messages).
+	fmt.Fprintln(a.stderr, "banger:", termtext.Text(err.Error()))
 	return 1
 }
 

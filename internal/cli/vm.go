@@ -15,6 +15,7 @@ import (
 
 	"banger/internal/api"
 	"banger/internal/poll"
+	"banger/internal/termtext"
 	"banger/internal/units"
 	"banger/internal/workspace"
 )
@@ -295,8 +296,11 @@ func (a *app) vmLogsCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
 			var offset int64
+			// The console is the guest's: escape what a terminal would obey.
+			out := termtext.NewWriter(a.stdout)
+			defer out.Flush()
 			err := poll.Until(ctx, time.Second, nil, func(ctx context.Context) (bool, error) {
-				n, err := c.Logs(ctx, args[0], offset, a.stdout)
+				n, err := c.Logs(ctx, args[0], offset, out)
 				offset += n
 				return !follow, err
 			})

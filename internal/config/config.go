@@ -190,12 +190,24 @@ func configPath(explicitPath string, h Host) (string, bool, error) {
 	return filepath.Join(h.Home, ".config", "banger", "config.toml"), false, nil
 }
 
+// parseErrorText is pe.ErrorWithPosition, or pe.Error when that panics:
+// toml v1.6.0 indexes out of range on some input, e.g. a file holding
+// just `"\` (found by FuzzLoad).
+func parseErrorText(pe toml.ParseError) (s string) {
+	defer func() {
+		if recover() != nil {
+			s = pe.Error()
+		}
+	}()
+	return pe.ErrorWithPosition()
+}
+
 func (c *Config) decode(p, data string, reg *vmm.Registry) error {
 	md, err := toml.Decode(data, c)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return fmt.Errorf("parsing config %s: %s", p, pe.ErrorWithPosition())
+			return fmt.Errorf("parsing config %s: %s", p, parseErrorText(pe))
 		}
 		return fmt.Errorf("parsing config %s: %w", p, err)
 	}

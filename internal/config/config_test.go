@@ -319,6 +319,8 @@ func TestValidateErrors(t *testing.T) {
 		{"cidr v6", func(c *Config) { c.CIDR = "fd00::/64" }, `cidr "fd00::/64" is not an IPv4 CIDR`},
 		{"cidr host bits", func(c *Config) { c.CIDR = "172.30.0.1/24" }, `cidr = "172.30.0.0/24"`},
 		{"cidr tiny", func(c *Config) { c.CIDR = "10.0.0.0/31" }, `too small`},
+		{"cidr too wide", func(c *Config) { c.CIDR = "10.0.0.0/8" }, `prefix length /8 is out of range`},
+		{"cidr odd prefix", func(c *Config) { c.CIDR = "0.0.0.0/00" }, `want an IPv4 network`},
 		{"image name", func(c *Config) { c.DefaultImage = "Debian_Bookworm" }, `default_image "Debian_Bookworm" is not a valid image name`},
 		{"image name leading dash", func(c *Config) { c.DefaultImage = "-x" }, `default_image "-x"`},
 		{"mirror", func(c *Config) { c.DebianMirror = "deb.debian.org" }, `debian_mirror "deb.debian.org" is not an http(s) URL`},

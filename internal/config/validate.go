@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"banger/internal/image/imageref"
+	"banger/internal/network"
 	"banger/internal/units"
 	"banger/internal/vmm"
 )
@@ -174,6 +175,12 @@ func validateCIDR(s string) error {
 	}
 	if !ip.Equal(n.IP) {
 		return fmt.Errorf("cidr %q has host bits set: write the network address, cidr = %q", s, n.String())
+	}
+	// The daemon's own rule, so that a config that loads also starts: it
+	// refuses what net.ParseCIDR lets through ("/00", shorter than /16).
+	// Found by FuzzLoad.
+	if _, err := network.ParsePool(s); err != nil {
+		return err
 	}
 	return nil
 }

@@ -210,6 +210,7 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 			TapPrefix: network.TapPrefix,
 			TapName:   network.TapName,
 			MACFor:    network.MACFor,
+			Firewall:  &network.Firewall{},
 			Log:       log,
 		},
 		Guest: &vm.Guest{

@@ -11,13 +11,10 @@ import (
 	"sync"
 
 	"github.com/google/nftables"
-	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
-	"github.com/google/nftables/userdata"
-	"golang.org/x/sys/unix"
 )
 
-// NAT table and chain names. The table belongs to banger alone; other
+// NAT table and chain names. The tables belong to banger alone; other
 // tables are never touched.
 const (
 	NATTable       = "banger"
@@ -27,15 +24,13 @@ const (
 	defaultForward = "/proc/sys/net/ipv4/ip_forward"
 )
 
-// NAT gives individual VMs outbound access through masquerading, using an
-// nftables table "banger" (family ip) with a postrouting nat chain and a
-// forward filter chain. Each rule carries a comment naming the VM address
-// it belongs to, so a VM's rules can be found and removed without touching
+// NAT gives individual VMs outbound access through masquerading: a
+// postrouting nat chain in the nftables table "banger" (family ip), and
+// accept rules at the head of the forward chain of the table "banger"
+// (family inet), ahead of the Firewall's rule that drops everything else
+// leaving the bridge. Each rule carries a comment naming the VM address it
+// belongs to, so a VM's rules can be found and removed without touching
 // anyone else's.
-//
-// The forward chain's policy is accept: banger's table never drops traffic
-// it does not own. Its accept rules matter only to the extent no other
-// table drops the packets.
 //
 // The zero value is usable and acts on the calling process's namespace.
 type NAT struct {
@@ -58,38 +53,26 @@ func natTable() *nftables.Table {
 	return &nftables.Table{Name: NATTable, Family: nftables.TableFamilyIPv4}
 }
 
-// natChains returns banger's two chains, both in one natTable value.
+// natChains returns the postrouting chain of the ip table and the forward
+// chain of the inet table.
 func natChains() (post, fwd *nftables.Chain) {
-	table := natTable()
-	accept := nftables.ChainPolicyAccept
 	post = &nftables.Chain{
 		Name:     natChainPost,
-		Table:    table,
+		Table:    natTable(),
 		Type:     nftables.ChainTypeNAT,
 		Hooknum:  nftables.ChainHookPostrouting,
 		Priority: nftables.ChainPriorityNATSource,
 	}
-	fwd = &nftables.Chain{
-		Name:     natChainFwd,
-		Table:    table,
-		Type:     nftables.ChainTypeFilter,
-		Hooknum:  nftables.ChainHookForward,
-		Priority: nftables.ChainPriorityFilter,
-		Policy:   &accept,
-	}
-	return post, fwd
+	return post, forwardChain()
 }
 
-func (n *NAT) conn() (*nftables.Conn, error) {
-	if n.Conn != nil {
-		return n.Conn, nil
-	}
-	c, err := nftables.New()
-	if err != nil {
-		return nil, fmt.Errorf("open nftables connection: %w", err)
-	}
-	return c, nil
+// legacyForwardChain is where banger before the Firewall kept its forward
+// rules (table ip banger); rules found there are removed like any other.
+func legacyForwardChain() *nftables.Chain {
+	return &nftables.Chain{Name: natChainFwd, Table: natTable()}
 }
+
+func (n *NAT) conn() (*nftables.Conn, error) { return openConn(n.Conn) }
 
 // Enable lets the VM with address vmIP, attached to bridge, reach the
 // outside: it masquerades packets from vmIP leaving through any interface
@@ -114,27 +97,11 @@ func (n *NAT) Enable(ctx context.Context, vmIP netip.Addr, bridge string) error 
 		return fmt.Errorf("enable nat for %s: %w", vmIP, err)
 	}
 	post, fwd := natChains()
-	c.AddTable(post.Table)
-	c.AddChain(post)
-	c.AddChain(fwd)
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("enable nat for %s: create table %s: %w", vmIP, NATTable, err)
-	}
-
-	old, err := vmRules(c, vmIP, post, fwd)
-	if err != nil {
+	masq, fwdRules := natRules(vmIP, bridge, post, fwd)
+	old := func() ([]*nftables.Rule, error) { return vmRules(c, vmIP) }
+	// The forward rules go at the head, ahead of the Firewall's drop.
+	if err := replaceRules(c, []*nftables.Chain{post, fwd}, old, []*nftables.Rule{masq}, fwdRules); err != nil {
 		return fmt.Errorf("enable nat for %s: %w", vmIP, err)
-	}
-	for _, r := range old {
-		if err := c.DelRule(r); err != nil {
-			return fmt.Errorf("enable nat for %s: replace old rule: %w", vmIP, err)
-		}
-	}
-	for _, r := range natRules(vmIP, bridge, post, fwd) {
-		c.AddRule(r)
-	}
-	if err := c.Flush(); err != nil {
-		return fmt.Errorf("enable nat for %s: add rules: %w", vmIP, err)
 	}
 
 	if err := n.enableForwarding(); err != nil {
@@ -187,18 +154,15 @@ func (n *NAT) Disable(ctx context.Context, vmIP netip.Addr) error {
 }
 
 func (n *NAT) disableLocked(c *nftables.Conn, vmIP netip.Addr) error {
-	post, fwd := natChains()
-	rules, err := vmRules(c, vmIP, post, fwd)
+	rules, err := vmRules(c, vmIP)
 	if err != nil {
 		return fmt.Errorf("disable nat for %s: %w", vmIP, err)
 	}
 	if len(rules) == 0 {
 		return nil
 	}
-	for _, r := range rules {
-		if err := c.DelRule(r); err != nil {
-			return fmt.Errorf("disable nat for %s: %w", vmIP, err)
-		}
+	if err := deleteRules(c, rules); err != nil {
+		return fmt.Errorf("disable nat for %s: %w", vmIP, err)
 	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("disable nat for %s: delete rules: %w", vmIP, err)
@@ -217,17 +181,14 @@ func (n *NAT) Enabled(ctx context.Context) ([]netip.Addr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list nat rules: %w", err)
 	}
-	post, fwd := natChains()
+	rules, err := vmRules(c, netip.Addr{})
+	if err != nil {
+		return nil, fmt.Errorf("list nat rules: %w", err)
+	}
 	seen := map[netip.Addr]bool{}
-	for _, ch := range []*nftables.Chain{post, fwd} {
-		rules, err := chainRules(c, ch)
-		if err != nil {
-			return nil, fmt.Errorf("list nat rules: %w", err)
-		}
-		for _, r := range rules {
-			if ip, ok := ruleVM(r); ok {
-				seen[ip] = true
-			}
+	for _, r := range rules {
+		if ip, ok := ruleVM(r); ok {
+			seen[ip] = true
 		}
 	}
 	out := make([]netip.Addr, 0, len(seen))
@@ -238,122 +199,49 @@ func (n *NAT) Enabled(ctx context.Context) ([]netip.Addr, error) {
 	return out, nil
 }
 
-// chainRules returns the rules of ch; a missing table or chain yields none.
-func chainRules(c *nftables.Conn, ch *nftables.Chain) ([]*nftables.Rule, error) {
-	rules, err := c.GetRules(ch.Table, ch)
-	if errors.Is(err, unix.ENOENT) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read rules of %s/%s: %w", ch.Table.Name, ch.Name, err)
-	}
-	return rules, nil
-}
+// List is Enabled under the name vm.NAT uses.
+func (n *NAT) List(ctx context.Context) ([]netip.Addr, error) { return n.Enabled(ctx) }
 
-// vmRules returns the rules tagged with vmIP in the given chains.
-func vmRules(c *nftables.Conn, vmIP netip.Addr, chains ...*nftables.Chain) ([]*nftables.Rule, error) {
-	var out []*nftables.Rule
-	for _, ch := range chains {
-		rules, err := chainRules(c, ch)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range rules {
-			if ip, ok := ruleVM(r); ok && ip == vmIP {
-				// GetRules fills in table and chain; DelRule needs both.
-				r.Table, r.Chain = ch.Table, ch
-				out = append(out, r)
-			}
-		}
-	}
-	return out, nil
-}
-
-// ruleTag returns the rule comment that identifies vmIP's rules.
-func ruleTag(vmIP netip.Addr) []byte {
-	return userdata.AppendString(nil, userdata.TypeComment, ruleTagPrefix+vmIP.String())
+// vmRules returns the rules tagged with vmIP, or with any VM when vmIP is
+// the zero Addr, in banger's chains (the legacy one included).
+func vmRules(c *nftables.Conn, vmIP netip.Addr) ([]*nftables.Rule, error) {
+	post, fwd := natChains()
+	return taggedRules(c, ruleTagPrefix, func(v string) bool {
+		ip, err := netip.ParseAddr(v)
+		return err == nil && (!vmIP.IsValid() || ip == vmIP)
+	}, post, fwd, legacyForwardChain())
 }
 
 // ruleVM returns the VM address a rule was tagged with by Enable.
 func ruleVM(r *nftables.Rule) (netip.Addr, bool) {
-	s, ok := userdata.GetString(r.UserData, userdata.TypeComment)
+	v, ok := ruleTagValue(r, ruleTagPrefix)
 	if !ok {
 		return netip.Addr{}, false
 	}
-	rest, ok := strings.CutPrefix(s, ruleTagPrefix)
-	if !ok {
-		return netip.Addr{}, false
-	}
-	ip, err := netip.ParseAddr(rest)
+	ip, err := netip.ParseAddr(v)
 	if err != nil {
 		return netip.Addr{}, false
 	}
 	return ip, true
 }
 
-// natRules builds, for vmIP on bridge:
+// natRules builds, for vmIP on bridge, the masquerade rule
 //
 //	postrouting: ip saddr VM oifname != BRIDGE masquerade
-//	forward:     iifname BRIDGE ip saddr VM accept
-//	forward:     oifname BRIDGE ip daddr VM ct state established,related accept
-func natRules(vmIP netip.Addr, bridge string, post, fwd *nftables.Chain) []*nftables.Rule {
+//
+// and the forward rules
+//
+//	iifname BRIDGE ip saddr VM accept
+//	oifname BRIDGE ip daddr VM ct state established,related accept
+func natRules(vmIP netip.Addr, bridge string, post, fwd *nftables.Chain) (*nftables.Rule, []*nftables.Rule) {
 	ip := vmIP.AsSlice()
-	br := ifname(bridge)
-	tag := ruleTag(vmIP)
-	return []*nftables.Rule{
-		{
-			Table: post.Table, Chain: post, UserData: tag,
-			Exprs: []expr.Any{
-				ipv4Addr(12), // source address
-				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip},
-				&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
-				&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: br},
-				&expr.Counter{},
-				&expr.Masq{},
-			},
-		},
-		{
-			Table: fwd.Table, Chain: fwd, UserData: tag,
-			Exprs: []expr.Any{
-				&expr.Meta{Key: expr.MetaKeyIIFNAME, Register: 1},
-				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: br},
-				ipv4Addr(12),
-				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip},
-				&expr.Counter{},
-				&expr.Verdict{Kind: expr.VerdictAccept},
-			},
-		},
-		{
-			Table: fwd.Table, Chain: fwd, UserData: tag,
-			Exprs: []expr.Any{
-				&expr.Meta{Key: expr.MetaKeyOIFNAME, Register: 1},
-				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: br},
-				ipv4Addr(16), // destination address
-				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: ip},
-				&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
-				&expr.Bitwise{
-					SourceRegister: 1, DestRegister: 1, Len: 4,
-					Mask: binaryutil.NativeEndian.PutUint32(expr.CtStateBitESTABLISHED | expr.CtStateBitRELATED),
-					Xor:  binaryutil.NativeEndian.PutUint32(0),
-				},
-				&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
-				&expr.Counter{},
-				&expr.Verdict{Kind: expr.VerdictAccept},
-			},
-		},
+	t := tag(ruleTagPrefix, vmIP.String())
+	masq := newRule(post, t,
+		match(ipv4Addr(12), expr.CmpOpEq, ip), oifIs(expr.CmpOpNeq, bridge),
+		[]expr.Any{&expr.Counter{}, &expr.Masq{}})
+	return masq, []*nftables.Rule{
+		newRule(fwd, t, iifIs(bridge), isIPv4(), match(ipv4Addr(12), expr.CmpOpEq, ip), verdict(expr.VerdictAccept)),
+		newRule(fwd, t, oifIs(expr.CmpOpEq, bridge), isIPv4(), match(ipv4Addr(16), expr.CmpOpEq, ip),
+			ctEstablished(), verdict(expr.VerdictAccept)),
 	}
-}
-
-// ipv4Addr loads the 4-byte IPv4 header field at offset (12 = saddr,
-// 16 = daddr) into register 1.
-func ipv4Addr(offset uint32) *expr.Payload {
-	return &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: 4}
-}
-
-// ifname returns name as nftables compares interface names: NUL-padded
-// to IFNAMSIZ bytes.
-func ifname(name string) []byte {
-	b := make([]byte, unix.IFNAMSIZ)
-	copy(b, name)
-	return b
 }

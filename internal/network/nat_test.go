@@ -153,12 +153,15 @@ func checkWithNftCLI(t *testing.T, vms ...netip.Addr) {
 		t.Log("nft not installed; skipping the CLI cross-check")
 		return
 	}
-	out, err := exec.Command(nft, "list", "table", "ip", NATTable).CombinedOutput()
-	if err != nil {
-		t.Fatalf("nft list table: %v\n%s", err, out)
+	var text string
+	for _, family := range []string{"ip", "inet"} {
+		out, err := exec.Command(nft, "list", "table", family, NATTable).CombinedOutput()
+		if err != nil {
+			t.Fatalf("nft list table %s: %v\n%s", family, err, out)
+		}
+		t.Logf("nft list table %s %s:\n%s", family, NATTable, out)
+		text += string(out)
 	}
-	t.Logf("nft list table ip %s:\n%s", NATTable, out)
-	text := string(out)
 	for _, vm := range vms {
 		for _, want := range []string{
 			fmt.Sprintf(`ip saddr %s oifname != "%s" counter packets 0 bytes 0 masquerade comment "banger vm %s"`, vm, testBridge, vm),
@@ -261,5 +264,33 @@ func TestNATRejectsBadInput(t *testing.T) {
 	}
 	if err := n.Disable(ctx, netip.Addr{}); err == nil {
 		t.Errorf("Disable(zero) succeeded, want error")
+	}
+}
+
+// TestNATLegacyForwardRules: rules an older banger left in the forward
+// chain of table ip banger are listed and removed like current ones.
+func TestNATLegacyForwardRules(t *testing.T) {
+	tn := enterNetns(t)
+	ctx := context.Background()
+	conn := &nftables.Conn{NetNS: int(tn.ns)}
+	vm := netip.MustParseAddr("10.9.0.7")
+	accept := nftables.ChainPolicyAccept
+	legacy := legacyForwardChain()
+	legacy.Type, legacy.Hooknum, legacy.Priority, legacy.Policy = nftables.ChainTypeFilter, nftables.ChainHookForward, nftables.ChainPriorityFilter, &accept
+	conn.AddTable(legacy.Table)
+	conn.AddChain(legacy)
+	conn.AddRule(newRule(legacy, tag(ruleTagPrefix, vm.String()), iifIs(testBridge), verdict(expr.VerdictAccept)))
+	if err := conn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	n := &NAT{Conn: conn}
+	if got, err := n.List(ctx); err != nil || !slices.Equal(got, []netip.Addr{vm}) {
+		t.Fatalf("List = %v, %v; want [%s]", got, err, vm)
+	}
+	if err := n.Disable(ctx, vm); err != nil {
+		t.Fatal(err)
+	}
+	if rules, err := conn.GetRules(legacy.Table, legacy); err != nil || len(rules) != 0 {
+		t.Fatalf("legacy rules left: %d, %v", len(rules), err)
 	}
 }

@@ -16,10 +16,12 @@ type Links interface {
 	DeleteUnusedTap(ctx context.Context, name string) (bool, error)
 }
 
-// NAT enables and disables outbound NAT for one VM.
+// NAT enables and disables outbound NAT for one VM, and lists the VM
+// addresses that have NAT rules (for the sweep at start).
 type NAT interface {
 	Enable(ctx context.Context, vmIP netip.Addr, bridge string) error
 	Disable(ctx context.Context, vmIP netip.Addr) error
+	List(ctx context.Context) ([]netip.Addr, error)
 }
 
 // Pool allocates guest addresses.
@@ -41,7 +43,10 @@ type HostNet struct {
 	TapPrefix string
 	TapName   func(vmID string) (string, error)
 	MACFor    func(ip netip.Addr) string
-	Log       *slog.Logger // nil means slog.Default()
+	// Firewall filters what guests send (see hostfirewall.go); nil means
+	// none.
+	Firewall Firewall
+	Log      *slog.Logger // nil means slog.Default()
 }
 
 func (n *HostNet) log() *slog.Logger {
@@ -56,6 +61,9 @@ type attachment struct {
 	Tap string
 	IP  netip.Addr
 	NAT bool
+	// MAC is the guest NIC's address; empty means MACFor(IP), which is
+	// what create records.
+	MAC string
 }
 
 // undo is a stack of steps that reverse what succeeded so far.
@@ -70,8 +78,9 @@ func (u undo) run() {
 	}
 }
 
-// attach makes sure the bridge exists, creates the VM's tap on it, owned by
-// uid, and enables NAT when asked. When a step fails, the steps before it
+// attach makes sure the bridge exists and is isolated, protects the VM's
+// tap before creating it on the bridge, owned by uid, and enables NAT when
+// asked. When a step fails, the steps before it
 // are undone in reverse order.
 func (n *HostNet) attach(ctx context.Context, a attachment, uid int) (err error) {
 	var u undo
@@ -84,6 +93,10 @@ func (n *HostNet) attach(ctx context.Context, a attachment, uid int) (err error)
 	if err := n.Links.EnsureBridge(ctx, n.Bridge, n.Pool.GatewayPrefix()); err != nil {
 		return err
 	}
+	if err := n.protect(ctx, a); err != nil {
+		return err
+	}
+	u.push(func() { n.unprotect(bg, a.Tap) })
 	if err := n.Links.CreateTapOwned(ctx, a.Tap, n.Bridge, uid); err != nil {
 		return err
 	}
@@ -107,6 +120,7 @@ func (n *HostNet) detach(ctx context.Context, id string, a attachment) {
 	if err := n.Links.DeleteTap(ctx, a.Tap); err != nil {
 		n.log().WarnContext(ctx, "delete tap", "id", id, "tap", a.Tap, "err", err)
 	}
+	n.unprotect(ctx, a.Tap)
 }
 
 // setNAT turns a running VM's NAT on or off.

@@ -12,33 +12,39 @@ import (
 
 // Reconcile runs once when the daemon starts: VMs whose VMM process still
 // runs are adopted, the others are marked stopped and their taps, NAT rules
-// and runtime files removed. Taps of ours that no VM owns are deleted.
+// and runtime files removed. Taps of ours that no VM owns are deleted, and
+// so are NAT and tap rules no running VM owns; the adopted VMs get theirs
+// installed again.
 func (s *Service) Reconcile(ctx context.Context) error {
 	vms, err := s.Store.ListVMs(ctx)
 	if err != nil {
 		return err
 	}
 	owned := map[string]bool{}
+	var running []attachment
 	for _, v := range vms {
-		if tap, ok := s.reconcileVM(ctx, v); ok {
-			owned[tap] = true
+		if a, ok := s.reconcileVM(ctx, v); ok {
+			owned[a.Tap] = true
+			running = append(running, a)
 		}
 	}
 	s.Net.sweepTaps(ctx, owned)
+	s.Net.reapply(ctx, running)
+	s.Net.sweepRules(ctx, running)
 	s.removeStrayRunDirs(vms)
 	return nil
 }
 
-// reconcileVM adopts v when its process still runs (and says which tap it
-// owns), or cleans up after it.
-func (s *Service) reconcileVM(ctx context.Context, v store.VM) (string, bool) {
+// reconcileVM adopts v when its process still runs (and says where it is
+// attached), or cleans up after it.
+func (s *Service) reconcileVM(ctx context.Context, v store.VM) (attachment, bool) {
 	rt, err := readHandles(s.runDir(v.ID))
 	if err != nil {
 		if v.State == store.VMStateRunning {
 			s.Log.InfoContext(ctx, "vm has no runtime handles; marking stopped", "vm", v.Name)
 			_ = s.Store.UpdateVMState(ctx, v.ID, store.VMStateStopped)
 		}
-		return "", false
+		return attachment{}, false
 	}
 	b, berr := s.backend(rt.Handle.Backend)
 	alive := false
@@ -50,7 +56,7 @@ func (s *Service) reconcileVM(ctx context.Context, v store.VM) (string, bool) {
 		s.Log.InfoContext(ctx, "vm process is gone; cleaning up", "vm", v.Name, "pid", rt.Handle.PID)
 		s.cleanup(ctx, v.ID, rt)
 		_ = s.Store.UpdateVMState(ctx, v.ID, store.VMStateStopped)
-		return "", false
+		return attachment{}, false
 	}
 	s.runs.add(v.ID, rt)
 	if v.State != store.VMStateRunning {
@@ -58,7 +64,7 @@ func (s *Service) reconcileVM(ctx context.Context, v store.VM) (string, bool) {
 	}
 	s.runs.watch(s.runs.exitOf(b, rt.Handle), func() { s.onExit(v.ID, rt) })
 	s.Log.InfoContext(ctx, "adopted running vm", "vm", v.Name, "pid", rt.Handle.PID)
-	return rt.Tap, true
+	return rt.attachment(), true
 }
 
 // removeStrayRunDirs removes the runtime dirs of VMs that no longer exist.

@@ -40,8 +40,11 @@ func DeriveName(ref string) string {
 		base, tag = base[:i], base[i+1:]
 	}
 	for _, ext := range []string{".tar.gz", ".tgz", ".tar", ".oci"} {
-		if t := strings.TrimSuffix(strings.ToLower(base), ext); t != strings.ToLower(base) && tag == "" {
-			base = base[:len(t)]
+		// Compare the suffix alone: lowercasing all of base can change its
+		// length (invalid UTF-8 becomes U+FFFD), which once cut base out
+		// of range (found by FuzzDeriveName).
+		if n := len(base) - len(ext); tag == "" && n >= 0 && strings.EqualFold(base[n:], ext) {
+			base = base[:n]
 			break
 		}
 	}

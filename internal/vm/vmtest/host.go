@@ -3,6 +3,7 @@ package vmtest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -168,6 +169,15 @@ func (n *NAT) Disable(_ context.Context, ip netip.Addr) error {
 	delete(n.enabled, ip)
 	n.disabled = append(n.disabled, ip)
 	return nil
+}
+
+// List implements vm.NAT: the addresses with NAT on, sorted.
+func (n *NAT) List(context.Context) ([]netip.Addr, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := slices.Collect(maps.Keys(n.enabled))
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out, nil
 }
 
 // Enabled reports whether NAT is on for ip.
