@@ -84,7 +84,7 @@ func (s *Service) plan(ctx context.Context, v store.VM, b vmm.VMM) (bootPlan, er
 		AgentSocket: s.agentSocket(v.ID),
 		GuestCID:    v.GuestCID,
 	}
-	return bootPlan{cfg: cfg, net: attachment{Tap: tap, IP: ip, NAT: v.NAT}}, nil
+	return bootPlan{cfg: cfg, net: attachment{Tap: tap, IP: ip, MAC: v.MAC, NAT: v.NAT}}, nil
 }
 
 func kernelCmdline(v store.VM, addr netip.Prefix, gw netip.Addr) string {
