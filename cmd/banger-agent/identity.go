@@ -15,7 +15,7 @@ import (
 // machine takes its own identity, then the SSH server a host key of its
 // own, made here, after the restore, so no two clones share one.
 func (c *channels) takeIdentity(id agent.Identity) (agent.IdentityResult, error) {
-	bootID, err := guestinit.TakeIdentity(context.Background(), c.log, id)
+	r, err := guestinit.TakeIdentity(context.Background(), c.log, id)
 	if err != nil {
 		return agent.IdentityResult{}, err
 	}
@@ -26,8 +26,6 @@ func (c *channels) takeIdentity(id agent.Identity) (agent.IdentityResult, error)
 	next := *c.ssh.Load()
 	next.HostKey = key
 	c.ssh.Store(&next)
-	return agent.IdentityResult{
-		SSHHostKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key.PublicKey()))),
-		BootID:     bootID,
-	}, nil
+	r.SSHHostKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key.PublicKey())))
+	return r, nil
 }

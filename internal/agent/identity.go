@@ -45,8 +45,15 @@ type IdentityResult struct {
 	// SSHHostKey is the agent's new SSH host key (authorized_keys line),
 	// made in the guest after the restore; the host pins it.
 	SSHHostKey string `json:"ssh_host_key,omitempty"`
-	// BootID is /proc/sys/kernel/random/boot_id as the clone reads it.
-	BootID string `json:"boot_id"`
+	// What the guest reads back once it took the identity, so the host
+	// can check it: boot_id, hostname, eth0's MAC and addresses,
+	// machine-id, and 16 bytes of /dev/urandom.
+	BootID    string   `json:"boot_id"`
+	Hostname  string   `json:"hostname"`
+	MAC       string   `json:"mac"`
+	Addrs     []string `json:"addrs"`
+	MachineID string   `json:"machine_id"`
+	Random    []byte   `json:"random"`
 }
 
 // Settled is the result of method "settle".

@@ -48,8 +48,9 @@ func Settle() (agent.Settled, error) {
 
 // TakeIdentity makes a guest restored from a snapshot its own machine:
 // clock, RNG, machine-id, MAC, address and hostname, then its work disk on
-// /root. Every step runs; the errors are joined. It returns the boot_id.
-func TakeIdentity(ctx context.Context, log *slog.Logger, id agent.Identity) (string, error) {
+// /root. Every step runs; the errors are joined. It returns what the guest
+// then reads back.
+func TakeIdentity(ctx context.Context, log *slog.Logger, id agent.Identity) (agent.IdentityResult, error) {
 	errs := []error{
 		setClock(id.Time),
 		reseed(id.Entropy),
@@ -59,13 +60,37 @@ func TakeIdentity(ctx context.Context, log *slog.Logger, id agent.Identity) (str
 	if id.WorkDevice != "" {
 		errs = append(errs, mountClonedWork(ctx, id.WorkDevice, id.WorkSize))
 	}
-	b, err := os.ReadFile(BootIDPath)
-	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		log.Warn("identity", "err", err)
-		return "", fmt.Errorf("take identity: %w", err)
+		return agent.IdentityResult{}, fmt.Errorf("take identity: %w", err)
 	}
-	return strings.TrimSpace(string(b)), nil
+	return observe()
+}
+
+// observe reads back the identity the guest has now.
+func observe() (agent.IdentityResult, error) {
+	var r agent.IdentityResult
+	b, err := os.ReadFile(BootIDPath)
+	if err != nil {
+		return r, fmt.Errorf("read boot_id: %w", err)
+	}
+	r.BootID = strings.TrimSpace(string(b))
+	r.Hostname, _ = os.Hostname()
+	if b, err := os.ReadFile("/etc/machine-id"); err == nil {
+		r.MachineID = strings.TrimSpace(string(b))
+	}
+	if eth, err := netlink.LinkByName("eth0"); err == nil {
+		r.MAC = eth.Attrs().HardwareAddr.String()
+		addrs, _ := netlink.AddrList(eth, netlink.FAMILY_V4)
+		for _, a := range addrs {
+			r.Addrs = append(r.Addrs, a.IPNet.String())
+		}
+	}
+	r.Random = make([]byte, 16)
+	if _, err := unix.Getrandom(r.Random, 0); err != nil {
+		return r, fmt.Errorf("read random bytes: %w", err)
+	}
+	return r, nil
 }
 
 func setClock(t time.Time) error {
@@ -118,6 +143,12 @@ func writeMachineID(id string) error {
 // renumber gives eth0 the clone's MAC (virtio-net takes a new address
 // while up), drops the template's addresses and configures the clone's.
 func renumber(ctx context.Context, id agent.Identity) error {
+	if !id.Net.Addr.IsValid() { // no network: only the name
+		if err := unix.Sethostname([]byte(id.Net.Hostname)); err != nil {
+			return fmt.Errorf("set hostname: %w", err)
+		}
+		return nil
+	}
 	eth, err := netlink.LinkByName("eth0")
 	if err != nil {
 		return fmt.Errorf("renumber: find eth0: %w", err)

@@ -2,6 +2,8 @@ package qemu
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +21,9 @@ func imageFor(t *testing.T, kernel string) (rootfs, initrd string) {
 	t.Helper()
 	state := filepath.Dir(filepath.Dir(filepath.Dir(kernel)))
 	rootfs = filepath.Join(state, "images", "debian-bookworm", "rootfs.ext4")
+	if r := os.Getenv("BANGER_TEST_ROOTFS"); r != "" {
+		rootfs = r // e.g. the default image with this tree's agent in it
+	}
 	initrd = filepath.Join(filepath.Dir(kernel), "initrd.img")
 	for _, p := range []string{rootfs, initrd} {
 		if _, err := os.Stat(p); err != nil {
@@ -31,10 +36,10 @@ func imageFor(t *testing.T, kernel string) (rootfs, initrd string) {
 // snapVM is the config of a template or a clone of the default image in
 // dir: the root disk an overlay (over the image for the template, over the
 // template's frozen one for a clone), a small work disk, no NIC.
-func snapVM(t *testing.T, dir, id, kernel, initrd string, root vmm.Disk) vmm.Config {
+func snapVM(t *testing.T, dir, id, kernel, initrd string, root vmm.Disk, workMiB int) vmm.Config {
 	t.Helper()
 	work := filepath.Join(dir, id+"-work.ext4")
-	if out, err := exec.Command("sh", "-c", "truncate -s 64M "+work+" && mkfs.ext4 -q "+work).CombinedOutput(); err != nil {
+	if out, err := exec.Command("sh", "-c", fmt.Sprintf("truncate -s %dM %s && mkfs.ext4 -q %s", workMiB, work, work)).CombinedOutput(); err != nil {
 		t.Fatalf("make work disk: %v: %s", err, out)
 	}
 	run := filepath.Join(dir, id)
@@ -47,23 +52,29 @@ func snapVM(t *testing.T, dir, id, kernel, initrd string, root vmm.Disk) vmm.Con
 	}
 }
 
-// hello waits until the guest's agent answers.
-func hello(ctx context.Context, t *testing.T, socket string, exited <-chan struct{}) {
+// hello waits until the guest's agent answers and returns a client.
+func hello(ctx context.Context, t *testing.T, socket string) (*agent.Client, agent.Hello) {
 	t.Helper()
-	err := poll.Until(ctx, 20*time.Millisecond, exited, func(ctx context.Context) (bool, error) {
+	var c *agent.Client
+	var h agent.Hello
+	err := poll.Until(ctx, 20*time.Millisecond, nil, func(ctx context.Context) (bool, error) {
 		actx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
-		c, err := agent.Dial(actx, socket)
-		if err != nil {
+		var err error
+		if c, err = agent.Dial(actx, socket); err != nil {
 			return false, nil
 		}
-		defer c.Close()
-		_, err = c.Hello(actx)
-		return err == nil, nil
+		if h, err = c.Hello(actx); err != nil {
+			c.Close()
+			return false, nil
+		}
+		return true, nil
 	})
 	if err != nil {
 		t.Fatalf("agent on %s did not answer: %v", socket, err)
 	}
+	t.Cleanup(func() { c.Close() })
+	return c, h
 }
 
 func TestSnapshotRestoreTCG(t *testing.T) {
@@ -86,42 +97,108 @@ func TestSnapshotRestoreTCG(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := snapVM(t, dir, "tpl", kernel, initrd, root)
+	takeTemplate(ctx, t, q, snapVM(t, dir, "tpl", kernel, initrd, root, 64), tplDir)
+	mem, _ := os.Stat(filepath.Join(tplDir, templateMemName))
+	var ids []agent.IdentityResult
+	for i := range 2 {
+		if r, ok := restoreClone(ctx, t, q, dir, i, tplDir, root, kernel, initrd); ok {
+			ids = append(ids, r)
+		}
+	}
+	after, _ := os.Stat(filepath.Join(tplDir, templateMemName))
+	if !after.ModTime().Equal(mem.ModTime()) || after.Size() != mem.Size() {
+		t.Errorf("the template's memory file changed under its clones: %v %d -> %v %d", mem.ModTime(), mem.Size(), after.ModTime(), after.Size())
+	}
+	if len(ids) == 2 {
+		checkDistinct(t, ids[0], ids[1])
+	}
+}
+
+// takeTemplate boots cfg as a template, waits until the guest settled and
+// saves it in tplDir.
+func takeTemplate(ctx context.Context, t *testing.T, q *QEMU, cfg vmm.Config, tplDir string) {
+	t.Helper()
 	h, err := q.StartTemplate(ctx, cfg, tplDir)
 	if err != nil {
 		t.Fatalf("StartTemplate: %v", err)
 	}
 	t.Cleanup(func() { _ = q.Kill(context.Background(), h) })
-	hello(ctx, t, cfg.AgentSocket, nil)
-	time.Sleep(3 * time.Second) // let the guest settle (its RNG initialised) before the snapshot
+	c, hi := hello(ctx, t, cfg.AgentSocket)
+	if hi.Supports(agent.MethodSettle) {
+		st, err := c.Settle(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("template settled: RNG ready after %s more", st.Waited)
+	} else {
+		time.Sleep(3 * time.Second) // an agent without "settle": give the RNG time
+	}
+	c.Close()
 	if err := q.Snapshot(ctx, h, tplDir); err != nil {
 		t.Fatalf("Snapshot: %v", err)
 	}
 	if vmm.Alive(h.PID, h.StartTime) {
 		t.Fatal("template qemu still running after Snapshot")
 	}
-	mem, _ := os.Stat(filepath.Join(tplDir, templateMemName))
-	for i := range 2 {
-		id := "c" + string(rune('1'+i))
-		clone, err := q.CloneDisk(ctx, root, filepath.Join(dir, id+".qcow2"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := snapVM(t, dir, id, kernel, initrd, clone)
-		start := time.Now()
-		ch, err := q.Restore(ctx, c, tplDir)
-		if err != nil {
-			t.Fatalf("Restore %s: %v", id, err)
-		}
-		restored := time.Since(start)
-		hello(ctx, t, c.AgentSocket, nil)
-		t.Logf("clone %s: restored in %s, agent answered after %s", id, restored.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
-		if err := q.Kill(ctx, ch); err != nil {
-			t.Fatal(err)
-		}
+}
+
+// restoreClone restores clone i with a bigger work disk than the
+// template's, has it take an identity when its agent can and returns what
+// it reports.
+func restoreClone(ctx context.Context, t *testing.T, q *QEMU, dir string, i int, tplDir string, root vmm.Disk, kernel, initrd string) (agent.IdentityResult, bool) {
+	t.Helper()
+	id := fmt.Sprintf("c%d", i+1)
+	clone, err := q.CloneDisk(ctx, root, filepath.Join(dir, id+".qcow2"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	after, _ := os.Stat(filepath.Join(tplDir, templateMemName))
-	if !after.ModTime().Equal(mem.ModTime()) || after.Size() != mem.Size() {
-		t.Errorf("the template's memory file changed under its clones: %v %d -> %v %d", mem.ModTime(), mem.Size(), after.ModTime(), after.Size())
+	cfg := snapVM(t, dir, id, kernel, initrd, clone, 96)
+	start := time.Now()
+	h, err := q.Restore(ctx, cfg, tplDir)
+	if err != nil {
+		t.Fatalf("Restore %s: %v", id, err)
+	}
+	defer q.Kill(context.WithoutCancel(ctx), h)
+	restored := time.Since(start)
+	c, hi := hello(ctx, t, cfg.AgentSocket)
+	t.Logf("clone %s: restored in %s, agent answered after %s", id, restored.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	if !hi.Supports(agent.MethodIdentity) {
+		t.Logf("the image's agent takes no identity (set BANGER_TEST_ROOTFS to an image with this tree's agent)")
+		return agent.IdentityResult{}, false
+	}
+	if err := q.ResizedDisk(ctx, h, 1, 96<<20); err != nil {
+		t.Fatal(err)
+	}
+	entropy := make([]byte, 64)
+	rand.Read(entropy)
+	r, err := c.TakeIdentity(ctx, agent.Identity{
+		Net: agent.NetConfig{Hostname: "clone-" + id}, MachineID: fmt.Sprintf("%032x", i+1),
+		Entropy: entropy, Time: time.Now(), WorkDevice: "/dev/vdb", WorkSize: 96 << 20,
+	})
+	if err != nil {
+		t.Fatalf("identity of %s: %v", id, err)
+	}
+	t.Logf("clone %s: identity taken after %s: %+v", id, time.Since(start).Round(time.Millisecond), r)
+	if r.Hostname != "clone-"+id || r.MachineID != fmt.Sprintf("%032x", i+1) {
+		t.Errorf("clone %s reads back %q, %q", id, r.Hostname, r.MachineID)
+	}
+	return r, true
+}
+
+func checkDistinct(t *testing.T, a, b agent.IdentityResult) {
+	t.Helper()
+	for what, pair := range map[string][2]string{
+		"host key": {a.SSHHostKey, b.SSHHostKey}, "hostname": {a.Hostname, b.Hostname},
+		"machine-id": {a.MachineID, b.MachineID}, "random bytes": {string(a.Random), string(b.Random)},
+		"boot_id": {a.BootID, b.BootID},
+	} {
+		if pair[0] == pair[1] {
+			// systemd read boot_id before the snapshot: see docs/snapshots.md.
+			if what == "boot_id" {
+				t.Logf("the two clones share boot_id %s (systemd reads it at boot)", a.BootID)
+				continue
+			}
+			t.Errorf("the two clones share their %s: %q", what, pair[0])
+		}
 	}
 }
