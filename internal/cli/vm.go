@@ -27,6 +27,7 @@ type vmFlags struct {
 	diskSize string
 	nat      bool
 	natSet   bool
+	cold     bool
 }
 
 func (f *vmFlags) add(cmd *cobra.Command) {
@@ -36,6 +37,7 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.memory, "memory", 0, "memory in MiB (default: [vm_defaults] memory_mib, else RAM/8 capped at 8192)")
 	cmd.Flags().StringVar(&f.diskSize, "disk-size", "", "size of the work disk mounted at /root, e.g. 8G (default: [vm_defaults] disk_size)")
 	cmd.Flags().BoolVar(&f.nat, "nat", false, "give the VM outbound network access through NAT (default: nat_default from the config)")
+	cmd.Flags().BoolVar(&f.cold, "cold", false, "boot the VM even when a snapshot of its image could be restored (see `banger image warm`)")
 	cmd.PreRun = func(cmd *cobra.Command, _ []string) { f.natSet = cmd.Flags().Changed("nat") }
 }
 
@@ -51,7 +53,7 @@ func (f *vmFlags) request(gitDir string) (api.CreateVM, error) {
 	if f.vcpu < 0 || f.memory < 0 {
 		return api.CreateVM{}, fmt.Errorf("--vcpu and --memory must be positive")
 	}
-	req := api.CreateVM{Name: f.name, Image: f.image, VCPUs: f.vcpu, MemoryMiB: f.memory, DiskSize: f.diskSize}
+	req := api.CreateVM{Name: f.name, Image: f.image, VCPUs: f.vcpu, MemoryMiB: f.memory, DiskSize: f.diskSize, Cold: f.cold}
 	req.GitName, req.GitEmail = gitIdentity(context.Background(), gitDir)
 	if f.natSet {
 		req.NAT = &f.nat

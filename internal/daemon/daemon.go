@@ -223,6 +223,8 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 			Log:         log,
 		},
 	}
+	vms.Templates = &vm.Templates{Dir: filepath.Join(cfg.StateDir, "templates")}
+	images.DeleteSnapshots = vms.Templates.DeleteImage
 	return &services{VMs: vms, Images: images}, nil
 }
 

@@ -29,6 +29,9 @@ type CreateRequest struct {
 	DiskSize string
 	NAT      *bool // nil: NATDefault
 	NoStart  bool
+	// Cold boots the VM even when a template of its image and shape
+	// could be restored.
+	Cold bool
 	// GitName and GitEmail, when set, become the guest's global git
 	// identity at the first boot (the host user's, sent by the CLI).
 	GitName, GitEmail string
@@ -115,7 +118,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func
 		return Info{}, err
 	}
 	p.Msg("create", fmt.Sprintf("VM %s: %d vcpu · %d MiB · %s disk · %s", rec.Name, rec.VCPUs, rec.MemoryMiB, units.FormatSize(rec.DiskBytes), rec.IP))
-	if err := s.makeDisks(ctx, rec, img, rd); err != nil {
+	if err := s.makeDisks(ctx, rec, img, rd, req.Cold, p); err != nil {
 		_ = os.RemoveAll(s.vmDir(rec.ID))
 		_ = s.Store.DeleteVM(context.WithoutCancel(ctx), rec.ID)
 		return Info{}, err
@@ -209,12 +212,12 @@ func (s *Service) allocate(ctx context.Context, req CreateRequest, img store.Ima
 
 // makeDisks has the backend make the root disk, records it, and makes the
 // work disk, seeded with the daemon's SSH key.
-func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved, rd vmm.RootDisker) error {
+func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved, rd vmm.RootDisker, cold bool, p progress.Func) error {
 	dir := s.vmDir(v.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create VM dir: %w", err)
 	}
-	root, err := rd.PrepareRootDisk(ctx, img.Image.Rootfs, dir)
+	root, err := s.makeRootDisk(ctx, v, img, rd, cold, p)
 	if err != nil {
 		return fmt.Errorf("make the root disk of %s: %w", v.Name, err)
 	}

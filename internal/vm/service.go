@@ -61,6 +61,9 @@ type Service struct {
 	// Ready, when set, replaces Guest's wait for a booted VM to accept
 	// work (tests use it). exited closes if the VMM process ends first.
 	Ready func(ctx context.Context, v store.VM, exited <-chan struct{}) error
+	// Templates, when set, are the snapshots new VMs restore from (see
+	// warm.go); nil means every VM boots cold.
+	Templates *Templates
 
 	createMu sync.Mutex // serialises address and CID allocation
 	locksMu  sync.Mutex

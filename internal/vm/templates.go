@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -129,6 +130,21 @@ func (t Templates) Delete(key string, inUse []string) error {
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("delete template %s: %w", key, err)
+	}
+	return nil
+}
+
+// DeleteImage removes every template of image id (image.Service calls it
+// once the image, which no VM used, is deleted).
+func (t Templates) DeleteImage(_ context.Context, imageID string) error {
+	tps, err := t.ForImage(imageID)
+	if err != nil {
+		return err
+	}
+	for _, tp := range tps {
+		if err := t.Delete(tp.Key, nil); err != nil {
+			return err
+		}
 	}
 	return nil
 }

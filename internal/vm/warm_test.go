@@ -112,6 +112,12 @@ func TestTemplates(t *testing.T) {
 	if _, err := os.Stat(ts.Path("a1")); !os.IsNotExist(err) {
 		t.Fatalf("template dir still there: %v", err)
 	}
+	if err := ts.DeleteImage(context.Background(), "img1"); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := ts.List(); len(l) != 1 || l[0].Key != "b2" {
+		t.Fatalf("after deleting img1's templates: %+v, want only b2", l)
+	}
 }
 
 func TestCloneConfigAndFits(t *testing.T) {
