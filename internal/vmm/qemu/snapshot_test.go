@@ -98,6 +98,20 @@ func migrationFake(t *testing.T, capsErr bool) *fakeQMP {
 	})
 }
 
+// dialFake connects to f; the connection and the 5 s context end with
+// the test.
+func dialFake(t *testing.T, f *fakeQMP) (context.Context, *QMPClient) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	c, err := DialQMP(ctx, f.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return ctx, c
+}
+
 // sequence drains what the fake received: command names, with their
 // arguments. The fake queues each command before it replies, so once the
 // caller has its last reply every command is queued.
@@ -126,13 +140,7 @@ func TestSaveStateSequence(t *testing.T) {
 	}{{"ignore-shared", false, ModeIgnoreShared}, {"stream fallback", true, ModeStream}} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := migrationFake(t, tc.capsErr)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			c, err := DialQMP(ctx, f.path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			ctx, c := dialFake(t, f)
 			mode, err := saveState(ctx, c, "/tpl dir/state")
 			if err != nil || mode != tc.wantMode {
 				t.Fatalf("saveState = %q, %v; want %q", mode, err, tc.wantMode)
@@ -154,13 +162,7 @@ func TestLoadStateSequence(t *testing.T) {
 	for _, mode := range []string{ModeIgnoreShared, ModeStream} {
 		t.Run(mode, func(t *testing.T) {
 			f := migrationFake(t, false)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			c, err := DialQMP(ctx, f.path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			ctx, c := dialFake(t, f)
 			if err := loadState(ctx, c, "/tpl/state", mode); err != nil {
 				t.Fatalf("loadState: %v", err)
 			}
@@ -184,14 +186,8 @@ func TestWaitMigrationFailure(t *testing.T) {
 		}
 		return []string{reply(cmd, "{}")}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, err := DialQMP(ctx, f.path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	err = waitMigration(ctx, c)
+	ctx, c := dialFake(t, f)
+	err := waitMigration(ctx, c)
 	if err == nil || !strings.Contains(err.Error(), "migration failed: Unable to write to command") {
 		t.Fatalf("waitMigration = %v, want the failure with its description", err)
 	}
