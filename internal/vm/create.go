@@ -128,7 +128,11 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func
 	if req.NoStart {
 		return s.reload(ctx, rec.ID)
 	}
-	return s.startNamed(ctx, rec.ID, p, GitIdentity{Name: req.GitName, Email: req.GitEmail})
+	in, err := s.startNamed(ctx, rec.ID, p, GitIdentity{Name: req.GitName, Email: req.GitEmail})
+	if err == nil && !req.Cold {
+		s.autoWarm(ctx, rec, img)
+	}
+	return in, err
 }
 
 // newVMBackend returns the backend new VMs run on, once it said it can run
@@ -224,11 +228,17 @@ func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved,
 	if err := s.recordRootDisk(ctx, v.ID, root); err != nil {
 		return err
 	}
+	return s.makeWorkDisk(ctx, filepath.Join(dir, "work.ext4"), v.DiskBytes)
+}
+
+// makeWorkDisk makes a work disk of size bytes at path, seeded with the
+// daemon's SSH key.
+func (s *Service) makeWorkDisk(ctx context.Context, path string, size int64) error {
 	_, authorized, err := sshkey.Ensure(s.Guest.KeyPath)
 	if err != nil {
 		return err
 	}
-	seed, err := os.MkdirTemp(dir, "seed-")
+	seed, err := os.MkdirTemp(filepath.Dir(path), "seed-")
 	if err != nil {
 		return fmt.Errorf("create work disk seed: %w", err)
 	}
@@ -236,5 +246,5 @@ func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved,
 	if err := disk.Seed(seed, authorized); err != nil {
 		return err
 	}
-	return s.Disks.WorkDisk(ctx, filepath.Join(dir, "work.ext4"), v.DiskBytes, seed, "banger-work")
+	return s.Disks.WorkDisk(ctx, path, size, seed, "banger-work")
 }

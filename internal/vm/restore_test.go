@@ -25,10 +25,13 @@ type snapVMM struct {
 	restores   []vmm.Config
 	identities []agent.Identity
 	clones     map[string]string // clone path -> base
+	// templates receives the config of each StartTemplate, which fails.
+	templates chan vmm.Config
 }
 
-func (s *snapVMM) StartTemplate(context.Context, vmm.Config, string) (vmm.Handle, error) {
-	return vmm.Handle{}, errors.New("not in this test")
+func (s *snapVMM) StartTemplate(_ context.Context, cfg vmm.Config, _ string) (vmm.Handle, error) {
+	s.templates <- cfg
+	return vmm.Handle{}, errors.New("no template boots in this test")
 }
 func (s *snapVMM) Snapshot(context.Context, vmm.Handle, string) error { return nil }
 func (s *snapVMM) SnapshotKey(context.Context, vmm.Config) (string, error) {
@@ -92,7 +95,7 @@ func warmEnv(t *testing.T) (*vmtest.Env, *snapVMM, vm.Template) {
 			t.Fatal(err)
 		}
 	}
-	sn := &snapVMM{VMM: e.VMM, clones: map[string]string{}}
+	sn := &snapVMM{VMM: e.VMM, clones: map[string]string{}, templates: make(chan vmm.Config, 4)}
 	e.Service.Backends[vmtest.Backend] = sn
 	e.Service.Templates = &vm.Templates{Dir: filepath.Join(e.Dir, "templates")}
 	key, err := vm.TemplateKey(ctx, sn, vmtest.Backend, e.Image.ID, vmm.Config{Kernel: e.Kernel.Path, Initrd: e.Kernel.Initrd,
@@ -163,5 +166,30 @@ func TestCreateColdIgnoresTemplates(t *testing.T) {
 	}
 	if got := e.VMM.RootImage(filepath.Join(e.VMDir(in.ID), vmtest.RootDiskName)); got != e.Image.Rootfs {
 		t.Errorf("cold root disk over %q, want the image", got)
+	}
+}
+
+func TestColdBootWarmsInTheBackground(t *testing.T) {
+	e, sn, tp := warmEnv(t)
+	if _, err := e.Service.DeleteSnapshot(ctx, tp.Key); err != nil {
+		t.Fatal(err)
+	}
+	e.Service.AutoWarm = true
+	create(t, e, vm.CreateRequest{Name: "first"})
+	cfg := <-sn.templates // the background template boot
+	if !strings.Contains(cfg.Cmdline, "banger.work=none") || cfg.VCPUs != 2 || cfg.MemoryMiB != 512 || len(cfg.Disks) != 2 || len(cfg.NICs) != 1 {
+		t.Errorf("template config %+v", cfg)
+	}
+	create(t, e, vm.CreateRequest{Name: "cold", Cold: true})
+	e.Service.AutoWarm = false
+	create(t, e, vm.CreateRequest{Name: "off"})
+	e.Service.Close() // waits for background work
+	select {
+	case cfg := <-sn.templates:
+		t.Errorf("a template boot after --cold or with auto_warm off: %+v", cfg)
+	default:
+	}
+	if l, _ := e.Service.Snapshots(); len(l) != 0 {
+		t.Errorf("a failed template left %+v", l)
 	}
 }

@@ -64,11 +64,15 @@ type Service struct {
 	// Templates, when set, are the snapshots new VMs restore from (see
 	// warm.go); nil means every VM boots cold.
 	Templates *Templates
+	// AutoWarm makes the template of a cold-booted VM's image and shape in
+	// the background when there is none (config auto_warm).
+	AutoWarm bool
 
 	createMu sync.Mutex // serialises address and CID allocation
 	locksMu  sync.Mutex
 	locks    map[string]*sync.Mutex
 	runs     registry
+	warming  sync.Map // templates being made in the background, by image/backend/shape
 	events   event.Bus[Event]
 }
 

@@ -92,13 +92,7 @@ func (s *Service) makeTemplate(ctx context.Context, b vmm.VMM, sn vmm.Snapshotte
 		return err
 	}
 	work := vmm.Disk{Path: filepath.Join(tp.Dir, "work.ext4"), Format: "raw"}
-	seed, err := os.MkdirTemp(tp.Dir, "seed-")
-	if err != nil {
-		return err
-	}
-	err = s.Disks.WorkDisk(ctx, work.Path, templateWorkBytes, seed, "banger-work")
-	os.RemoveAll(seed)
-	if err != nil {
+	if err := s.makeWorkDisk(ctx, work.Path, templateWorkBytes); err != nil {
 		return err
 	}
 	tp.Disks = []vmm.Disk{root, work}
