@@ -45,6 +45,9 @@ type IdentityResult struct {
 	// SSHHostKey is the agent's new SSH host key (authorized_keys line),
 	// made in the guest after the restore; the host pins it.
 	SSHHostKey string `json:"ssh_host_key,omitempty"`
+	// SSHDHostKey is the new host key of the image's own sshd, when it
+	// has one (the template's keys are replaced).
+	SSHDHostKey string `json:"sshd_host_key,omitempty"`
 	// What the guest reads back once it took the identity, so the host
 	// can check it: boot_id, hostname, eth0's MAC and addresses,
 	// machine-id, and 16 bytes of /dev/urandom.

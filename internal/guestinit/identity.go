@@ -47,8 +47,8 @@ func Settle() (agent.Settled, error) {
 }
 
 // TakeIdentity makes a guest restored from a snapshot its own machine:
-// clock, RNG, machine-id, MAC, address and hostname, then its work disk on
-// /root. Every step runs; the errors are joined. It returns what the guest
+// clock, RNG, machine-id, MAC, address and hostname, its work disk on
+// /root, and new sshd host keys. Every step runs; the errors are joined. It returns what the guest
 // then reads back.
 func TakeIdentity(ctx context.Context, log *slog.Logger, id agent.Identity) (agent.IdentityResult, error) {
 	errs := []error{
@@ -60,11 +60,15 @@ func TakeIdentity(ctx context.Context, log *slog.Logger, id agent.Identity) (age
 	if id.WorkDevice != "" {
 		errs = append(errs, mountClonedWork(ctx, id.WorkDevice, id.WorkSize))
 	}
+	sshdKey, err := RekeySSHD("/")
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		log.Warn("identity", "err", err)
 		return agent.IdentityResult{}, fmt.Errorf("take identity: %w", err)
 	}
-	return observe()
+	r, err := observe()
+	r.SSHDHostKey = sshdKey
+	return r, err
 }
 
 // observe reads back the identity the guest has now.

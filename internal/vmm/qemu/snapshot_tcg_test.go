@@ -188,7 +188,7 @@ func restoreClone(ctx context.Context, t *testing.T, q *QEMU, dir string, i int,
 func checkDistinct(t *testing.T, a, b agent.IdentityResult) {
 	t.Helper()
 	for what, pair := range map[string][2]string{
-		"host key": {a.SSHHostKey, b.SSHHostKey}, "hostname": {a.Hostname, b.Hostname},
+		"host key": {a.SSHHostKey, b.SSHHostKey}, "hostname": {a.Hostname, b.Hostname}, "sshd host key": {a.SSHDHostKey, b.SSHDHostKey},
 		"machine-id": {a.MachineID, b.MachineID}, "random bytes": {string(a.Random), string(b.Random)},
 		"boot_id": {a.BootID, b.BootID},
 	} {
