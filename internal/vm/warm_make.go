@@ -57,6 +57,8 @@ func (s *Service) Warm(ctx context.Context, req WarmRequest, p progress.Func) (T
 	if err != nil {
 		return Template{}, err
 	}
+	unlock := s.lock("template/" + key) // one maker per template; the others then find it
+	defer unlock()
 	if tp, err := s.Templates.Get(key); err == nil {
 		p.Msg("template", "template "+key[:12]+" is up to date")
 		return tp, nil
