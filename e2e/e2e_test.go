@@ -141,7 +141,9 @@ func newEnv(t *testing.T, name string, extra ...func(e *env) string) *env {
 		t.Fatal(err)
 	}
 	top := fmt.Sprintf("state_dir = %q\nruntime_dir = %q\nbridge_name = \"br-bge2e\"\ncidr = \"172.31.77.0/24\"\n"+
-		"log_level = \"debug\"\nstop_timeout = \"20s\"\n", e.state, filepath.Join(rt, "run"))
+		"log_level = \"debug\"\nstop_timeout = \"20s\"\n"+
+		// No background template boots: one VM at a time, and no stray tap.
+		"auto_warm = false\n", e.state, filepath.Join(rt, "run"))
 	tables := fmt.Sprintf("[vm_defaults]\nvcpu = 1\nmemory_mib = 768\ndisk_size = \"2G\"\n"+
 		"[[file_sync]]\nhost = %q\nguest = \"/root/synced/hello.txt\"\nmode = \"0600\"\n", synced)
 	cfg := top + tables

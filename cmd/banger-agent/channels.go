@@ -9,12 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mdlayher/vsock"
 	"golang.org/x/crypto/ssh"
 
 	"banger/internal/agent"
+	"banger/internal/guestinit"
 	"banger/internal/guestssh"
 )
 
@@ -27,7 +29,9 @@ const retry = 200 * time.Millisecond
 type channels struct {
 	log   *slog.Logger
 	agent *agent.Server
-	ssh   *guestssh.Server
+	// ssh is replaced when a restored guest takes its own identity (a new
+	// host key); each connection is served by the server current then.
+	ssh atomic.Pointer[guestssh.Server]
 }
 
 // newChannels builds the servers. starter runs SSH sessions' commands
@@ -44,27 +48,30 @@ func newChannels(log *slog.Logger, starter guestssh.Starter, shutdown func()) (*
 			log.Warn("boot keys", "err", err)
 		}
 	}
-	return &channels{
+	c := &channels{
 		log: log,
 		agent: &agent.Server{
 			Version:    version,
 			Shutdown:   shutdown,
 			SSHHostKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(hostKey.PublicKey()))),
+			Settle:     guestinit.Settle,
 		},
-		ssh: &guestssh.Server{
-			HostKey:        hostKey,
-			AuthorizedKeys: guestssh.AuthorizedKeys(guestssh.AuthorizedKeysPaths(), bootKeys...),
-			Starter:        starter,
-			Log:            log,
-		},
-	}, nil
+	}
+	c.agent.Identity = c.takeIdentity
+	c.ssh.Store(&guestssh.Server{
+		HostKey:        hostKey,
+		AuthorizedKeys: guestssh.AuthorizedKeys(guestssh.AuthorizedKeysPaths(), bootKeys...),
+		Starter:        starter,
+		Log:            log,
+	})
+	return c, nil
 }
 
 // run serves every channel until ctx ends.
 func (c *channels) run(ctx context.Context) {
 	go c.serveVsock(ctx, agent.VsockPort, func(conn net.Conn) error { return c.agent.ServeConn(ctx, conn) })
-	go c.serveVsock(ctx, agent.SSHVsockPort, func(conn net.Conn) error { return c.ssh.ServeConn(ctx, conn) })
-	go c.servePort(ctx, agent.SSHPortName, func(f *os.File) error { return c.ssh.ServeConn(ctx, guestssh.FileConn(f)) })
+	go c.serveVsock(ctx, agent.SSHVsockPort, func(conn net.Conn) error { return c.ssh.Load().ServeConn(ctx, conn) })
+	go c.servePort(ctx, agent.SSHPortName, func(f *os.File) error { return c.ssh.Load().ServeConn(ctx, guestssh.FileConn(f)) })
 	c.servePort(ctx, agent.PortName, func(f *os.File) error { return c.agent.Serve(ctx, f) })
 }
 

@@ -27,6 +27,9 @@ func mountWork(ctx context.Context) error {
 		return fmt.Errorf("read kernel command line: %w", err)
 	}
 	dev := guestinit.WorkDevice(string(cmdline))
+	if dev == guestinit.NoWorkDevice {
+		return nil // a template: each clone mounts its own after restore
+	}
 	wctx, cancel := context.WithTimeout(ctx, workDeviceWait)
 	defer cancel()
 	if err := poll.Until(wctx, 20*time.Millisecond, nil, func(context.Context) (bool, error) {

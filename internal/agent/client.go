@@ -36,6 +36,11 @@ func (c *Client) Close() error { return c.conn.Close() }
 
 // Call sends one request and waits for its response, skipping stale answers.
 func (c *Client) Call(ctx context.Context, method string, out any) error {
+	return c.CallParams(ctx, method, nil, out)
+}
+
+// CallParams is Call with params (nil: none).
+func (c *Client) CallParams(ctx context.Context, method string, params, out any) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.next++
@@ -45,7 +50,15 @@ func (c *Client) Call(ctx context.Context, method string, out any) error {
 		deadline = time.Now().Add(10 * time.Second)
 	}
 	_ = c.conn.SetDeadline(deadline)
-	b, _ := json.Marshal(Request{ID: id, Method: method})
+	req := Request{ID: id, Method: method}
+	if params != nil {
+		p, err := json.Marshal(params)
+		if err != nil {
+			return fmt.Errorf("agent %s: encode params: %w", method, err)
+		}
+		req.Params = p
+	}
+	b, _ := json.Marshal(req)
 	if _, err := c.conn.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("agent %s: %w", method, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -26,6 +27,13 @@ type Server struct {
 	// SSHHostKey, when set, is the authorized_keys line of the SSH
 	// server's host key: hello then lists CapabilitySSH and sends it.
 	SSHHostKey string
+	// Settle and Identity, when set, are offered as methods "settle" and
+	// "identity" (see identity.go): a guest ready to be saved as a
+	// template, and a clone restored from one taking its own identity.
+	Settle   func() (Settled, error)
+	Identity func(Identity) (IdentityResult, error)
+
+	mu sync.Mutex // guards SSHHostKey, which "identity" replaces
 }
 
 // methods is the table of everything the server answers. Hello lists its
@@ -35,7 +43,7 @@ func (s *Server) methods() map[string]func() (any, error) {
 		"hello": func() (any, error) {
 			host, _ := os.Hostname()
 			return Hello{Protocol: ProtocolVersion, Version: s.Version, Hostname: host,
-				Capabilities: s.capabilities(), SSHHostKey: s.SSHHostKey}, nil
+				Capabilities: s.capabilities(), SSHHostKey: s.sshHostKey()}, nil
 		},
 		"health": func() (any, error) { return Health{OK: true, UptimeSeconds: s.uptime()}, nil },
 		"ports":  func() (any, error) { return listeningPorts(s.procRoot()) },
@@ -56,11 +64,29 @@ func (s *Server) capabilities() []string {
 	for k := range m {
 		names = append(names, k)
 	}
-	if s.SSHHostKey != "" {
+	for k := range s.paramMethods() {
+		names = append(names, k)
+	}
+	if s.sshHostKey() != "" {
 		names = append(names, CapabilitySSH)
 	}
 	sort.Strings(names)
 	return names
+}
+
+func (s *Server) sshHostKey() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.SSHHostKey
+}
+
+func (s *Server) setSSHHostKey(k string) {
+	if k == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.SSHHostKey = k
 }
 
 func (s *Server) procRoot() string {
@@ -120,6 +146,9 @@ func (s *Server) handle(line []byte) Response {
 		return Response{Error: "bad request: " + err.Error()}
 	}
 	fn, ok := s.methods()[req.Method]
+	if pfn, pok := s.paramMethods()[req.Method]; pok {
+		fn, ok = func() (any, error) { return pfn(req.Params) }, true
+	}
 	if !ok {
 		return Response{ID: req.ID, Error: fmt.Sprintf("unknown method %q", req.Method)}
 	}

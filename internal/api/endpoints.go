@@ -95,6 +95,9 @@ type EndpointTable struct {
 	PromoteImage    Endpoint[Empty, Image]
 	BundleImage     Endpoint[BundleRequest, Bundle]
 	Catalog         Endpoint[Empty, Catalog]
+	WarmImage       Endpoint[WarmImage, Snapshot]
+	ListSnapshots   Endpoint[Empty, []Snapshot]
+	DeleteSnapshot  Endpoint[Empty, Deleted] // {key}: a key or a unique prefix of one
 
 	ListKernels  Endpoint[Empty, []Kernel]
 	PullKernel   Endpoint[PullKernel, Kernel]
@@ -134,6 +137,9 @@ var Endpoints = EndpointTable{
 	PromoteImage:    Endpoint[Empty, Image]{"POST", "/images/{name}/promote", ReplyEvents},
 	BundleImage:     Endpoint[BundleRequest, Bundle]{"POST", "/images/{name}/bundle", ReplyJSON},
 	Catalog:         Endpoint[Empty, Catalog]{"GET", "/catalog", ReplyJSON},
+	WarmImage:       Endpoint[WarmImage, Snapshot]{"POST", "/images/{name}/warm", ReplyEvents},
+	ListSnapshots:   Endpoint[Empty, []Snapshot]{"GET", "/snapshots", ReplyJSON},
+	DeleteSnapshot:  Endpoint[Empty, Deleted]{"DELETE", "/snapshots/{key}", ReplyJSON},
 
 	ListKernels:  Endpoint[Empty, []Kernel]{"GET", "/kernels", ReplyJSON},
 	PullKernel:   Endpoint[PullKernel, Kernel]{"POST", "/kernels/pull", ReplyEvents},

@@ -98,6 +98,9 @@ type CreateVM struct {
 	RootSize string `json:"root_size,omitempty"`
 	NAT      *bool  `json:"nat,omitempty"` // nil: the config's nat_default
 	NoStart  bool   `json:"no_start,omitempty"`
+	// Cold boots the VM even when a snapshot of its image could be
+	// restored.
+	Cold bool `json:"cold,omitempty"`
 	// GitName and GitEmail are the host user's git identity, set in the
 	// guest at its first boot.
 	GitName  string `json:"git_name,omitempty"`

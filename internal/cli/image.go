@@ -44,7 +44,7 @@ func (a *app) imageCmd() *cobra.Command {
 	})
 	del := deleteCmd(a, "delete", []string{"rm"}, "Delete images no VM uses", (*api.Client).DeleteImage)
 	cmd.AddCommand(build, list, show, del, a.imagePullCmd(), a.imageRegisterCmd(), a.imagePromoteCmd(),
-		a.imageCacheCmd(), a.bundleCmd("image"))
+		a.imageCacheCmd(), a.bundleCmd("image"), a.imageWarmCmd())
 	return cmd
 }
 

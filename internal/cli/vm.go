@@ -29,6 +29,7 @@ type vmFlags struct {
 	rootSize string
 	nat      bool
 	natSet   bool
+	cold     bool
 }
 
 func (f *vmFlags) add(cmd *cobra.Command) {
@@ -39,6 +40,7 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.diskSize, "disk-size", "", "size of the work disk mounted at /root, e.g. 8G (default: [vm_defaults] disk_size)")
 	cmd.Flags().StringVar(&f.rootSize, "root-size", "", "room on /: the root file system has at least this much free at the first boot, e.g. 10G (default: [vm_defaults] root_size, 4G)")
 	cmd.Flags().BoolVar(&f.nat, "nat", false, "give the VM outbound network access through NAT (default: nat_default from the config)")
+	cmd.Flags().BoolVar(&f.cold, "cold", false, "boot the VM even when a snapshot of its image could be restored (see `banger image warm`)")
 	cmd.PreRun = func(cmd *cobra.Command, _ []string) { f.natSet = cmd.Flags().Changed("nat") }
 }
 
@@ -57,7 +59,7 @@ func (f *vmFlags) request(gitDir string) (api.CreateVM, error) {
 	if f.vcpu < 0 || f.memory < 0 {
 		return api.CreateVM{}, fmt.Errorf("--vcpu and --memory must be positive")
 	}
-	req := api.CreateVM{Name: f.name, Image: f.image, VCPUs: f.vcpu, MemoryMiB: f.memory, DiskSize: f.diskSize, RootSize: f.rootSize}
+	req := api.CreateVM{Name: f.name, Image: f.image, VCPUs: f.vcpu, MemoryMiB: f.memory, DiskSize: f.diskSize, RootSize: f.rootSize, Cold: f.cold}
 	req.GitName, req.GitEmail = gitIdentity(context.Background(), gitDir)
 	if f.natSet {
 		req.NAT = &f.nat

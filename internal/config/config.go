@@ -58,6 +58,9 @@ type Config struct {
 	StopTimeout  string `toml:"stop_timeout"`
 	BootTimeout  string `toml:"boot_timeout"`
 	DNSAddr      string `toml:"dns_addr"`
+	// AutoWarm (default true) makes the snapshot of a cold-booted VM's
+	// image and shape in the background, so the next one restores it.
+	AutoWarm *bool `toml:"auto_warm"`
 
 	// Backends holds the keys the VMM backends own (the VMM binary, ...),
 	// top-level in the file like the rest; see vmm.Backend.Settings.
@@ -70,6 +73,9 @@ type Config struct {
 	// Load fills it in; it is not read from the file.
 	Resolved ResolvedVMDefaults `toml:"-"`
 }
+
+// WarmOnFirstUse is auto_warm with its default (true).
+func (c *Config) WarmOnFirstUse() bool { return c.AutoWarm == nil || *c.AutoWarm }
 
 // VMDefaults is the [vm_defaults] table. Zero values mean "not set".
 type VMDefaults struct {

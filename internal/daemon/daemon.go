@@ -221,6 +221,9 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 			Log:         log,
 		},
 	}
+	vms.Templates = &vm.Templates{Dir: filepath.Join(cfg.StateDir, "templates")}
+	vms.AutoWarm = cfg.WarmOnFirstUse()
+	images.DeleteSnapshots = vms.Templates.DeleteImage
 	return &services{VMs: vms, Images: images}, nil
 }
 

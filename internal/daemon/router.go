@@ -52,6 +52,7 @@ func (h *Handlers) Routes() http.Handler {
 	h.systemRoutes(mux)
 	h.vmRoutes(mux)
 	h.imageRoutes(mux)
+	h.snapshotRoutes(mux)
 	h.kernelRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, &api.Error{Kind: api.KindUnknown, Message: "unknown method " + r.Method + " " + r.URL.Path})

@@ -22,6 +22,9 @@ const (
 	WorkParam         = "banger.work"
 	DefaultWorkDevice = "/dev/vdb"
 	WorkMountPoint    = "/root"
+	// NoWorkDevice (banger.work=none) leaves the work disk unmounted: a
+	// snapshot template's clones each mount their own after the restore.
+	NoWorkDevice = "none"
 )
 
 // Init is banger-agent as PID 1.
@@ -110,6 +113,9 @@ func WorkDevice(cmdline string) string {
 // the driver probes; there is no udev) and mounts it on /root.
 func (in *Init) mountWork(ctx context.Context, cmdline string) error {
 	dev := WorkDevice(cmdline)
+	if dev == NoWorkDevice {
+		return nil // a snapshot template: each clone mounts its own
+	}
 	wait := in.DeviceWait
 	if wait == 0 {
 		wait = 5 * time.Second

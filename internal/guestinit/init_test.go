@@ -104,6 +104,13 @@ func TestBootPlan(t *testing.T) {
 				"network vm1 10.0.0.2/24 gw=10.0.0.1 dns=[192.0.2.53]", "reboot cad-off"}),
 		},
 		{
+			name:    "a snapshot template: banger.work=none, no network",
+			mounted: []string{"/", "/dev"},
+			devices: []string{"/dev/vdb"},
+			cmdline: "console=ttyS0 banger.work=none",
+			want:    slices.Concat([]string{"mount proc /proc proc", "mount sysfs /sys sysfs"}, apiAfterDev, []string{"reboot cad-off"}),
+		},
+		{
 			name:    "no work disk, no network parameters",
 			mounted: []string{"/"},
 			cmdline: "console=ttyS0 banger.work=/dev/vdz",

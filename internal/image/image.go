@@ -81,6 +81,10 @@ type Service struct {
 	BundleCacheDir string
 	// HTTPClient downloads catalogs and bundles; nil means a default client.
 	HTTPClient *http.Client
+	// DeleteSnapshots, when set, removes the VM snapshots (templates) made
+	// of an image; Delete calls it with the image's id once the image is
+	// gone.
+	DeleteSnapshots func(ctx context.Context, imageID string) error
 
 	images  inflight.Group[store.Image, progress.Event]  // builds, pulls and promotions under way, by image name
 	kernels inflight.Group[store.Kernel, progress.Event] // kernel pulls under way, by kernel name
@@ -231,6 +235,11 @@ func (s *Service) Delete(ctx context.Context, name string) error {
 	}
 	if err := s.Store.DeleteImage(ctx, img.ID); err != nil {
 		return fmt.Errorf("delete image %s: %w", name, err)
+	}
+	if s.DeleteSnapshots != nil {
+		if err := s.DeleteSnapshots(ctx, img.ID); err != nil {
+			return fmt.Errorf("delete the snapshots of image %s: %w", name, err)
+		}
 	}
 	if img.Managed {
 		if err := os.RemoveAll(filepath.Dir(img.Rootfs)); err != nil {

@@ -34,6 +34,9 @@ type CreateRequest struct {
 	RootSize  string
 	NAT       *bool // nil: NATDefault
 	NoStart   bool
+	// Cold boots the VM even when a template of its image and shape
+	// could be restored.
+	Cold bool
 	// GitName and GitEmail, when set, become the guest's global git
 	// identity at the first boot (the host user's, sent by the CLI).
 	GitName, GitEmail string
@@ -135,7 +138,7 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func
 		return Info{}, err
 	}
 	p.Msg("create", fmt.Sprintf("VM %s: %d vcpu · %d MiB · %s disk · %s", rec.Name, rec.VCPUs, rec.MemoryMiB, units.FormatSize(rec.DiskBytes), rec.IP))
-	if err := s.makeDisks(ctx, rec, img, rd, req.RootBytes); err != nil {
+	if err := s.makeDisks(ctx, rec, img, rd, req.RootBytes, req.Cold, p); err != nil {
 		_ = os.RemoveAll(s.vmDir(rec.ID))
 		_ = s.Store.DeleteVM(context.WithoutCancel(ctx), rec.ID)
 		return Info{}, err
@@ -145,7 +148,11 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func
 	if req.NoStart {
 		return s.reload(ctx, rec.ID)
 	}
-	return s.startNamed(ctx, rec.ID, p, GitIdentity{Name: req.GitName, Email: req.GitEmail})
+	in, err := s.startNamed(ctx, rec.ID, p, GitIdentity{Name: req.GitName, Email: req.GitEmail})
+	if err == nil && !req.Cold {
+		s.autoWarm(ctx, rec, img, req.RootBytes)
+	}
+	return in, err
 }
 
 // fitVCPUs gives a request that left the vCPUs to the defaults what the
@@ -243,21 +250,31 @@ func (s *Service) allocate(ctx context.Context, req CreateRequest, img store.Ima
 }
 
 // makeDisks has the backend make the root disk, with room bytes of room
-// on /, records it, and makes the work disk, seeded with the daemon's SSH
-// key.
-func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved, rd vmm.RootDisker, room int64) error {
+// on / (or clones a template's), records it, and makes the work disk,
+// seeded with the daemon's SSH key.
+func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved, rd vmm.RootDisker, room int64, cold bool, p progress.Func) error {
 	dir := s.vmDir(v.ID)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create VM dir: %w", err)
 	}
-	if err := s.makeRootDisk(ctx, v, img.Image.Rootfs, dir, rd, room); err != nil {
+	root, err := s.makeRootDisk(ctx, v, img, rd, room, cold, p)
+	if err != nil {
+		return fmt.Errorf("make the root disk of %s: %w", v.Name, err)
+	}
+	if err := s.recordRootDisk(ctx, v.ID, root); err != nil {
 		return err
 	}
+	return s.makeWorkDisk(ctx, filepath.Join(dir, "work.ext4"), v.DiskBytes)
+}
+
+// makeWorkDisk makes a work disk of size bytes at path, seeded with the
+// daemon's SSH key.
+func (s *Service) makeWorkDisk(ctx context.Context, path string, size int64) error {
 	_, authorized, err := sshkey.Ensure(s.Guest.KeyPath)
 	if err != nil {
 		return err
 	}
-	seed, err := os.MkdirTemp(dir, "seed-")
+	seed, err := os.MkdirTemp(filepath.Dir(path), "seed-")
 	if err != nil {
 		return fmt.Errorf("create work disk seed: %w", err)
 	}
@@ -265,5 +282,5 @@ func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved,
 	if err := disk.Seed(seed, authorized); err != nil {
 		return err
 	}
-	return s.Disks.WorkDisk(ctx, filepath.Join(dir, "work.ext4"), v.DiskBytes, seed, "banger-work")
+	return s.Disks.WorkDisk(ctx, path, size, seed, "banger-work")
 }

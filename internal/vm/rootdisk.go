@@ -27,18 +27,18 @@ func rootDiskSize(image, room int64) int64 {
 
 // makeRootDisk has the backend make v's root disk from the image's raw
 // rootfs, in dir, with room bytes of room on /, and records it.
-func (s *Service) makeRootDisk(ctx context.Context, v store.VM, rootfs, dir string, rd vmm.RootDisker, room int64) error {
+func (s *Service) freshRootDisk(ctx context.Context, v store.VM, rootfs, dir string, rd vmm.RootDisker, room int64) (vmm.Disk, error) {
 	st, err := os.Stat(rootfs)
 	if err != nil {
-		return fmt.Errorf("make the root disk of %s: %w", v.Name, err)
+		return vmm.Disk{}, err
 	}
 	size := rootDiskSize(st.Size(), room)
 	root, err := rd.PrepareRootDisk(ctx, rootfs, dir, size)
 	if err != nil {
-		return fmt.Errorf("make the root disk of %s: %w", v.Name, err)
+		return vmm.Disk{}, err
 	}
 	s.Log.InfoContext(ctx, "root disk", "vm", v.Name, "image_bytes", st.Size(), "room_bytes", room, "disk_bytes", size)
-	return s.recordRootDisk(ctx, v.ID, root)
+	return root, nil
 }
 
 // recordRootDisk records the root disk the backend made for VM id: its

@@ -66,11 +66,18 @@ type Service struct {
 	// Ready, when set, replaces Guest's wait for a booted VM to accept
 	// work (tests use it). exited closes if the VMM process ends first.
 	Ready func(ctx context.Context, v store.VM, exited <-chan struct{}) error
+	// Templates, when set, are the snapshots new VMs restore from (see
+	// warm.go); nil means every VM boots cold.
+	Templates *Templates
+	// AutoWarm makes the template of a cold-booted VM's image and shape in
+	// the background when there is none (config auto_warm).
+	AutoWarm bool
 
 	createMu sync.Mutex // serialises address and CID allocation
 	locksMu  sync.Mutex
 	locks    map[string]*sync.Mutex
 	runs     registry
+	warming  sync.Map // templates being made in the background, by image/backend/shape
 	events   event.Bus[Event]
 }
 

@@ -125,7 +125,7 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func, git Gi
 		return fmt.Errorf("start %s: %w", v.Name, err)
 	}
 	u.push(func() { _ = os.RemoveAll(plan.cfg.Dir) })
-	rt, err := s.boot(ctx, v, b, plan, p, &u)
+	rt, err := s.bootOrRestore(ctx, v, b, plan, p, &u)
 	if err != nil {
 		return err
 	}

@@ -130,12 +130,34 @@ type ToolRequirer interface {
 	RequiredTools() []string
 }
 
-// Snapshotter saves a running VM's memory and device state to dir and starts
-// a VM again from such a snapshot. No backend implements it yet: it is the
-// room snapshots will land in.
+// Snapshotter makes RAM templates and starts clones from them (see
+// docs/snapshots.md). A template is a VM started with StartTemplate, whose
+// guest RAM lives in a file under the template dir, booted until the guest
+// has settled, then saved with Snapshot; its disks are then frozen and each
+// clone runs on overlays over them (CloneDisk). Restore starts a clone.
 type Snapshotter interface {
+	// StartTemplate starts cfg like Start, with the guest's RAM in a file
+	// under dir that Snapshot saves.
+	StartTemplate(ctx context.Context, cfg Config, dir string) (Handle, error)
+	// Snapshot pauses the template VM behind h, saves its device state
+	// in dir and ends its process. The template's disks must not change
+	// afterwards.
 	Snapshot(ctx context.Context, h Handle, dir string) error
+	// Restore starts a clone of the template in dir and returns once its
+	// guest runs. cfg must have the template's machine (kernel, initrd,
+	// command line, shape, devices in the same order); its disks are the
+	// clone's own (overlays over the template's frozen ones), its taps,
+	// sockets and runtime dir too.
 	Restore(ctx context.Context, cfg Config, dir string) (Handle, error)
+	// SnapshotKey says what a template of cfg depends on in the backend
+	// (its binary and version, accelerator, machine arguments with the
+	// per-VM paths left out): a template restores only under an equal key.
+	SnapshotKey(ctx context.Context, cfg Config) (string, error)
+	// CloneDisk makes a writable disk at path over the frozen base.
+	CloneDisk(ctx context.Context, base Disk, path string) (Disk, error)
+	// ResizedDisk tells the running guest that disk index of h has a new
+	// size (a clone's work disk is not the template's).
+	ResizedDisk(ctx context.Context, h Handle, index int, size int64) error
 }
 
 // MaxSocketPath is the longest path a unix socket address can hold.

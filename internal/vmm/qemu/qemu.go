@@ -99,6 +99,12 @@ func validate(cfg vmm.Config, accel string) error {
 // Start implements vmm.VMM. It returns once QMP answers; the QEMU process
 // runs in its own session and outlives ctx and the daemon.
 func (q *QEMU) Start(ctx context.Context, cfg vmm.Config) (vmm.Handle, error) {
+	return q.start(ctx, cfg, nil)
+}
+
+// start starts QEMU for cfg with extra arguments after Args' (snapshots
+// add their memory backend and -incoming there).
+func (q *QEMU) start(ctx context.Context, cfg vmm.Config, extra []string) (vmm.Handle, error) {
 	if err := validate(cfg, q.accel); err != nil {
 		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: %w", cfg.ID, err)
 	}
@@ -116,7 +122,7 @@ func (q *QEMU) Start(ctx context.Context, cfg vmm.Config) (vmm.Handle, error) {
 		cfg.Cmdline = withTSCHint(cfg.Cmdline, q.tscKHz)
 	}
 	p, err := q.Procs.Start(ctx, vmm.Launch{
-		VM: cfg.ID, Argv: append([]string{q.binary}, Args(cfg, q.accel)...), Dir: cfg.Dir,
+		VM: cfg.ID, Argv: append(append([]string{q.binary}, Args(cfg, q.accel)...), extra...), Dir: cfg.Dir,
 		LogPath: filepath.Join(cfg.Dir, logFileName), LogName: "qemu.log",
 		Ready: func(ctx context.Context) error { return qmpReady(ctx, qmpPath) },
 		Every: 50 * time.Millisecond, Timeout: q.startTimeout, What: "its QMP socket",

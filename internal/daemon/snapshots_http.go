@@ -1,0 +1,30 @@
+package daemon
+
+import (
+	"net/http"
+
+	"banger/internal/api"
+	"banger/internal/progress"
+	"banger/internal/vm"
+)
+
+func (h *Handlers) snapshotRoutes(mux *http.ServeMux) {
+	ep := api.Endpoints
+	handleEvents(mux, h, ep.WarmImage, func(r *http.Request, req api.WarmImage, p progress.Func) (api.Snapshot, error) {
+		tp, err := h.VMs.Warm(r.Context(), vm.WarmRequest{Image: r.PathValue("name"), VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB}, p)
+		return snapshotAPI(tp), err
+	})
+	handle(mux, h, ep.ListSnapshots, func(r *http.Request, _ api.Empty) ([]api.Snapshot, error) {
+		tps, err := h.VMs.Snapshots()
+		return list(tps, snapshotAPI), err
+	})
+	handle(mux, h, ep.DeleteSnapshot, func(r *http.Request, _ api.Empty) (api.Deleted, error) {
+		key, err := h.VMs.DeleteSnapshot(r.Context(), r.PathValue("key"))
+		return api.Deleted{Deleted: key}, err
+	})
+}
+
+func snapshotAPI(tp vm.Template) api.Snapshot {
+	return api.Snapshot{Key: tp.Key, Image: tp.ImageName, Backend: tp.Backend, VCPUs: tp.VCPUs, MemoryMiB: tp.MemoryMiB,
+		Created: tp.Created, BootSeconds: tp.BootSeconds, Dir: tp.Dir}
+}

@@ -1,0 +1,93 @@
+package guestinit
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// SSHDir is where an image's sshd keeps its host keys.
+const SSHDir = "/etc/ssh"
+
+// RekeySSHD gives the image's sshd, when it has one, a host key of its own:
+// a clone restored from a snapshot would otherwise share its template's.
+// It writes a new ed25519 key, removes the other host keys (they would be
+// shared too) and has the running sshd reload (SIGHUP). root is "/" but in
+// tests; it returns the new public key ("" without sshd).
+func RekeySSHD(root string) (string, error) {
+	dir := filepath.Join(root, SSHDir)
+	if _, err := os.Stat(filepath.Join(dir, "sshd_config")); errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", fmt.Errorf("sshd host key: %w", err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "root@banger")
+	if err != nil {
+		return "", fmt.Errorf("sshd host key: %w", err)
+	}
+	spub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return "", fmt.Errorf("sshd host key: %w", err)
+	}
+	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(spub))) + " root@banger"
+	old, _ := filepath.Glob(filepath.Join(dir, "ssh_host_*_key*"))
+	for _, f := range old {
+		_ = os.Remove(f)
+	}
+	key := filepath.Join(dir, "ssh_host_ed25519_key")
+	if err := os.WriteFile(key, pem.EncodeToMemory(block), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", key, err)
+	}
+	if err := os.WriteFile(key+".pub", []byte(line+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("write %s.pub: %w", key, err)
+	}
+	reloadSSHD(filepath.Join(root, "proc"))
+	return line, nil
+}
+
+// reloadSSHD sends SIGHUP to the sshd listeners (sshd processes whose
+// parent is init): sshd re-executes itself and reads its keys again.
+func reloadSSHD(proc string) {
+	ents, _ := os.ReadDir(proc)
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		comm, _ := os.ReadFile(filepath.Join(proc, e.Name(), "comm"))
+		if strings.TrimSpace(string(comm)) != "sshd" || parentPID(filepath.Join(proc, e.Name(), "stat")) != 1 {
+			continue
+		}
+		_ = syscall.Kill(pid, syscall.SIGHUP)
+	}
+}
+
+// parentPID reads field 4 of /proc/<pid>/stat (0 when unreadable).
+func parentPID(stat string) int {
+	b, err := os.ReadFile(stat)
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}

@@ -1,0 +1,174 @@
+package qemu
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"banger/internal/vmm"
+)
+
+var _ vmm.Snapshotter = (*QEMU)(nil)
+
+// snapshotInfo is what Snapshot records beside the state for Restore.
+type snapshotInfo struct {
+	Mode      string `json:"mode"`
+	MemoryMiB int    `json:"memory_mib"`
+}
+
+// quitWait bounds the wait for a saved template's QEMU to exit.
+const quitWait = 5 * time.Second
+
+// StartTemplate implements vmm.Snapshotter: Start, with the guest's RAM in
+// dir/mem mapped shared.
+func (q *QEMU) StartTemplate(ctx context.Context, cfg vmm.Config, dir string) (vmm.Handle, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return vmm.Handle{}, fmt.Errorf("start template of vm %s: %w", cfg.ID, err)
+	}
+	return q.start(ctx, cfg, TemplateArgs(cfg, dir))
+}
+
+// Snapshot implements vmm.Snapshotter: pause, save the state to
+// dir/state, record the mode, end the process.
+func (q *QEMU) Snapshot(ctx context.Context, h vmm.Handle, dir string) error {
+	info, err := q.save(ctx, h, dir)
+	if err != nil {
+		_ = q.Kill(context.WithoutCancel(ctx), h)
+		return fmt.Errorf("snapshot into %s: %w", dir, err)
+	}
+	b, _ := json.Marshal(info)
+	if err := os.WriteFile(filepath.Join(dir, templateInfoName), b, 0o600); err != nil {
+		_ = q.Kill(context.WithoutCancel(ctx), h)
+		return fmt.Errorf("snapshot into %s: %w", dir, err)
+	}
+	q.quit(ctx, h)
+	return nil
+}
+
+func (q *QEMU) save(ctx context.Context, h vmm.Handle, dir string) (snapshotInfo, error) {
+	mem, err := os.Stat(filepath.Join(dir, templateMemName))
+	if err != nil {
+		return snapshotInfo{}, fmt.Errorf("template memory: %w", err)
+	}
+	c, err := DialQMP(ctx, h.Control)
+	if err != nil {
+		return snapshotInfo{}, err
+	}
+	defer c.Close()
+	start := time.Now()
+	mode, err := saveState(ctx, c, filepath.Join(dir, templateStateName))
+	if err != nil {
+		return snapshotInfo{}, err
+	}
+	q.log.Info("qemu snapshot saved", "dir", dir, "mode", mode, "took", time.Since(start))
+	return snapshotInfo{Mode: mode, MemoryMiB: int(mem.Size() >> 20)}, nil
+}
+
+// quit asks a paused QEMU to exit and kills it when it does not.
+func (q *QEMU) quit(ctx context.Context, h vmm.Handle) {
+	if c, err := DialQMP(ctx, h.Control); err == nil {
+		_, _ = c.Execute(ctx, "quit", nil)
+		c.Close()
+	}
+	wctx, cancel := context.WithTimeout(ctx, quitWait)
+	defer cancel()
+	if err := q.Wait(wctx, h); err != nil {
+		_ = q.Kill(context.WithoutCancel(ctx), h)
+	}
+}
+
+// Restore implements vmm.Snapshotter: start QEMU waiting for an incoming
+// migration over the template's RAM mapped private, feed it the saved
+// state and resume the guest.
+func (q *QEMU) Restore(ctx context.Context, cfg vmm.Config, dir string) (vmm.Handle, error) {
+	info, err := readSnapshotInfo(dir)
+	if err != nil {
+		return vmm.Handle{}, fmt.Errorf("restore vm %s: %w", cfg.ID, err)
+	}
+	if info.MemoryMiB != cfg.MemoryMiB {
+		return vmm.Handle{}, fmt.Errorf("restore vm %s: template has %d MiB of memory, vm wants %d", cfg.ID, info.MemoryMiB, cfg.MemoryMiB)
+	}
+	start := time.Now()
+	h, err := q.start(ctx, cfg, RestoreArgs(cfg, dir))
+	if err != nil {
+		return vmm.Handle{}, fmt.Errorf("restore vm %s: %w", cfg.ID, err)
+	}
+	if err := q.load(ctx, h, dir, info.Mode); err != nil {
+		_ = q.Kill(context.WithoutCancel(ctx), h)
+		return vmm.Handle{}, fmt.Errorf("restore vm %s from %s: %w", cfg.ID, dir, err)
+	}
+	q.log.Info("qemu restored", "vm", cfg.ID, "template", dir, "mode", info.Mode, "took", time.Since(start))
+	return h, nil
+}
+
+func (q *QEMU) load(ctx context.Context, h vmm.Handle, dir, mode string) error {
+	c, err := DialQMP(ctx, h.Control)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return loadState(ctx, c, filepath.Join(dir, templateStateName), mode)
+}
+
+func readSnapshotInfo(dir string) (snapshotInfo, error) {
+	var info snapshotInfo
+	b, err := os.ReadFile(filepath.Join(dir, templateInfoName))
+	if err != nil {
+		return info, fmt.Errorf("read snapshot info: %w", err)
+	}
+	if err := json.Unmarshal(b, &info); err != nil {
+		return info, fmt.Errorf("parse snapshot info: %w", err)
+	}
+	if info.Mode != ModeIgnoreShared && info.Mode != ModeStream {
+		return info, fmt.Errorf("snapshot info: unknown mode %q", info.Mode)
+	}
+	return info, nil
+}
+
+// SnapshotKey implements vmm.Snapshotter.
+func (q *QEMU) SnapshotKey(ctx context.Context, cfg vmm.Config) (string, error) {
+	out, err := exec.CommandContext(ctx, q.binary, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("snapshot key: %s --version: %w", q.binary, err)
+	}
+	return snapshotKey(q.binary, string(out), q.accel, q.tscKHz, cfg), nil
+}
+
+// CloneDisk implements vmm.Snapshotter: a qcow2 overlay over the frozen
+// base, of the base's format.
+func (q *QEMU) CloneDisk(ctx context.Context, base vmm.Disk, path string) (vmm.Disk, error) {
+	format := base.Format
+	if format == "" {
+		format = "raw"
+	}
+	img := q.img
+	if img == "" {
+		img = imgTool
+	}
+	out, err := exec.CommandContext(ctx, img, "create", "-q", "-f", "qcow2", "-F", format, "-b", base.Path, path).CombinedOutput()
+	if err != nil {
+		os.Remove(path)
+		return vmm.Disk{}, fmt.Errorf("clone disk %s over %s: %w: %s", path, base.Path, err, strings.TrimSpace(string(out)))
+	}
+	return vmm.Disk{Path: path, Format: "qcow2"}, nil
+}
+
+// ResizedDisk implements vmm.Snapshotter: block_resize to the disk's
+// size, which makes QEMU tell the guest its new capacity.
+func (q *QEMU) ResizedDisk(ctx context.Context, h vmm.Handle, index int, size int64) error {
+	c, err := DialQMP(ctx, h.Control)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	dev := fmt.Sprintf("disk%d", index)
+	if _, err := c.Execute(ctx, "block_resize", map[string]any{"device": dev, "size": size}); err != nil {
+		return fmt.Errorf("announce the size of %s: %w", dev, err)
+	}
+	return nil
+}

@@ -1,0 +1,108 @@
+package qemu
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"banger/internal/poll"
+	"banger/internal/shquote"
+)
+
+// Snapshot modes: how a template's state was saved.
+const (
+	// ModeIgnoreShared saves device state only: the RAM is in the shared
+	// memory file (x-ignore-shared, experimental in QEMU).
+	ModeIgnoreShared = "ignore-shared"
+	// ModeStream saves the RAM in the migration stream too: the fallback
+	// when x-ignore-shared is refused.
+	ModeStream = "stream"
+)
+
+const capIgnoreShared = "x-ignore-shared"
+
+// migrationEvery is how often a migration's progress is asked for.
+const migrationEvery = 5 * time.Millisecond
+
+// setIgnoreShared turns x-ignore-shared on for the next migration.
+func setIgnoreShared(ctx context.Context, c *QMPClient) error {
+	_, err := c.Execute(ctx, "migrate-set-capabilities", map[string]any{
+		"capabilities": []map[string]any{{"capability": capIgnoreShared, "state": true}},
+	})
+	return err
+}
+
+// saveState pauses the guest and writes its migration stream to path
+// through `exec:cat` (QEMU 7.2 has no file: migration). It tries
+// x-ignore-shared first and falls back to the full stream; it returns the
+// mode it used.
+func saveState(ctx context.Context, c *QMPClient, path string) (string, error) {
+	if _, err := c.Execute(ctx, "stop", nil); err != nil {
+		return "", fmt.Errorf("pause guest: %w", err)
+	}
+	mode := ModeIgnoreShared
+	if err := setIgnoreShared(ctx, c); err != nil {
+		var qe *QMPError
+		if !errors.As(err, &qe) {
+			return "", fmt.Errorf("enable %s: %w", capIgnoreShared, err)
+		}
+		mode = ModeStream
+	}
+	uri := "exec:cat > " + shquote.Quote(path)
+	if _, err := c.Execute(ctx, "migrate", map[string]any{"uri": uri}); err != nil {
+		return "", fmt.Errorf("save state to %s: %w", path, err)
+	}
+	if err := waitMigration(ctx, c); err != nil {
+		return "", fmt.Errorf("save state to %s: %w", path, err)
+	}
+	return mode, nil
+}
+
+// loadState feeds the stream at path to a QEMU started with -incoming
+// defer, waits for it to finish and resumes the guest (the template was
+// paused when it was saved, so the clone stays paused until told).
+func loadState(ctx context.Context, c *QMPClient, path, mode string) error {
+	if mode == ModeIgnoreShared {
+		if err := setIgnoreShared(ctx, c); err != nil {
+			return fmt.Errorf("enable %s: %w", capIgnoreShared, err)
+		}
+	}
+	uri := "exec:cat " + shquote.Quote(path)
+	if _, err := c.Execute(ctx, "migrate-incoming", map[string]any{"uri": uri}); err != nil {
+		return fmt.Errorf("load state from %s: %w", path, err)
+	}
+	if err := waitMigration(ctx, c); err != nil {
+		return fmt.Errorf("load state from %s: %w", path, err)
+	}
+	if _, err := c.Execute(ctx, "cont", nil); err != nil {
+		return fmt.Errorf("resume guest: %w", err)
+	}
+	return nil
+}
+
+// waitMigration polls query-migrate until the migration completed or
+// failed.
+func waitMigration(ctx context.Context, c *QMPClient) error {
+	return poll.Until(ctx, migrationEvery, nil, func(ctx context.Context) (bool, error) {
+		raw, err := c.Execute(ctx, "query-migrate", nil)
+		if err != nil {
+			return false, err
+		}
+		var st struct {
+			Status    string `json:"status"`
+			ErrorDesc string `json:"error-desc"`
+		}
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return false, fmt.Errorf("decode query-migrate: %w", err)
+		}
+		switch st.Status {
+		case "completed":
+			return true, nil
+		case "failed", "cancelled":
+			return false, fmt.Errorf("migration %s: %s", st.Status, st.ErrorDesc)
+		}
+		return false, nil
+	})
+}
