@@ -107,6 +107,9 @@ func (q *QEMU) Start(ctx context.Context, cfg vmm.Config) (vmm.Handle, error) {
 	}
 	qmpPath := QMPSocket(cfg.Dir)
 	sockets := []string{qmpPath, cfg.AgentSocket}
+	if cfg.SSHSocket != "" {
+		sockets = append(sockets, cfg.SSHSocket)
+	}
 	// Stale sockets from an earlier run would make QEMU's bind fail.
 	vmm.RemoveFiles(append(sockets, filepath.Join(cfg.Dir, pidFileName))...)
 	if err := writeSocketsFile(cfg.Dir, sockets); err != nil {
