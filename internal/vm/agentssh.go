@@ -1,0 +1,169 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+
+	"banger/internal/agent"
+	"banger/internal/sshkey"
+	"banger/internal/vmm"
+)
+
+// sshLink is the daemon's one SSH connection to a running VM's agent, over
+// the agent's SSH channel (a virtio-serial port carries one connection at a
+// time). Every session, tar stream and forward is a channel of it. It is
+// dialled on first use, dialled again when the connection dropped, and
+// closed when the run ends.
+type sshLink struct {
+	dial func(ctx context.Context) (*ssh.Client, error)
+
+	mu     sync.Mutex
+	client *ssh.Client
+	closed bool
+}
+
+var errLinkClosed = errors.New("the VM's agent connection is closed")
+
+// get returns the live client, dialling one when there is none. Dials are
+// serialised: the port takes one connection at a time.
+func (l *sshLink) get(ctx context.Context) (*ssh.Client, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil, errLinkClosed
+	}
+	if l.client != nil {
+		return l.client, nil
+	}
+	c, err := l.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.client = c
+	go func() {
+		_ = c.Wait()
+		l.drop(c)
+	}()
+	return c, nil
+}
+
+// drop closes c and forgets it, if it is still the live client.
+func (l *sshLink) drop(c *ssh.Client) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.client == c {
+		l.client = nil
+	}
+	_ = c.Close()
+}
+
+// close ends the connection for good.
+func (l *sshLink) close() {
+	l.mu.Lock()
+	c := l.client
+	l.client, l.closed = nil, true
+	l.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
+}
+
+// open runs fn, which opens one channel on the client. When that fails
+// because the connection is gone (the guest agent restarted, the port was
+// reset), it dials again and retries once.
+func (l *sshLink) open(ctx context.Context, fn func(*ssh.Client) error) error {
+	for attempt := 0; ; attempt++ {
+		c, err := l.get(ctx)
+		if err != nil {
+			return err
+		}
+		err = fn(c)
+		if err == nil || attempt > 0 || !connGone(err) {
+			return err
+		}
+		l.drop(c)
+	}
+}
+
+func connGone(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
+}
+
+// dialNested opens a channel that carries a whole SSH connection of its
+// own, served by the agent in process (agent.SSHNestedHost): what a system
+// ssh client gets through `banger vm connect`.
+func (l *sshLink) dialNested(ctx context.Context) (net.Conn, error) {
+	addr := net.JoinHostPort(agent.SSHNestedHost, strconv.Itoa(agent.SSHNestedPort))
+	var conn net.Conn
+	err := l.open(ctx, func(c *ssh.Client) (err error) {
+		conn, err = c.DialContext(ctx, "tcp", addr)
+		return err
+	})
+	return conn, err
+}
+
+// agentSSH says whether v is reached over its agent's SSH channel: the
+// backend offers the channel for this run and the agent serves SSH.
+func agentSSH(v guestVM, h agent.Hello) bool {
+	_, ok := v.Backend.(vmm.SSHDialer)
+	return ok && v.SSHSocket != "" && h.Supports(agent.CapabilitySSH)
+}
+
+// newLink returns the link to v's agent. Each dial asks the agent for its
+// hello, pins the host key it reports in banger's known_hosts under the
+// VM's alias (so the system ssh client verifies the same key; a changed
+// key is refused like any host key mismatch), and runs the SSH handshake
+// over the backend's channel accepting only that key.
+func (g *Guest) newLink(v guestVM) *sshLink {
+	return &sshLink{dial: func(ctx context.Context) (*ssh.Client, error) {
+		h, err := g.hello(ctx, v, v.AgentSocket)
+		if err != nil {
+			return nil, err
+		}
+		if !agentSSH(v, h) {
+			return nil, fmt.Errorf("VM %s: its agent (%s) does not serve SSH", v.Name, h.Version)
+		}
+		if err := g.pin(v.ID, h.SSHHostKey); err != nil {
+			return nil, err
+		}
+		signer, _, err := sshkey.Ensure(g.KeyPath)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := v.Backend.(vmm.SSHDialer).DialSSH(ctx, v.AgentSocket, v.SSHSocket)
+		if err != nil {
+			return nil, fmt.Errorf("VM %s: %w", v.Name, err)
+		}
+		c, err := agent.SSHClient(ctx, conn, signer, h)
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("VM %s: %w", v.Name, err)
+		}
+		return c, nil
+	}}
+}
+
+// pin records the agent's host key (an authorized_keys line) for VM id, or
+// checks it against the one recorded.
+func (g *Guest) pin(id, line string) error {
+	key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		return fmt.Errorf("parse the agent's SSH host key: %w", err)
+	}
+	return g.KnownHosts.Callback(sshkey.Alias(id))(sshkey.Alias(id), nil, key)
+}
+
+// closeLink closes the run's agent connection, if it has one. For a run
+// not yet in the registry (a start that fails after readiness).
+func (rt *runtime) closeLink() {
+	if rt.ssh != nil {
+		rt.ssh.close()
+	}
+}
