@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -166,4 +167,16 @@ func (rt *runtime) closeLink() {
 	if rt.ssh != nil {
 		rt.ssh.close()
 	}
+}
+
+// authKeyArg is the kernel command line argument that authorizes the
+// daemon's key with the agent's SSH server from the first instant, before
+// (or without) the work disk holding /root/.ssh/authorized_keys. Empty
+// when the key cannot be read (readiness will report that).
+func (g *Guest) authKeyArg() string {
+	signer, _, err := sshkey.Ensure(g.KeyPath)
+	if err != nil {
+		return ""
+	}
+	return " banger.authkey=" + base64.StdEncoding.EncodeToString(signer.PublicKey().Marshal())
 }

@@ -78,10 +78,8 @@ func (g *Guest) waitReady(ctx context.Context, v guestVM, exited <-chan struct{}
 	if !agentSSH(v, h) {
 		return nil, g.waitSSH(ctx, v, exited, p, git)
 	}
-	ctx, cancel := context.WithTimeout(ctx, g.bootTimeout())
-	defer cancel()
 	link := g.newLink(v)
-	c, err := link.get(ctx)
+	c, err := g.waitLink(ctx, v, link, exited)
 	if err == nil {
 		err = g.setUp(ctx, c, p, git)
 	}
@@ -90,6 +88,31 @@ func (g *Guest) waitReady(ctx context.Context, v guestVM, exited <-chan struct{}
 		return nil, err
 	}
 	return link, nil
+}
+
+// waitLink dials link until the handshake succeeds: the agent may answer
+// hello before its SSH port is open or the work disk with the authorized
+// key is mounted.
+func (g *Guest) waitLink(ctx context.Context, v guestVM, link *sshLink, exited <-chan struct{}) (*ssh.Client, error) {
+	timeout := g.bootTimeout()
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var c *ssh.Client
+	var last error
+	err := poll.Until(actx, pollEvery, exited, func(ctx context.Context) (bool, error) {
+		c, last = link.get(ctx)
+		if errors.Is(last, sshkey.ErrHostKeyMismatch) {
+			return false, last
+		}
+		return last == nil, nil
+	})
+	switch {
+	case errors.Is(err, poll.ErrExited):
+		return nil, errExitedDuringBoot
+	case err != nil && ctx.Err() == nil && actx.Err() != nil:
+		return nil, fmt.Errorf("ssh to the agent of %s did not succeed within %s (last error: %v)", v.Name, timeout, last)
+	}
+	return c, err
 }
 
 // waitHello asks the guest agent for its hello until it answers.

@@ -70,6 +70,7 @@ func (s *Service) plan(ctx context.Context, v store.VM, b vmm.VMM) (bootPlan, er
 	if img.Image.Init != "" {
 		cmdline += " init=" + img.Image.Init
 	}
+	cmdline += s.Guest.authKeyArg()
 	cfg := vmm.Config{
 		ID:          v.ID,
 		Kernel:      kernel,
