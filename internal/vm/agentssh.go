@@ -119,9 +119,8 @@ func agentSSH(v guestVM, h agent.Hello) bool {
 
 // newLink returns the link to v's agent. Each dial asks the agent for its
 // hello, pins the host key it reports in banger's known_hosts under the
-// VM's alias (so the system ssh client verifies the same key; a changed
-// key is refused like any host key mismatch), and runs the SSH handshake
-// over the backend's channel accepting only that key.
+// VM's alias (so the system ssh client verifies the same key), and runs
+// the SSH handshake over the backend's channel accepting only that key.
 func (g *Guest) newLink(v guestVM) *sshLink {
 	return &sshLink{dial: func(ctx context.Context) (*ssh.Client, error) {
 		h, err := g.hello(ctx, v, v.AgentSocket)
@@ -151,14 +150,24 @@ func (g *Guest) newLink(v guestVM) *sshLink {
 	}}
 }
 
-// pin records the agent's host key (an authorized_keys line) for VM id, or
-// checks it against the one recorded.
+// pin records the agent's host key (an authorized_keys line) for VM id,
+// replacing any other key recorded for it. What the agent says in hello
+// comes over the host-only agent channel, so it is trusted as it is: an
+// agent without a key on disk makes a new one at every start.
 func (g *Guest) pin(id, line string) error {
 	key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
 	if err != nil {
 		return fmt.Errorf("parse the agent's SSH host key: %w", err)
 	}
-	return g.KnownHosts.Callback(sshkey.Alias(id))(sshkey.Alias(id), nil, key)
+	alias := sshkey.Alias(id)
+	err = g.KnownHosts.Callback(alias)(alias, nil, key)
+	if !errors.Is(err, sshkey.ErrHostKeyMismatch) {
+		return err
+	}
+	if err := g.KnownHosts.Forget(alias); err != nil {
+		return err
+	}
+	return g.KnownHosts.Callback(alias)(alias, nil, key)
 }
 
 // closeLink closes the run's agent connection, if it has one. For a run
