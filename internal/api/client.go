@@ -53,34 +53,25 @@ func send[Req, Resp any](ctx context.Context, c *Client, e Endpoint[Req, Resp], 
 	if rd != nil {
 		hr.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.do(hr)
+	return c.do(hr)
+}
+
+// do sends hr. A daemon that does not answer is ErrDaemonUnreachable, and
+// a failed answer (status 400 or more) is its *Error.
+func (c *Client) do(hr *http.Request) (*http.Response, error) {
+	resp, err := c.http.Do(hr)
 	if err != nil {
-		return nil, requestError(e.Method, path, err)
+		var opErr *net.OpError
+		if errors.As(err, &opErr) && opErr.Op == "dial" {
+			return nil, fmt.Errorf("%w (socket %s): %v", ErrDaemonUnreachable, c.Socket, opErr.Err)
+		}
+		return nil, fmt.Errorf("%s %s: %w", hr.Method, hr.URL.EscapedPath(), err)
 	}
 	if resp.StatusCode >= 400 {
 		defer resp.Body.Close()
 		return nil, decodeError(resp)
 	}
 	return resp, nil
-}
-
-// do sends hr; a daemon that does not answer is ErrDaemonUnreachable.
-func (c *Client) do(hr *http.Request) (*http.Response, error) {
-	resp, err := c.http.Do(hr)
-	var opErr *net.OpError
-	if errors.As(err, &opErr) && opErr.Op == "dial" {
-		return nil, fmt.Errorf("%w (socket %s): %v", ErrDaemonUnreachable, c.Socket, opErr.Err)
-	}
-	return resp, err
-}
-
-// requestError says which request failed, except that the daemon does not
-// run, which says it all.
-func requestError(method, path string, err error) error {
-	if errors.Is(err, ErrDaemonUnreachable) {
-		return err
-	}
-	return fmt.Errorf("%s %s: %w", method, path, err)
 }
 
 func decodeError(resp *http.Response) error {

@@ -24,11 +24,7 @@ func (c *Client) Connect(ctx context.Context, name string) (io.ReadWriteCloser, 
 	hr.Header.Set("Upgrade", ConnectProtocol)
 	resp, err := c.do(hr)
 	if err != nil {
-		return nil, requestError(e.Method, path, err)
-	}
-	if resp.StatusCode >= 400 {
-		defer resp.Body.Close()
-		return nil, decodeError(resp)
+		return nil, err
 	}
 	rw, ok := resp.Body.(io.ReadWriteCloser)
 	if resp.StatusCode != http.StatusSwitchingProtocols || !ok {

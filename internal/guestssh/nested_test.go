@@ -13,13 +13,7 @@ import (
 // own name carries a whole SSH connection of its own, served in process:
 // two at once over one outer connection, each with its own exit status.
 func TestNestedConnections(t *testing.T) {
-	key := newSigner(t)
-	sock, hostKey := serve(t, key.PublicKey())
-	outer, err := dial(sock, hostKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer outer.Close()
+	key, hostKey, outer := outerConn(t)
 	addr := net.JoinHostPort(NestedHost, strconv.Itoa(NestedPort))
 	var inner [2]*ssh.Client
 	for i := range inner {
@@ -51,13 +45,7 @@ func TestNestedConnections(t *testing.T) {
 // TestNestedNeedsTheKey checks that a nested connection authenticates on
 // its own: the outer connection's key does not let another one in.
 func TestNestedNeedsTheKey(t *testing.T) {
-	key := newSigner(t)
-	sock, hostKey := serve(t, key.PublicKey())
-	outer, err := dial(sock, hostKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer outer.Close()
+	_, hostKey, outer := outerConn(t)
 	conn, err := outer.Dial("tcp", net.JoinHostPort(NestedHost, strconv.Itoa(NestedPort)))
 	if err != nil {
 		t.Fatal(err)
@@ -68,4 +56,17 @@ func TestNestedNeedsTheKey(t *testing.T) {
 	if err == nil {
 		t.Fatal("a nested connection with an unknown key was let in")
 	}
+}
+
+// outerConn connects to a fresh server with a new key, for the test's life.
+func outerConn(t *testing.T) (ssh.Signer, ssh.PublicKey, *ssh.Client) {
+	t.Helper()
+	key := newSigner(t)
+	sock, hostKey := serve(t, key.PublicKey())
+	outer, err := dial(sock, hostKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { outer.Close() })
+	return key, hostKey, outer
 }

@@ -5,10 +5,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -30,6 +30,11 @@ type sshLink struct {
 	closed bool
 }
 
+// linkDialTimeout bounds one dial of a link (hello, then the handshake,
+// which over virtio-serial waits until the agent opens its port), so that
+// callers waiting on the link's lock are not held forever.
+const linkDialTimeout = 30 * time.Second
+
 var errLinkClosed = errors.New("the VM's agent connection is closed")
 
 // get returns the live client, dialling one when there is none. Dials are
@@ -43,6 +48,8 @@ func (l *sshLink) get(ctx context.Context) (*ssh.Client, error) {
 	if l.client != nil {
 		return l.client, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, linkDialTimeout)
+	defer cancel()
 	c, err := l.dial(ctx)
 	if err != nil {
 		return nil, err
@@ -86,15 +93,19 @@ func (l *sshLink) open(ctx context.Context, fn func(*ssh.Client) error) error {
 			return err
 		}
 		err = fn(c)
-		if err == nil || attempt > 0 || !connGone(err) {
+		if err == nil || attempt > 0 || !connGone(ctx, err) {
 			return err
 		}
 		l.drop(c)
 	}
 }
 
-func connGone(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed)
+// connGone says whether opening a channel failed because the connection
+// is gone (EOF, a broken pipe, a closed socket) rather than because the
+// guest refused the channel or the caller gave up.
+func connGone(ctx context.Context, err error) bool {
+	var refused *ssh.OpenChannelError
+	return ctx.Err() == nil && !errors.As(err, &refused)
 }
 
 // dialNested opens a channel that carries a whole SSH connection of its
