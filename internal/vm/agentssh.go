@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"banger/internal/agent"
+	"banger/internal/poll"
 	"banger/internal/sshkey"
 	"banger/internal/vmm"
 )
@@ -199,4 +200,23 @@ func (g *Guest) authKeyArg() string {
 		return ""
 	}
 	return " banger.authkey=" + base64.StdEncoding.EncodeToString(signer.PublicKey().Marshal())
+}
+
+// waitWorkDisk waits until the work disk is mounted at /root: an agent
+// started early under systemd answers before that mount (which is
+// nofail), and file sync, git and workspaces write under /root.
+func (g *Guest) waitWorkDisk(ctx context.Context, c *ssh.Client, exited <-chan struct{}) error {
+	timeout := g.bootTimeout()
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err := poll.Until(actx, pollEvery/5, exited, func(context.Context) (bool, error) {
+		return run(c, nil, "grep", "-qs", " /root ", "/proc/mounts") == nil, nil
+	})
+	switch {
+	case errors.Is(err, poll.ErrExited):
+		return errExitedDuringBoot
+	case err != nil && ctx.Err() == nil:
+		return fmt.Errorf("the work disk was not mounted at /root within %s", timeout)
+	}
+	return err
 }

@@ -123,7 +123,8 @@ func newFakeGuest(t *testing.T) (*Guest, guestVM, *fakeGuest, string) {
 
 // TestReadyOverTheAgent checks readiness with an agent that serves SSH:
 // no network at all (the VM has no address), the host key from hello
-// pinned under the VM's alias, and file sync and git over the link.
+// pinned under the VM's alias, and, once the work disk is at /root, file
+// sync and git over the link.
 func TestReadyOverTheAgent(t *testing.T) {
 	g, v, f, cmds := newFakeGuest(t)
 	src := filepath.Join(t.TempDir(), "hello.txt")
@@ -138,10 +139,9 @@ func TestReadyOverTheAgent(t *testing.T) {
 		t.Fatalf("link %v after %d SSH dials; want a link over one", link, f.dials())
 	}
 	b, _ := os.ReadFile(cmds)
-	for _, want := range []string{"install -D -m 640 /dev/stdin /root/hello.txt", "git config --global user.name 'Dev Eloper'"} {
-		if !strings.Contains(string(b), want+"\n") {
-			t.Errorf("guest commands %q lack %q", b, want)
-		}
+	want := "grep -qs ' /root ' /proc/mounts\ninstall -D -m 640 /dev/stdin /root/hello.txt\ngit config --global user.name 'Dev Eloper'\n"
+	if string(b) != want {
+		t.Errorf("guest commands\n%s\nwant (the work disk waited for first)\n%s", b, want)
 	}
 	kh, _ := os.ReadFile(g.KnownHosts.Path)
 	if !strings.HasPrefix(string(kh), "banger-abc123 "+f.agent.SSHHostKey) {

@@ -81,6 +81,9 @@ func (g *Guest) waitReady(ctx context.Context, v guestVM, exited <-chan struct{}
 	link := g.newLink(v)
 	c, err := g.waitLink(ctx, v, link, exited)
 	if err == nil {
+		err = g.waitWorkDisk(ctx, c, exited)
+	}
+	if err == nil {
 		err = g.setUp(ctx, c, p, git)
 	}
 	if err != nil {
