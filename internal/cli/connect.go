@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 
 	"github.com/spf13/cobra"
 
@@ -26,6 +27,9 @@ func (a *app) vmConnectCmd() *cobra.Command {
 			"agent serves SSH, so those VMs need no sshd and no network route.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Ctrl-C reaches ssh's whole process group; ssh decides when
+			// the connection ends, and then closes our stdin.
+			signal.Ignore(os.Interrupt)
 			c, err := a.connectClient(cmd.Context(), socket)
 			if err != nil {
 				return err
