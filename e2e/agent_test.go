@@ -14,9 +14,9 @@ import (
 // checkReadyWithoutSSHD shows that a VM whose agent serves SSH needs no
 // sshd: with the guest's sshd stopped and masked, the VM becomes ready
 // again after a restart, and vm exec (exit codes, streams), vm ssh (with a
-// terminal too) and the
-// ssh config's NAME.vm all still reach it, the last from outside the VM
-// network's namespace, where the guest's address has no route.
+// terminal too) and the ssh config's NAME.vm all still reach it, the last
+// from outside the VM network's namespace, where the guest's address has
+// no route.
 func checkReadyWithoutSSHD(t *testing.T, e *env, name string) {
 	t.Helper()
 	e.ok("vm", "exec", name, "--", "systemctl", "mask", "--now", "ssh.service", "ssh.socket")
