@@ -178,5 +178,9 @@ func (s *Service) ready(ctx context.Context, v store.VM, rt *runtime, exited <-c
 		return err
 	}
 	rt.ssh, rt.ViaAgent = link, true
-	return writeHandles(s.runDir(v.ID), rt)
+	if err := writeHandles(s.runDir(v.ID), rt); err != nil {
+		rt.closeLink()
+		return err
+	}
+	return nil
 }
