@@ -294,7 +294,8 @@ func (e *env) daemonLog() string {
 	if len(lines) > 60 {
 		lines = lines[len(lines)-60:]
 	}
-	return strings.Join(lines, "\n")
+	out, _ := os.ReadFile(filepath.Join(e.runtime, "bangerd.out"))
+	return strings.Join(lines, "\n") + "\nbangerd.out:\n" + string(out)
 }
 
 // banger runs the CLI inside the namespace (netns=true) or outside it and

@@ -119,6 +119,7 @@ func TestWorkspaceAndExec(t *testing.T) {
 		t.Errorf("added.txt after apply = %q", b)
 	}
 	checkAgentNamesAndForward(t, e, vms[0])
+	checkReadyWithoutSSHD(t, e, "e2e-ws")
 
 	id := vms[0].ID
 	e.ok("vm", "delete", "e2e-ws")

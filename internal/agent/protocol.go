@@ -33,6 +33,18 @@ const (
 // SSHPortName / SSHVsockPort; Hello.SSHHostKey is then its host key.
 const CapabilitySSH = "ssh"
 
+// SSHNestedHost and SSHNestedPort name no guest socket: a direct-tcpip
+// channel opened to them on the agent's SSH connection is answered by the
+// agent itself with a whole new SSH server connection over that channel.
+// This is how the daemon gives each `banger vm exec` (run by the system ssh
+// client through a ProxyCommand) its own SSH connection while the
+// virtio-serial port carries only the daemon's one. Agents offering
+// CapabilitySSH serve it (guestssh.NestedHost and NestedPort).
+const (
+	SSHNestedHost = "banger-agent"
+	SSHNestedPort = 22
+)
+
 // Request is one call from the host.
 type Request struct {
 	ID     uint64          `json:"id"`

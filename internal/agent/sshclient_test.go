@@ -67,3 +67,11 @@ func TestSSHClientPinsHelloKey(t *testing.T) {
 		t.Fatal("SSHClient went ahead with an agent that does not offer ssh")
 	}
 }
+
+// TestNestedAddressAgrees checks that the daemon dials the name the guest
+// serves its nested SSH connections on.
+func TestNestedAddressAgrees(t *testing.T) {
+	if SSHNestedHost != guestssh.NestedHost || SSHNestedPort != guestssh.NestedPort {
+		t.Errorf("agent %s:%d, guestssh %s:%d", SSHNestedHost, SSHNestedPort, guestssh.NestedHost, guestssh.NestedPort)
+	}
+}

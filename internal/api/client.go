@@ -53,13 +53,19 @@ func send[Req, Resp any](ctx context.Context, c *Client, e Endpoint[Req, Resp], 
 	if rd != nil {
 		hr.Header.Set("Content-Type", "application/json")
 	}
+	return c.do(hr)
+}
+
+// do sends hr. A daemon that does not answer is ErrDaemonUnreachable, and
+// a failed answer (status 400 or more) is its *Error.
+func (c *Client) do(hr *http.Request) (*http.Response, error) {
 	resp, err := c.http.Do(hr)
 	if err != nil {
 		var opErr *net.OpError
 		if errors.As(err, &opErr) && opErr.Op == "dial" {
 			return nil, fmt.Errorf("%w (socket %s): %v", ErrDaemonUnreachable, c.Socket, opErr.Err)
 		}
-		return nil, fmt.Errorf("%s %s: %w", e.Method, path, err)
+		return nil, fmt.Errorf("%s %s: %w", hr.Method, hr.URL.EscapedPath(), err)
 	}
 	if resp.StatusCode >= 400 {
 		defer resp.Body.Close()

@@ -190,7 +190,7 @@ func TestEveryEndpoint(t *testing.T) {
 	f := &fakeDaemon{}
 	c := serveFake(t, f)
 	eps := endpoints(t)
-	tested := map[string]bool{"Logs": true, "Forward": true} // tested on their own below
+	tested := map[string]bool{"Logs": true, "Forward": true, "Connect": true} // tested on their own
 	for _, tt := range tests {
 		t.Run(tt.endpoint, func(t *testing.T) {
 			e, ok := eps[tt.endpoint]

@@ -18,6 +18,11 @@ const (
 	ReplyEvents
 	// ReplyText is plain text copied as it is (a console log).
 	ReplyText
+	// ReplyUpgrade switches the connection to a raw byte stream: the
+	// request carries "Connection: Upgrade" and "Upgrade: " +
+	// ConnectProtocol, the daemon answers 101 Switching Protocols, and the
+	// bytes that follow go both ways. A refused request gets an Error.
+	ReplyUpgrade
 )
 
 // Endpoint is one method of the API: the HTTP method, the path pattern
@@ -63,6 +68,9 @@ type Status struct {
 // Text marks an endpoint answering plain text.
 type Text struct{}
 
+// Stream marks an endpoint answering with a raw byte stream (ReplyUpgrade).
+type Stream struct{}
+
 // EndpointTable lists every endpoint of the API. The daemon registers its
 // handlers by these values and the Client calls them, so a path, a method
 // and the types of a request and its answer are written once.
@@ -78,7 +86,8 @@ type EndpointTable struct {
 	SetVM        Endpoint[SetVM, VM]
 	VMAction     Endpoint[Empty, VM] // {action}: start, stop, restart or kill
 	SSHTarget    Endpoint[Empty, SSHTarget]
-	Logs         Endpoint[Empty, Text] // query offset=N: from byte N on
+	Logs         Endpoint[Empty, Text]   // query offset=N: from byte N on
+	Connect      Endpoint[Empty, Stream] // SSH to the guest, over its agent
 	SetWorkspace Endpoint[Workspace, Workspace]
 	Forward      Endpoint[ForwardRequest, Forward] // a "forward" event, then open until the VM stops
 	ListForwards Endpoint[Empty, []Forward]
@@ -121,6 +130,7 @@ var Endpoints = EndpointTable{
 	VMAction:     Endpoint[Empty, VM]{"POST", "/vms/{name}/{action}", ReplyEvents},
 	SSHTarget:    Endpoint[Empty, SSHTarget]{"GET", "/vms/{name}/ssh", ReplyJSON},
 	Logs:         Endpoint[Empty, Text]{"GET", "/vms/{name}/logs", ReplyText},
+	Connect:      Endpoint[Empty, Stream]{"GET", "/vms/{name}/connect", ReplyUpgrade},
 	SetWorkspace: Endpoint[Workspace, Workspace]{"POST", "/vms/{name}/workspace", ReplyJSON},
 	Forward:      Endpoint[ForwardRequest, Forward]{"POST", "/vms/{name}/forwards", ReplyEvents},
 	ListForwards: Endpoint[Empty, []Forward]{"GET", "/forwards", ReplyJSON},

@@ -116,7 +116,14 @@ type SSHTarget struct {
 	KeyPath      string `json:"key_path"`
 	KnownHosts   string `json:"known_hosts"`
 	HostKeyAlias string `json:"host_key_alias"`
+	// Via is ViaAgent when the VM is reached over its agent (the stream
+	// of Endpoints.Connect, as the ssh client's ProxyCommand) rather than
+	// over the network to Host:Port.
+	Via string `json:"via,omitempty"`
 }
+
+// ViaAgent is SSHTarget.Via for a VM whose SSH server is its agent.
+const ViaAgent = "agent"
 
 // Image is an image as the API shows it.
 type Image struct {

@@ -17,8 +17,10 @@ import (
 
 // sshArgs builds the system ssh client's argv for a target. The command's
 // arguments are quoted for the remote shell one by one, so they arrive as
-// given.
-func sshArgs(t api.SSHTarget, tty bool, command []string) []string {
+// given. A non-empty proxy is the ProxyCommand that reaches a VM over its
+// agent (see proxyCommand); the host key is then checked under the same
+// alias, against the key the agent reported.
+func sshArgs(t api.SSHTarget, proxy string, tty bool, command []string) []string {
 	args := []string{
 		"-i", t.KeyPath,
 		"-o", "IdentitiesOnly=yes",
@@ -32,6 +34,9 @@ func sshArgs(t api.SSHTarget, tty bool, command []string) []string {
 		"-o", "ConnectTimeout=15",
 		"-o", "ServerAliveInterval=15",
 		"-p", strconv.Itoa(t.Port),
+	}
+	if proxy != "" {
+		args = append(args, "-o", "ProxyCommand="+proxy)
 	}
 	if tty {
 		args = append(args, "-t")
@@ -64,8 +69,12 @@ func (a *app) ssh(ctx context.Context, c *api.Client, name string, command []str
 	if err != nil {
 		return 0, fmt.Errorf("the ssh client is missing: apt-get install openssh-client")
 	}
+	proxy, err := a.proxyCommand(t)
+	if err != nil {
+		return 0, err
+	}
 	tty := (o.tty || len(command) == 0) && term.IsTerminal(int(os.Stdin.Fd()))
-	cmd := exec.Command(bin, sshArgs(t, tty, command)...)
+	cmd := exec.Command(bin, sshArgs(t, proxy, tty, command)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = a.stdin, a.stdout, a.stderr
 	if o.stdin != nil {
 		cmd.Stdin = o.stdin

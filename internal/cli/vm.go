@@ -70,7 +70,7 @@ func (f *vmFlags) request(gitDir string) (api.CreateVM, error) {
 func (a *app) vmCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "vm", Short: "Create, run and manage VMs"}
 	cmd.AddCommand(a.vmSetCmd(), a.vmWorkspaceCmd(), a.vmExecCmd(), a.vmForwardCmd(), a.vmPortsCmd(), a.vmStatsCmd(), a.vmRunCmd(), a.vmCreateCmd(), a.vmListCmd(), a.vmShowCmd(), a.vmSSHCmd(), a.vmLogsCmd(),
-		a.vmDeleteCmd(), a.vmPruneCmd())
+		a.vmDeleteCmd(), a.vmPruneCmd(), a.vmConnectCmd())
 	for _, action := range []struct{ name, short string }{
 		{"start", "Boot a stopped VM and wait for SSH"},
 		{"stop", "Shut a VM down gracefully (killed after stop_timeout)"},

@@ -82,7 +82,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err := svc.VMs.Reconcile(ctx); err != nil {
 		log.Warn("reconcile", "err", err)
 	}
-	nm := &names{vms: svc.VMs, log: log, sshPath: cfg.SSHConfigPath(), run: dns.Exec}
+	nm := &names{vms: svc.VMs, log: log, sshPath: cfg.SSHConfigPath(), proxy: cliProxy(cfg.SocketPath()), run: dns.Exec}
 	nm.startDNS(ctx, cfg.DNSAddr)
 	if nm.srv != nil {
 		defer nm.srv.Close()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"banger/internal/dns"
@@ -17,11 +19,24 @@ type names struct {
 	vms     *vm.Service
 	log     *slog.Logger
 	sshPath string
-	srv     *dns.Server
-	run     dns.Runner
+	// proxy is the ssh ProxyCommand for a VM reached over its agent.
+	proxy func(vm string) string
+	srv   *dns.Server
+	run   dns.Runner
 
 	mu       sync.Mutex
 	resolved bool // the bridge's resolved routing is set
+}
+
+// cliProxy returns the ProxyCommand builder for banger's ssh config: the
+// banger CLI beside this daemon's binary, talking to socket.
+func cliProxy(socket string) func(vm string) string {
+	self, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	bin := filepath.Join(filepath.Dir(self), "banger")
+	return func(vm string) string { return sshconfig.ProxyCommand(bin, socket, vm) }
 }
 
 // startDNS serves <vm>.vm on addr. Failing to bind is logged, not fatal:
@@ -80,7 +95,11 @@ func (n *names) writeSSHConfig(ctx context.Context) {
 		if err != nil {
 			continue
 		}
-		entries = append(entries, sshconfig.Entry{Name: in.Name, ID: in.ID, IP: ip})
+		e := sshconfig.Entry{Name: in.Name, ID: in.ID, IP: ip}
+		if in.ViaAgent && n.proxy != nil {
+			e.ProxyCommand = n.proxy(in.Name)
+		}
+		entries = append(entries, e)
 	}
 	if err := sshconfig.Write(n.sshPath, sshconfig.Render(entries, n.vms.Guest.KeyPath, n.vms.Guest.KnownHosts.Path)); err != nil {
 		n.log.Warn("ssh config", "err", err)

@@ -57,6 +57,7 @@ func (h *Handlers) vmRoutes(mux *http.ServeMux) {
 	})
 	route(mux, h, ep.Forward, h.forward)
 	route(mux, h, ep.Logs, h.logs)
+	route(mux, h, ep.Connect, h.connect)
 }
 
 func (h *Handlers) createVM(r *http.Request, req api.CreateVM, p progress.Func) (api.VM, error) {

@@ -93,7 +93,14 @@ func pruneAPI(deleted []string) api.PruneResult {
 
 func sshTargetAPI(t vm.SSHTarget) api.SSHTarget {
 	return api.SSHTarget{VM: t.Name, User: "root", Host: t.Host, Port: 22, KeyPath: t.KeyPath,
-		KnownHosts: t.KnownHosts, HostKeyAlias: t.Alias}
+		KnownHosts: t.KnownHosts, HostKeyAlias: t.Alias, Via: viaAPI(t.Via)}
+}
+
+func viaAPI(via string) string {
+	if via == vm.ViaAgent {
+		return api.ViaAgent
+	}
+	return ""
 }
 
 func forwardAPI(f forward.Forward) api.Forward {

@@ -13,7 +13,8 @@ import (
 
 // directTCPIP answers a "direct-tcpip" channel by connecting to a port on
 // the guest's loopback: the host reaches guest services without any
-// network between them. Other addresses are refused.
+// network between them. The agent's own name (NestedHost) gets a
+// nested SSH connection (see serveNested). Other addresses are refused.
 func (s *Server) directTCPIP(ctx context.Context, nc ssh.NewChannel) {
 	var m struct {
 		Host     string
@@ -23,6 +24,10 @@ func (s *Server) directTCPIP(ctx context.Context, nc ssh.NewChannel) {
 	}
 	if err := ssh.Unmarshal(nc.ExtraData(), &m); err != nil {
 		_ = nc.Reject(ssh.ConnectionFailed, "malformed direct-tcpip request")
+		return
+	}
+	if isNested(m.Host, m.Port) {
+		s.serveNested(ctx, nc)
 		return
 	}
 	host, ok := loopbackHost(m.Host)

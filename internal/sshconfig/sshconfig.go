@@ -30,6 +30,10 @@ type Entry struct {
 	Name string     // VM name: [a-z0-9-], becomes Host NAME.vm
 	ID   string     // VM id: the known_hosts alias is banger-ID
 	IP   netip.Addr // the VM's address
+	// ProxyCommand, when set, reaches the VM over its agent (see
+	// ProxyCommand): ssh NAME.vm then needs neither sshd in the guest nor
+	// a route to its address.
+	ProxyCommand string
 }
 
 // Render returns the ssh_config text for entries: one Host block each,
@@ -58,6 +62,9 @@ func Render(entries []Entry, keyPath, knownHosts string) []byte {
 			{"PasswordAuthentication", "no"},
 		} {
 			fmt.Fprintf(&b, "\t%s %s\n", kv[0], kv[1])
+		}
+		if e.ProxyCommand != "" && !strings.ContainsAny(e.ProxyCommand, "\r\n") {
+			fmt.Fprintf(&b, "\tProxyCommand %s\n", e.ProxyCommand)
 		}
 	}
 	return b.Bytes()

@@ -285,3 +285,21 @@ func TestSSHResolvesVMName(t *testing.T) {
 		t.Errorf("ssh -G nosuch.vm: hostname %q", unknown["hostname"])
 	}
 }
+
+// TestRenderProxyCommand checks that a VM reached over its agent gets
+// `banger vm connect` as its ProxyCommand, and that one that could break
+// the file out of its block is dropped.
+func TestRenderProxyCommand(t *testing.T) {
+	proxy := ProxyCommand("/usr/local/bin/banger", "/run/banger/bangerd.sock", "dev")
+	got := string(Render([]Entry{
+		{Name: "dev", ID: "0123abcd", IP: netip.MustParseAddr("172.30.0.2"), ProxyCommand: proxy},
+		{Name: "bad", ID: "4567", IP: netip.MustParseAddr("172.30.0.3"), ProxyCommand: "x\nHost *"},
+	}, "/k", "/kh"))
+	want := "\tPasswordAuthentication no\n\tProxyCommand /usr/local/bin/banger vm connect --socket /run/banger/bangerd.sock dev\n\nHost bad.vm\n"
+	if !strings.Contains(got, want) {
+		t.Errorf("Render =\n%s\nwant it to contain\n%s", got, want)
+	}
+	if strings.Count(got, "ProxyCommand") != 1 {
+		t.Errorf("Render =\n%s\nwant one ProxyCommand", got)
+	}
+}

@@ -9,7 +9,7 @@ import (
 
 // guestOf is what guest access needs of v, running as rt.
 func (s *Service) guestOf(v store.VM, rt *runtime) guestVM {
-	return guestVM{ID: v.ID, Name: v.Name, IP: v.IP, AgentSocket: rt.AgentSocket, Backend: s.Backends[v.Backend]}
+	return guestVM{ID: v.ID, Name: v.Name, IP: v.IP, AgentSocket: rt.AgentSocket, SSHSocket: rt.SSHSocket, Backend: s.Backends[v.Backend]}
 }
 
 // withAgent calls fn with a connection to the agent of the running VM

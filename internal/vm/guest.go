@@ -18,10 +18,11 @@ import (
 )
 
 // Guest is the service's access into running guests: the agent channel,
-// readiness after a boot (the agent's hello, then one SSH handshake that
-// pins the guest's host key), and what is copied in over that connection
-// (the [[file_sync]] entries and the user's git identity). It is the one
-// place that sets a guest's git identity.
+// readiness after a boot (the agent's hello; for agents without SSH, then
+// one SSH handshake with the guest's sshd), the daemon's SSH connection to
+// the agent (agentssh.go), and what is copied in over SSH (the
+// [[file_sync]] entries and the user's git identity). It is the one place
+// that sets a guest's git identity.
 type Guest struct {
 	KeyPath     string
 	KnownHosts  *sshkey.KnownHosts
@@ -38,6 +39,7 @@ type GitIdentity struct{ Name, Email string }
 type guestVM struct {
 	ID, Name, IP string
 	AgentSocket  string
+	SSHSocket    string  // the agent's SSH channel, when the backend offers one
 	Backend      vmm.VMM // for its own agent channel, if it has one
 }
 
@@ -62,18 +64,69 @@ func (g *Guest) bootTimeout() time.Duration {
 var errExitedDuringBoot = errors.New("the VM's process exited during boot")
 
 // waitReady waits for the guest agent to answer (the guest has booted and
-// its network is configured), then for SSH, pinning the guest's host key;
-// over that connection it copies the file_sync entries in and sets git
-// (when git names one). exited closes if the VMM process ends first.
-func (g *Guest) waitReady(ctx context.Context, v guestVM, exited <-chan struct{}, p progress.Func, git GitIdentity) error {
+// its network is configured). When the agent serves SSH on a channel the
+// backend offers, that is all: the returned link is the daemon's SSH
+// connection over it, pinned to the host key hello reported, and file sync
+// and git go over it. Otherwise (older images) it waits for the guest's
+// sshd over the network, pinning its host key, and returns no link.
+// exited closes if the VMM process ends first.
+func (g *Guest) waitReady(ctx context.Context, v guestVM, exited <-chan struct{}, p progress.Func, git GitIdentity) (*sshLink, error) {
+	h, err := g.waitHello(ctx, v, exited)
+	if err != nil {
+		return nil, err
+	}
+	if !agentSSH(v, h) {
+		return nil, g.waitSSH(ctx, v, exited, p, git)
+	}
+	link := g.newLink(v)
+	c, err := g.waitLink(ctx, v, link, exited)
+	if err == nil {
+		err = g.waitWorkDisk(ctx, c, exited)
+	}
+	if err == nil {
+		err = g.setUp(ctx, c, p, git)
+	}
+	if err != nil {
+		link.close()
+		return nil, err
+	}
+	return link, nil
+}
+
+// waitLink dials link until the handshake succeeds: the agent may answer
+// hello before its SSH port is open or the work disk with the authorized
+// key is mounted.
+func (g *Guest) waitLink(ctx context.Context, v guestVM, link *sshLink, exited <-chan struct{}) (*ssh.Client, error) {
+	timeout := g.bootTimeout()
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var c *ssh.Client
+	var last error
+	err := poll.Until(actx, pollEvery, exited, func(ctx context.Context) (bool, error) {
+		c, last = link.get(ctx)
+		return last == nil, nil
+	})
+	switch {
+	case errors.Is(err, poll.ErrExited):
+		return nil, errExitedDuringBoot
+	case err != nil && ctx.Err() == nil && actx.Err() != nil:
+		return nil, fmt.Errorf("ssh to the agent of %s did not succeed within %s (last error: %v)", v.Name, timeout, last)
+	}
+	return c, err
+}
+
+// waitHello asks the guest agent for its hello until it answers.
+func (g *Guest) waitHello(ctx context.Context, v guestVM, exited <-chan struct{}) (agent.Hello, error) {
 	timeout := g.bootTimeout()
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var last error
+	var h agent.Hello
 	err := poll.Until(actx, pollEvery, exited, func(ctx context.Context) (bool, error) {
-		h, err := g.hello(ctx, v, v.AgentSocket)
+		var err error
+		h, err = g.hello(ctx, v, v.AgentSocket)
 		if err == nil {
-			g.log().InfoContext(ctx, "guest agent ready", "vm", v.Name, "agent", h.Version, "protocol", h.Protocol)
+			g.log().InfoContext(ctx, "guest agent ready", "vm", v.Name, "agent", h.Version, "protocol", h.Protocol, "ssh", agentSSH(v, h))
 			return true, nil
 		}
 		var old *agent.TooOldError
@@ -85,13 +138,19 @@ func (g *Guest) waitReady(ctx context.Context, v guestVM, exited <-chan struct{}
 	})
 	switch {
 	case errors.Is(err, poll.ErrExited):
-		return errExitedDuringBoot
+		return h, errExitedDuringBoot
 	case err != nil && ctx.Err() == nil && actx.Err() != nil:
-		return fmt.Errorf("the guest agent did not answer within %s (last error: %v); is banger-agent in the image?", timeout, last)
-	case err != nil:
+		return h, fmt.Errorf("the guest agent did not answer within %s (last error: %v); is banger-agent in the image?", timeout, last)
+	}
+	return h, err
+}
+
+// setUp does the work of a new guest: file sync, then the git identity.
+func (g *Guest) setUp(ctx context.Context, c *ssh.Client, p progress.Func, git GitIdentity) error {
+	if err := g.syncFiles(ctx, c, p); err != nil {
 		return err
 	}
-	return g.waitSSH(ctx, v, exited, p, git)
+	return setGitIdentity(c, git)
 }
 
 // waitSSH connects with SSH, pinning the guest's host key, and does the
@@ -134,10 +193,7 @@ func (g *Guest) waitSSH(ctx context.Context, v guestVM, exited <-chan struct{}, 
 		return err
 	}
 	defer c.Close()
-	if err := g.syncFiles(ctx, c, p); err != nil {
-		return err
-	}
-	return setGitIdentity(c, git)
+	return g.setUp(ctx, c, p, git)
 }
 
 // dialAgent connects to a VM's agent through its backend's channel, or

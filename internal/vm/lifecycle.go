@@ -174,9 +174,11 @@ func (s *Service) ConsoleLog(ctx context.Context, name string) (string, error) {
 	return s.consoleLog(v.ID), nil
 }
 
-// SSHTarget says how to reach a running VM.
+// SSHTarget says how to reach a running VM. Via is ViaAgent when the VM
+// is reached through Connect, empty for its sshd on Host.
 type SSHTarget struct {
 	Name, Host, KeyPath, KnownHosts, Alias string
+	Via                                    string
 }
 
 // Target returns the SSH target of a running VM.
@@ -188,5 +190,9 @@ func (s *Service) Target(ctx context.Context, name string) (SSHTarget, error) {
 	if !in.Running {
 		return SSHTarget{}, badRequest("VM %s is %s; start it with `banger vm start %s`", in.Name, in.State, in.Name)
 	}
-	return SSHTarget{Name: in.Name, Host: in.IP, KeyPath: s.Guest.KeyPath, KnownHosts: s.Guest.KnownHosts.Path, Alias: sshkey.Alias(in.ID)}, nil
+	t := SSHTarget{Name: in.Name, Host: in.IP, KeyPath: s.Guest.KeyPath, KnownHosts: s.Guest.KnownHosts.Path, Alias: sshkey.Alias(in.ID)}
+	if in.ViaAgent {
+		t.Via = ViaAgent
+	}
+	return t, nil
 }

@@ -20,12 +20,20 @@ type runtime struct {
 	Handle vmm.Handle `json:"handle"`
 	// done closes when this run ends; forwards to the VM end with it.
 	done        chan struct{}
-	Tap         string    `json:"tap"`
-	AgentSocket string    `json:"agent_socket"`
-	IP          string    `json:"ip"`
-	NAT         bool      `json:"nat"`
-	StartedAt   time.Time `json:"started_at"`
-	stopping    bool
+	Tap         string `json:"tap"`
+	AgentSocket string `json:"agent_socket"`
+	// SSHSocket is the host end of the agent's SSH channel, when the
+	// backend offers one (vmm.SSHDialer).
+	SSHSocket string `json:"ssh_socket,omitempty"`
+	// ViaAgent says the guest is reached over its agent's SSH channel
+	// (ssh is the daemon's connection there, dialled on first use), not
+	// over the network to its sshd.
+	ViaAgent  bool      `json:"via_agent,omitempty"`
+	ssh       *sshLink  // guarded by the registry's lock
+	IP        string    `json:"ip"`
+	NAT       bool      `json:"nat"`
+	StartedAt time.Time `json:"started_at"`
+	stopping  bool
 }
 
 // attachment is the run's place on the host network.
@@ -93,6 +101,24 @@ func (r *registry) remove(id string, rt *runtime) {
 		close(rt.done)
 		rt.done = nil
 	}
+	if rt.ssh != nil {
+		rt.ssh.close()
+		rt.ssh = nil
+	}
+}
+
+// link returns rt's connection to its agent, made by mk on first use; nil
+// when the run is not reached over its agent.
+func (r *registry) link(rt *runtime, mk func() *sshLink) *sshLink {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !rt.ViaAgent {
+		return nil
+	}
+	if rt.ssh == nil {
+		rt.ssh = mk()
+	}
+	return rt.ssh
 }
 
 // setStopping marks rt as being stopped on purpose, so that its watcher

@@ -124,6 +124,7 @@ func (s *Service) vmDir(id string) string       { return filepath.Join(s.VMsDir,
 func (s *Service) runDir(id string) string      { return filepath.Join(s.RuntimeDir, id) }
 func (s *Service) consoleLog(id string) string  { return filepath.Join(s.vmDir(id), "console.log") }
 func (s *Service) agentSocket(id string) string { return filepath.Join(s.runDir(id), "agent.sock") }
+func (s *Service) sshSocket(id string) string   { return filepath.Join(s.runDir(id), "ssh.sock") }
 
 func (s *Service) backend(name string) (vmm.VMM, error) {
 	b, ok := s.Backends[name]
@@ -143,6 +144,9 @@ type Info struct {
 	Accel     string
 	Dir       string
 	Workspace *store.Workspace
+	// ViaAgent says the running VM is reached over its agent's SSH
+	// channel rather than the network (see Connect).
+	ViaAgent bool
 }
 
 func (s *Service) info(ctx context.Context, v store.VM) Info {
@@ -158,6 +162,7 @@ func (s *Service) info(ctx context.Context, v store.VM) Info {
 		in.PID = rt.Handle.PID
 		in.Tap = rt.Tap
 		in.Accel = rt.Handle.Accel
+		in.ViaAgent = rt.ViaAgent
 		in.State = store.VMStateRunning
 	} else if v.State == store.VMStateRunning {
 		in.State = store.VMStateStopped

@@ -70,6 +70,7 @@ func (s *Service) plan(ctx context.Context, v store.VM, b vmm.VMM) (bootPlan, er
 	if img.Image.Init != "" {
 		cmdline += " init=" + img.Image.Init
 	}
+	cmdline += s.Guest.authKeyArg()
 	cfg := vmm.Config{
 		ID:          v.ID,
 		Kernel:      kernel,
@@ -82,6 +83,7 @@ func (s *Service) plan(ctx context.Context, v store.VM, b vmm.VMM) (bootPlan, er
 		Dir:         s.runDir(v.ID),
 		ConsoleLog:  s.consoleLog(v.ID),
 		AgentSocket: s.agentSocket(v.ID),
+		SSHSocket:   s.sshSocket(v.ID),
 		GuestCID:    v.GuestCID,
 	}
 	return bootPlan{cfg: cfg, net: attachment{Tap: tap, IP: ip, MAC: v.MAC, NAT: v.NAT}}, nil
@@ -134,6 +136,7 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func, git Gi
 	if err := s.ready(ctx, v, rt, exited, p, git); err != nil {
 		return fmt.Errorf("start %s: %w; the serial console is in `banger vm logs %s`", v.Name, err, v.Name)
 	}
+	u.push(func() { rt.closeLink() })
 	if err := s.Store.UpdateVMState(ctx, v.ID, store.VMStateRunning); err != nil {
 		return err
 	}
@@ -154,7 +157,7 @@ func (s *Service) boot(ctx context.Context, v store.VM, b vmm.VMM, plan bootPlan
 		return nil, fmt.Errorf("start %s: %w", v.Name, err)
 	}
 	u.push(func() { _ = b.Kill(context.WithoutCancel(ctx), h) })
-	rt := &runtime{Handle: h, Tap: plan.net.Tap, AgentSocket: plan.cfg.AgentSocket, IP: v.IP, NAT: v.NAT, StartedAt: started}
+	rt := &runtime{Handle: h, Tap: plan.net.Tap, AgentSocket: plan.cfg.AgentSocket, SSHSocket: plan.cfg.SSHSocket, IP: v.IP, NAT: v.NAT, StartedAt: started}
 	if err := writeHandles(plan.cfg.Dir, rt); err != nil {
 		return nil, err
 	}
@@ -163,10 +166,21 @@ func (s *Service) boot(ctx context.Context, v store.VM, b vmm.VMM, plan bootPlan
 }
 
 // ready waits until the booted VM accepts work: Ready when set, else the
-// guest's agent and SSH, with file sync and git on the new connection.
+// guest's agent (and its sshd when the agent does not serve SSH), with
+// file sync and git over SSH. A run reached over its agent keeps the
+// connection and says so in its handles.
 func (s *Service) ready(ctx context.Context, v store.VM, rt *runtime, exited <-chan struct{}, p progress.Func, git GitIdentity) error {
 	if s.Ready != nil {
 		return s.Ready(ctx, v, exited)
 	}
-	return s.Guest.waitReady(ctx, s.guestOf(v, rt), exited, p, git)
+	link, err := s.Guest.waitReady(ctx, s.guestOf(v, rt), exited, p, git)
+	if err != nil || link == nil {
+		return err
+	}
+	rt.ssh, rt.ViaAgent = link, true
+	if err := writeHandles(s.runDir(v.ID), rt); err != nil {
+		rt.closeLink()
+		return err
+	}
+	return nil
 }

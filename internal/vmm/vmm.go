@@ -41,6 +41,10 @@ type Config struct {
 	// AgentSocket is the host side of the guest agent channel: a unix socket
 	// the backend creates and connects to the guest agent.
 	AgentSocket string
+	// SSHSocket is the host side of the agent's SSH channel for backends
+	// that offer it as a unix socket of its own (QEMU's org.banger.ssh
+	// port); see SSHDialer.
+	SSHSocket string
 	// GuestCID is the vsock context id for backends that use vsock.
 	GuestCID uint32
 }
@@ -118,6 +122,16 @@ type AgentDialer interface {
 	DialAgent(ctx context.Context, socket string) (net.Conn, error)
 }
 
+// SSHDialer is a backend that offers the guest agent's second channel,
+// which carries SSH (agent.SSHPortName over virtio-serial, or vsock port
+// agent.SSHVsockPort), and connects to it: agentSocket and sshSocket are
+// the run's Config.AgentSocket and Config.SSHSocket, and the backend uses
+// the one its channel is behind. A backend without it gives the guest no
+// SSH channel; the daemon then reaches the guest's sshd over the network.
+type SSHDialer interface {
+	DialSSH(ctx context.Context, agentSocket, sshSocket string) (net.Conn, error)
+}
+
 // Preflighter checks, before anything is created for a VM, that the backend
 // can run one now (its binary exists, the host has what it needs).
 type Preflighter interface {
@@ -181,6 +195,9 @@ func (c Config) Check(sockets ...string) error {
 		return fmt.Errorf("vcpus %d: must be positive", c.VCPUs)
 	case c.MemoryMiB <= 0:
 		return fmt.Errorf("memory %d MiB: must be positive", c.MemoryMiB)
+	}
+	if c.SSHSocket != "" {
+		sockets = append(sockets, c.SSHSocket)
 	}
 	for _, p := range append(sockets, c.AgentSocket) {
 		if len(p) > MaxSocketPath {

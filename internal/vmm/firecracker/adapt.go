@@ -22,12 +22,20 @@ var (
 	_ vmm.KernelAdapter = (*Firecracker)(nil)
 	_ vmm.TapOwner      = (*Firecracker)(nil)
 	_ vmm.AgentDialer   = (*Firecracker)(nil)
+	_ vmm.SSHDialer     = (*Firecracker)(nil)
 )
 
 // DialAgent implements vmm.AgentDialer: the guest agent listens on vsock
 // port AgentPort behind Firecracker's vsock unix socket.
 func (f *Firecracker) DialAgent(ctx context.Context, socket string) (net.Conn, error) {
 	return vsock.Dial(ctx, socket, AgentPort)
+}
+
+// DialSSH implements vmm.SSHDialer: the agent serves SSH on vsock port
+// agent.SSHVsockPort behind the same vsock unix socket; every connection
+// there is an SSH connection of its own.
+func (f *Firecracker) DialSSH(ctx context.Context, agentSocket, _ string) (net.Conn, error) {
+	return vsock.Dial(ctx, agentSocket, agent.SSHVsockPort)
 }
 
 // Kernel implements vmm.KernelAdapter: Firecracker on x86_64 boots an

@@ -22,6 +22,10 @@ const (
 // the guest sees it as /dev/virtio-ports/org.banger.agent.
 const AgentPortName = "org.banger.agent"
 
+// SSHPortName is the virtio-serial port of the agent's SSH channel
+// (agent.SSHPortName), added when Config.SSHSocket is set.
+const SSHPortName = "org.banger.ssh"
+
 // QMPSocket is where Start puts the QMP socket for a VM runtime directory.
 func QMPSocket(dir string) string { return filepath.Join(dir, qmpSocketName) }
 
@@ -85,5 +89,11 @@ func Args(cfg vmm.Config, accel string) []string {
 		"-chardev", "socket,id=agent,path="+optEscape(cfg.AgentSocket)+",server=on,wait=off",
 		"-device", "virtserialport,chardev=agent,name="+AgentPortName,
 	)
+	if cfg.SSHSocket != "" {
+		a = append(a,
+			"-chardev", "socket,id=ssh,path="+optEscape(cfg.SSHSocket)+",server=on,wait=off",
+			"-device", "virtserialport,chardev=ssh,name="+SSHPortName,
+		)
+	}
 	return a
 }

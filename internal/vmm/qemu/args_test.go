@@ -127,6 +127,21 @@ func TestArgs(t *testing.T) {
 			},
 		},
 		{
+			name:  "the agent's SSH port",
+			cfg:   func(c vmm.Config) vmm.Config { c.SSHSocket = "/run/a,b/ssh.sock"; return c },
+			accel: "tcg",
+			checks: map[string][]string{
+				"-chardev": {
+					"file,id=con0,path=/var/log/banger/vm1.console,append=on",
+					"socket,id=qmp,path=/run/banger/vm1/qmp.sock,server=on,wait=off",
+					"socket,id=agent,path=/run/banger/vm1/agent.sock,server=on,wait=off",
+					"socket,id=ssh,path=/run/a,,b/ssh.sock,server=on,wait=off",
+				},
+				"-device": {"virtio-serial-device", "virtserialport,chardev=agent,name=org.banger.agent",
+					"virtserialport,chardev=ssh,name=org.banger.ssh"},
+			},
+		},
+		{
 			name:   "empty cmdline omits -append",
 			cfg:    func(c vmm.Config) vmm.Config { c.Cmdline = ""; return c },
 			accel:  "tcg",

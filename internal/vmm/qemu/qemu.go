@@ -113,6 +113,9 @@ func (q *QEMU) start(ctx context.Context, cfg vmm.Config, extra []string) (vmm.H
 	}
 	qmpPath := QMPSocket(cfg.Dir)
 	sockets := []string{qmpPath, cfg.AgentSocket}
+	if cfg.SSHSocket != "" {
+		sockets = append(sockets, cfg.SSHSocket)
+	}
 	// Stale sockets from an earlier run would make QEMU's bind fail.
 	vmm.RemoveFiles(append(sockets, filepath.Join(cfg.Dir, pidFileName))...)
 	if err := writeSocketsFile(cfg.Dir, sockets); err != nil {

@@ -223,6 +223,7 @@ func TestBootTCG(t *testing.T) {
 	kernel := testKernel(t)
 	// No disks and no NIC: no network namespace needed.
 	cfg := testConfig(t, kernel)
+	cfg.SSHSocket = filepath.Join(cfg.Dir, "ssh.sock")
 	q := New(Options{Accel: "tcg"})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -241,7 +242,7 @@ func TestBootTCG(t *testing.T) {
 	if st, err := q.Status(ctx, h); err != nil || st != vmm.StateRunning {
 		t.Fatalf("Status = %v, %v; want running", st, err)
 	}
-	for _, p := range []string{h.Control, cfg.AgentSocket, filepath.Join(cfg.Dir, pidFileName)} {
+	for _, p := range []string{h.Control, cfg.AgentSocket, cfg.SSHSocket, filepath.Join(cfg.Dir, pidFileName)} {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatalf("while running: %v", err)
 		}
@@ -277,7 +278,7 @@ func TestBootTCG(t *testing.T) {
 	if st, _ := q.Status(ctx, h); st != vmm.StateStopped {
 		t.Fatalf("Status after Stop = %v", st)
 	}
-	for _, p := range []string{h.Control, cfg.AgentSocket, filepath.Join(cfg.Dir, pidFileName), filepath.Join(cfg.Dir, socketsFileName)} {
+	for _, p := range []string{h.Control, cfg.AgentSocket, cfg.SSHSocket, filepath.Join(cfg.Dir, pidFileName), filepath.Join(cfg.Dir, socketsFileName)} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("%s left behind after Stop (stat err %v)", p, err)
 		}
