@@ -54,8 +54,11 @@ func (s *Service) templateMachine(ctx context.Context, b vmm.VMM, img image.Reso
 		}
 	}
 	return vmm.Config{
-		Kernel: kernel, Initrd: img.Kernel.Initrd, Cmdline: templateCmdline(img.Image.Init),
+		Kernel: kernel, Initrd: img.Kernel.Initrd, Cmdline: templateCmdline(img.Image.Init) + s.Guest.authKeyArg(),
 		Disks: []vmm.Disk{{Path: img.Image.Rootfs, Format: "raw"}, {Format: "raw"}},
+		// A template has the agent's SSH channel where the backend offers
+		// one (the path is per VM; the port is part of the machine).
+		SSHSocket: sshChannel(b),
 		NICs:  []vmm.NIC{{}},
 		VCPUs: shape.VCPUs, MemoryMiB: shape.MemoryMiB,
 	}, nil
@@ -152,7 +155,7 @@ func (s *Service) restore(ctx context.Context, v store.VM, sn vmm.Snapshotter, t
 	}
 	b := s.Backends[v.Backend]
 	kill := func() { _ = b.Kill(context.WithoutCancel(ctx), h) }
-	rt := &runtime{Handle: h, Tap: plan.net.Tap, AgentSocket: cfg.AgentSocket, IP: v.IP, NAT: v.NAT, StartedAt: started}
+	rt := &runtime{Handle: h, Tap: plan.net.Tap, AgentSocket: cfg.AgentSocket, SSHSocket: cfg.SSHSocket, IP: v.IP, NAT: v.NAT, StartedAt: started}
 	if err := writeHandles(cfg.Dir, rt); err != nil {
 		kill()
 		return nil, err
@@ -205,4 +208,13 @@ func (s *Service) takeIdentity(ctx context.Context, v store.VM, sn vmm.Snapshott
 	defer c.Close()
 	_, err = c.TakeIdentity(actx, id)
 	return err
+}
+
+// sshChannel is a placeholder SSH socket for a machine on b when b offers
+// the agent's SSH channel, "" otherwise.
+func sshChannel(b vmm.VMM) string {
+	if _, ok := b.(vmm.SSHDialer); ok {
+		return "ssh.sock"
+	}
+	return ""
 }

@@ -127,6 +127,9 @@ func (s *Service) makeTemplate(ctx context.Context, b vmm.VMM, sn vmm.Snapshotte
 		ID: id, Kernel: tp.Kernel, Initrd: tp.Initrd, Cmdline: tp.Cmdline, Disks: tp.Disks,
 		NICs: []vmm.NIC{{Tap: tap, MAC: "52:54:00:00:00:01"}}, VCPUs: tp.VCPUs, MemoryMiB: tp.MemoryMiB,
 		Dir: s.runDir(id), ConsoleLog: filepath.Join(tp.Dir, "console.log"), AgentSocket: s.agentSocket(id),
+		// The agent's SSH channel is part of the machine: a clone's device
+		// set must be the template's.
+		SSHSocket: s.sshSocket(id),
 	}
 	defer os.RemoveAll(cfg.Dir)
 	return s.bootAndSave(ctx, b, sn, cfg, tp, p)

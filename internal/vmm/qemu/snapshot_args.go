@@ -55,6 +55,9 @@ func memoryArgs(cfg vmm.Config, dir string, share bool) []string {
 func machine(cfg vmm.Config) vmm.Config {
 	m := cfg
 	m.ID, m.Dir, m.ConsoleLog, m.AgentSocket, m.GuestCID = "", "", "", "", 0
+	if m.SSHSocket != "" { // the port is part of the machine, its path is not
+		m.SSHSocket = "ssh.sock"
+	}
 	m.Disks = make([]vmm.Disk, len(cfg.Disks))
 	for i, d := range cfg.Disks {
 		m.Disks[i] = vmm.Disk{Path: fmt.Sprintf("disk%d", i), Format: d.Format, ReadOnly: d.ReadOnly}
