@@ -59,8 +59,8 @@ func (s *Service) templateMachine(ctx context.Context, b vmm.VMM, img image.Reso
 		// A template has the agent's SSH channel where the backend offers
 		// one (the path is per VM; the port is part of the machine).
 		SSHSocket: sshChannel(b),
-		NICs:  []vmm.NIC{{}},
-		VCPUs: shape.VCPUs, MemoryMiB: shape.MemoryMiB,
+		NICs:      []vmm.NIC{{}},
+		VCPUs:     shape.VCPUs, MemoryMiB: shape.MemoryMiB,
 	}, nil
 }
 
