@@ -209,3 +209,24 @@ func TestFirewallNoIPv6(t *testing.T) {
 		t.Error("a reached the host over IPv6")
 	}
 }
+
+// TestFirewallSealsAGuestWithoutAddress: a tap protected with no address (a
+// template booting to be snapshotted) carries nothing, even traffic from
+// an address that would otherwise be valid on the bridge.
+func TestFirewallSealsAGuestWithoutAddress(t *testing.T) {
+	l, a, _, c := guarded(t)
+	l.listen(c.ns, ":8080")
+	l.listen(l.host.ns, addrPort(l.gw.Addr(), dnsPort))
+	if err := l.dial(a.ns, addrPort(c.ip, 8080)); err != nil {
+		t.Fatalf("before sealing, a cannot reach c: %v", err)
+	}
+	if err := l.fw.Protect(context.Background(), a.tap, "", netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.dial(a.ns, addrPort(c.ip, 8080)); err == nil {
+		t.Error("a sealed guest reached c")
+	}
+	if err := l.dial(a.ns, addrPort(l.gw.Addr(), dnsPort)); err == nil {
+		t.Error("a sealed guest reached the gateway")
+	}
+}

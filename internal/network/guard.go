@@ -47,21 +47,31 @@ func portsChain() *nftables.Chain {
 //	iifname TAP ether type ip ip saddr IP accept
 //	iifname TAP ether type arp arp htype 1 ptype ip hlen 6 plen 4 saddr ether MAC saddr ip IP accept
 //	iifname TAP drop
+//
+// A guest without an address (the zero ip: a template booting to be
+// snapshotted, which takes its address only in each clone) may send
+// nothing at all.
 func (f *Firewall) Protect(ctx context.Context, tap, mac string, ip netip.Addr) error {
-	hw, err := net.ParseMAC(mac)
-	if err != nil || len(hw) != 6 {
-		return fmt.Errorf("protect tap %s: %q is not an Ethernet MAC address", tap, mac)
-	}
-	if !ip.Is4() {
-		return fmt.Errorf("protect tap %s: %q is not an IPv4 address", tap, ip)
-	}
 	if err := ValidateIfName(tap); err != nil {
 		return fmt.Errorf("protect tap: %w", err)
+	}
+	rules := func(ch *nftables.Chain) []*nftables.Rule {
+		return []*nftables.Rule{newRule(ch, tag(tapTagPrefix, tap), iifIs(tap), verdict(expr.VerdictDrop))}
+	}
+	if ip.IsValid() {
+		hw, err := net.ParseMAC(mac)
+		if err != nil || len(hw) != 6 {
+			return fmt.Errorf("protect tap %s: %q is not an Ethernet MAC address", tap, mac)
+		}
+		if !ip.Is4() {
+			return fmt.Errorf("protect tap %s: %q is not an IPv4 address", tap, ip)
+		}
+		rules = func(ch *nftables.Chain) []*nftables.Rule { return portRules(ch, tap, hw, ip) }
 	}
 	return f.with(ctx, "protect tap "+tap, func(c *nftables.Conn) error {
 		ch := portsChain()
 		old := func() ([]*nftables.Rule, error) { return tapRules(c, tap) }
-		return replaceRules(c, []*nftables.Chain{ch}, old, portRules(ch, tap, hw, ip), nil)
+		return replaceRules(c, []*nftables.Chain{ch}, old, rules(ch), nil)
 	})
 }
 

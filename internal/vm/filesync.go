@@ -118,16 +118,42 @@ func (s syncFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	return kept, err
 }
 
+// gitIdentityScript sets the global git identity ($1 name, $2 email) with
+// git where the guest has it; in an image without git (a container image)
+// it writes $3, the same identity as a ~/.gitconfig, unless one exists, so
+// a git installed later finds it.
+const gitIdentityScript = `if command -v git >/dev/null 2>&1; then
+	if [ -n "$1" ]; then git config --global user.name "$1" || exit 1; fi
+	if [ -n "$2" ]; then git config --global user.email "$2" || exit 1; fi
+	exit 0
+fi
+if [ ! -e "$HOME/.gitconfig" ]; then printf '%s' "$3" > "$HOME/.gitconfig"; fi`
+
 // setGitIdentity sets the guest's global git identity (kept on the work
 // disk, in /root/.gitconfig). Empty values are left alone.
 func setGitIdentity(c *ssh.Client, g GitIdentity) error {
-	for _, kv := range [][2]string{{"user.name", g.Name}, {"user.email", g.Email}} {
-		if kv[1] == "" {
-			continue
-		}
-		if err := run(c, nil, "git", "config", "--global", kv[0], kv[1]); err != nil {
-			return fmt.Errorf("set git %s in the guest: %w", kv[0], err)
-		}
+	if g.Name == "" && g.Email == "" {
+		return nil
+	}
+	if err := run(c, nil, "sh", "-c", gitIdentityScript, "sh", g.Name, g.Email, gitConfigFile(g)); err != nil {
+		return fmt.Errorf("set the git identity in the guest: %w", err)
 	}
 	return nil
+}
+
+// gitConfigFile is g as a gitconfig file, its values quoted as git
+// quotes them.
+func gitConfigFile(g GitIdentity) string {
+	quote := func(v string) string {
+		v = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", " ", "\t", " ").Replace(v)
+		return `"` + v + `"`
+	}
+	out := "[user]\n"
+	if g.Name != "" {
+		out += "\tname = " + quote(g.Name) + "\n"
+	}
+	if g.Email != "" {
+		out += "\temail = " + quote(g.Email) + "\n"
+	}
+	return out
 }

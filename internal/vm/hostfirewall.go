@@ -27,7 +27,7 @@ func (n *HostNet) protect(ctx context.Context, a attachment) error {
 		return err
 	}
 	mac := a.MAC
-	if mac == "" {
+	if mac == "" && a.IP.IsValid() {
 		mac = n.MACFor(a.IP)
 	}
 	return n.Firewall.Protect(ctx, a.Tap, mac, a.IP)
