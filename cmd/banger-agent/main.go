@@ -23,7 +23,7 @@ func main() {
 		runInit() // never returns
 	}
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: banger-agent init|mount-work|net-setup|serve|version")
+		fmt.Fprintln(os.Stderr, "usage: banger-agent init|mount-work|net-setup|put|serve|version")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -36,6 +36,8 @@ func main() {
 		err = mountWork(ctx)
 	case "net-setup":
 		err = netSetup(ctx)
+	case "put":
+		err = put(os.Args[2:])
 	case "serve":
 		err = serve(ctx)
 	case "version":

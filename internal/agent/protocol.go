@@ -10,6 +10,9 @@ import (
 	"encoding/json"
 )
 
+// GuestBinary is where every image has the agent.
+const GuestBinary = "/usr/local/bin/banger-agent"
+
 // ProtocolVersion is bumped whenever a method changes incompatibly.
 const ProtocolVersion = 1
 

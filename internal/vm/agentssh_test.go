@@ -16,6 +16,7 @@ import (
 
 	"banger/internal/agent"
 	"banger/internal/guestssh"
+	"banger/internal/shquote"
 	"banger/internal/sshkey"
 	"banger/internal/vmm"
 )
@@ -139,7 +140,8 @@ func TestReadyOverTheAgent(t *testing.T) {
 		t.Fatalf("link %v after %d SSH dials; want a link over one", link, f.dials())
 	}
 	b, _ := os.ReadFile(cmds)
-	want := "grep -qs ' /root ' /proc/mounts\ninstall -D -m 640 /dev/stdin /root/hello.txt\ngit config --global user.name 'Dev Eloper'\n"
+	want := "grep -qs ' /root ' /proc/mounts\n/usr/local/bin/banger-agent put 640 /root/hello.txt\n" +
+		shquote.Join("sh", "-c", gitIdentityScript, "sh", "Dev Eloper", "", gitConfigFile(GitIdentity{Name: "Dev Eloper"})) + "\n"
 	if string(b) != want {
 		t.Errorf("guest commands\n%s\nwant (the work disk waited for first)\n%s", b, want)
 	}

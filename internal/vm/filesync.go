@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"banger/internal/agent"
 	"banger/internal/progress"
 	"banger/internal/shquote"
 )
@@ -80,7 +81,7 @@ func syncFile(c *ssh.Client, f FileSync, st fs.FileInfo) error {
 		return err
 	}
 	defer src.Close()
-	return run(c, src, "install", "-D", "-m", fmt.Sprintf("%o", mode.Perm()), "/dev/stdin", path.Clean(f.Guest))
+	return run(c, src, agent.GuestBinary, "put", fmt.Sprintf("%o", mode.Perm()), path.Clean(f.Guest))
 }
 
 func syncDir(c *ssh.Client, f FileSync) error {

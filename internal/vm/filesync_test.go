@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"banger/internal/progress"
+	"banger/internal/shquote"
 )
 
 // recordingServer is an SSH server that records each exec request's
@@ -117,8 +118,8 @@ func TestSyncFilesSendsFilesAndDirectories(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"install -D -m 640 /dev/stdin /root/.gitconfig",
-		"install -D -m 600 /dev/stdin '/root/with space/cfg'",
+		"/usr/local/bin/banger-agent put 640 /root/.gitconfig",
+		"/usr/local/bin/banger-agent put 600 '/root/with space/cfg'",
 		`sh -c 'mkdir -p "$1" && tar -x --no-same-owner -C "$1"' banger-sync /root/tree`,
 	}
 	if strings.Join(srv.cmds, "\n") != strings.Join(want, "\n") {
@@ -161,7 +162,8 @@ func TestSetGitIdentityQuotesValues(t *testing.T) {
 	if err := setGitIdentity(c, GitIdentity{Name: "Ada O'Neil", Email: ""}); err != nil {
 		t.Fatal(err)
 	}
-	if len(srv.cmds) != 1 || srv.cmds[0] != `git config --global user.name 'Ada O'\''Neil'` {
+	want := shquote.Join("sh", "-c", gitIdentityScript, "sh", "Ada O'Neil", "", "[user]\n\tname = \"Ada O'Neil\"\n")
+	if len(srv.cmds) != 1 || srv.cmds[0] != want {
 		t.Fatalf("commands: %q", srv.cmds)
 	}
 }
