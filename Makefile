@@ -12,12 +12,16 @@ FUZZMIN   ?= 100x
 FUZZFLAGS ?=
 SCRIPTS   := $(wildcard scripts/*.sh) .ci/run
 
-.PHONY: all build deps test unit e2e lint run bench fuzz clean
+.PHONY: all build deps deps-dev test unit e2e lint run bench fuzz clean
 
 all: build
 
 deps:
 	bash scripts/deps.sh
+
+# The host packages plus what the tests and the bench use.
+deps-dev:
+	bash scripts/deps.sh --dev
 
 build:
 	@mkdir -p $(BIN)
@@ -26,7 +30,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS) -X main.version=$(VERSION)' -o $(BIN)/banger-agent ./cmd/banger-agent
 
 # The whole suite: unit tests and the end-to-end tests that boot VMs.
-test: deps build
+test: deps-dev build
 	BANGER_BIN_DIR=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 45m ./...
 
 # Unit tests only (no VM boots).
@@ -59,7 +63,7 @@ run: deps build
 
 # Start times against a plain QEMU floor and a plain minimal Debian, and
 # bangerd's memory (docs/bench.md). As root; RUNS=3 VMS=10 by default.
-bench: deps build
+bench: deps-dev build
 	RUNS=$(or $(RUNS),3) VMS=$(or $(VMS),10) bash scripts/bench.sh
 
 clean:

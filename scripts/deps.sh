@@ -2,7 +2,7 @@
 # Install the host packages banger needs (see docs/host-requirements.md).
 #
 # Usage: scripts/deps.sh [--dev]
-#   --dev   also install development tools (shellcheck)
+#   --dev   also install development and test tools (shellcheck, busybox-static)
 #
 # Debian and Ubuntu (and their derivatives) are supported. On other
 # distributions the script prints the equivalent package names and exits 1.
@@ -23,13 +23,16 @@ readonly RUNTIME_PKGS=(
 	ca-certificates # https downloads
 	git             # workspaces: listing and bundling your checkout
 )
-readonly DEV_PKGS=(shellcheck)
+readonly DEV_PKGS=(
+	shellcheck     # make lint
+	busybox-static # tests and bench: a busybox-only image, the floor's initramfs
+)
 
 # Equivalent names elsewhere, in the same order as RUNTIME_PKGS and DEV_PKGS.
 readonly FEDORA_PKGS="qemu-system-x86-core qemu-img debootstrap e2fsprogs openssh-clients iproute nftables zstd ca-certificates git"
-readonly FEDORA_DEV_PKGS="ShellCheck"
+readonly FEDORA_DEV_PKGS="ShellCheck busybox"
 readonly ARCH_PKGS="qemu-system-x86 qemu-img debootstrap e2fsprogs openssh iproute2 nftables zstd ca-certificates git"
-readonly ARCH_DEV_PKGS="shellcheck"
+readonly ARCH_DEV_PKGS="shellcheck busybox"
 
 die() {
 	printf 'deps.sh: %s\n' "$*" >&2

@@ -45,7 +45,7 @@ func snapVM(t *testing.T, dir, id, kernel, initrd string, root vmm.Disk, workMiB
 	run := filepath.Join(dir, id)
 	return vmm.Config{
 		ID: id, Kernel: kernel, Initrd: initrd,
-		Cmdline: "console=ttyS0 root=/dev/vda rw net.ifnames=0 panic=-1 quiet systemd.mask=root.mount",
+		Cmdline: "console=ttyS0 root=/dev/vda rw net.ifnames=0 panic=-1 quiet banger.work=none",
 		Disks:   []vmm.Disk{root, {Path: work, Format: "raw"}},
 		VCPUs:   2, MemoryMiB: 512,
 		Dir: run, ConsoleLog: filepath.Join(dir, id+".console"), AgentSocket: filepath.Join(run, "agent.sock"),
