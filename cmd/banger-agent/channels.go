@@ -14,6 +14,7 @@ import (
 
 	"github.com/mdlayher/vsock"
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/sys/unix"
 
 	"banger/internal/agent"
 	"banger/internal/guestinit"
@@ -71,7 +72,7 @@ func newChannels(log *slog.Logger, starter guestssh.Starter, shutdown func()) (*
 func (c *channels) run(ctx context.Context) {
 	go c.serveVsock(ctx, agent.VsockPort, func(conn net.Conn) error { return c.agent.ServeConn(ctx, conn) })
 	go c.serveVsock(ctx, agent.SSHVsockPort, func(conn net.Conn) error { return c.ssh.Load().ServeConn(ctx, conn) })
-	go c.servePort(ctx, agent.SSHPortName, func(f *os.File) error { return c.ssh.Load().ServeConn(ctx, guestssh.FileConn(f)) })
+	go c.serveSSHPort(ctx)
 	c.servePort(ctx, agent.PortName, func(f *os.File) error { return c.agent.Serve(ctx, f) })
 }
 
@@ -95,6 +96,66 @@ func (c *channels) servePort(ctx context.Context, name string, serve func(*os.Fi
 		}
 	}
 }
+
+// serveSSHPort serves SSH on its virtio-serial port, one host connection
+// after another, keeping the port open in between. Closing the port when a
+// connection ends (or when a read finds no host connected) would let the
+// VMM drop what the next host writes before the port is open again: the
+// daemon's SSH banner, after which both sides wait for each other. So the
+// port stays open, and a handshake starts only once the host has sent
+// something.
+func (c *channels) serveSSHPort(ctx context.Context) {
+	for ctx.Err() == nil {
+		path := portPath("/", agent.SSHPortName)
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			sleep(ctx, retry)
+			continue
+		}
+		for ctx.Err() == nil {
+			ready, err := readable(f, retry)
+			if err != nil {
+				c.log.Debug("serial channel", "port", agent.SSHPortName, "err", err)
+				break
+			}
+			if !ready {
+				continue // no host connected, or nothing sent yet
+			}
+			if err := c.ssh.Load().ServeConn(ctx, keptOpen{guestssh.FileConn(f)}); err != nil && ctx.Err() == nil {
+				c.log.Debug("serial channel", "port", agent.SSHPortName, "err", err)
+			}
+		}
+		f.Close()
+		sleep(ctx, retry)
+	}
+}
+
+// readable waits up to d for f to have data to read. A port with no host
+// connected reports a hang-up, not data: that is "not yet", after a pause.
+func readable(f *os.File, d time.Duration) (bool, error) {
+	fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, int(d.Milliseconds()))
+	switch {
+	case errors.Is(err, unix.EINTR):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("poll: %w", err)
+	case n == 0:
+		return false, nil
+	case fds[0].Revents&unix.POLLIN != 0:
+		return true, nil
+	case fds[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0:
+		return false, fmt.Errorf("poll: port error (revents %#x)", fds[0].Revents)
+	}
+	time.Sleep(d) // POLLHUP: no host on the other end yet
+	return false, nil
+}
+
+// keptOpen is a connection whose Close leaves the port open for the next
+// host connection.
+type keptOpen struct{ net.Conn }
+
+func (keptOpen) Close() error { return nil }
 
 // serveVsock answers on vsock where the VMM offers it (Firecracker).
 func (c *channels) serveVsock(ctx context.Context, port uint32, serve func(net.Conn) error) {
