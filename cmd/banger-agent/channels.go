@@ -130,8 +130,9 @@ func (c *channels) serveSSHPort(ctx context.Context) {
 	}
 }
 
-// readable waits up to d for f to have data to read. A port with no host
-// connected reports a hang-up, not data: that is "not yet", after a pause.
+// readable waits up to d for f to have data to read from a connected
+// host. A port with no host connected reports a hang-up: that is "not
+// yet", after a pause.
 func readable(f *os.File, d time.Duration) (bool, error) {
 	fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLIN}}
 	n, err := unix.Poll(fds, int(d.Milliseconds()))
@@ -142,13 +143,18 @@ func readable(f *os.File, d time.Duration) (bool, error) {
 		return false, fmt.Errorf("poll: %w", err)
 	case n == 0:
 		return false, nil
-	case fds[0].Revents&unix.POLLIN != 0:
-		return true, nil
 	case fds[0].Revents&(unix.POLLERR|unix.POLLNVAL) != 0:
 		return false, fmt.Errorf("poll: port error (revents %#x)", fds[0].Revents)
+	case fds[0].Revents&unix.POLLHUP != 0:
+		// No host on the other end. A virtio console port then also
+		// reports POLLIN (a read would not block: it returns EOF), which
+		// must not start a handshake: that one would hold the server of
+		// the moment, and in a template snapshotted then, every clone
+		// would answer its first host with the template's host key.
+		time.Sleep(d)
+		return false, nil
 	}
-	time.Sleep(d) // POLLHUP: no host on the other end yet
-	return false, nil
+	return fds[0].Revents&unix.POLLIN != 0, nil
 }
 
 // keptOpen is a connection whose Close leaves the port open for the next

@@ -1,9 +1,11 @@
 package agent
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -112,5 +114,35 @@ func TestServeConnEndsWhenTheConnectionCloses(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("ServeConn kept going after the connection closed")
+	}
+}
+
+// TestClientIgnoresAnEarlierConnectionsAnswers: the channel may still hold
+// what the agent answered an earlier connection (or, in a restored guest,
+// its template's), with the ids a client starts from; a new client must
+// not take it for the answer to its own request.
+func TestClientIgnoresAnEarlierConnectionsAnswers(t *testing.T) {
+	host, guest := net.Pipe()
+	defer host.Close()
+	go func() {
+		defer guest.Close()
+		line, err := bufio.NewReader(guest).ReadBytes('\n')
+		var req Request
+		if err != nil || json.Unmarshal(line, &req) != nil {
+			return
+		}
+		for id := uint64(1); id <= 3; id++ { // stale answers first
+			fmt.Fprintf(guest, `{"id":%d,"result":{"protocol":1,"version":"stale"}}`+"\n", id)
+		}
+		fmt.Fprintf(guest, `{"id":%d,"result":{"protocol":1,"version":"fresh"}}`+"\n", req.ID)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var h Hello
+	if err := NewClient(host).Call(ctx, "hello", &h); err != nil {
+		t.Fatal(err)
+	}
+	if h.Version != "fresh" {
+		t.Fatalf("took the answer %q", h.Version)
 	}
 }

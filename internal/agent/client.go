@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
@@ -28,8 +29,13 @@ func Dial(ctx context.Context, socket string) (*Client, error) {
 	return NewClient(c), nil
 }
 
-// NewClient wraps a connected stream.
-func NewClient(c net.Conn) *Client { return &Client{conn: c, r: bufio.NewReader(c)} }
+// NewClient wraps a connected stream. Request ids start at a random
+// number: the channel may still hold answers to an earlier connection's
+// requests (the port outlives connections, and a restored guest may answer
+// what was asked of its template), and those must never match.
+func NewClient(c net.Conn) *Client {
+	return &Client{conn: c, r: bufio.NewReader(c), next: rand.Uint64() >> 1}
+}
 
 // Close closes the connection.
 func (c *Client) Close() error { return c.conn.Close() }

@@ -6,32 +6,42 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 )
 
 // FuzzClientHello plays a hostile agent: after the host's hello request
-// it sends arbitrary bytes and hangs up. The host's decoder does not
-// panic or hang, and it accepts a reply only when one line really is a
-// response to its request.
+// it sends arbitrary bytes ($ID in them becomes the request's id) and
+// hangs up. The host's decoder does not panic or hang, and it accepts a
+// reply only when one line really is a response to its request.
 func FuzzClientHello(f *testing.F) {
-	f.Add([]byte(`{"id":1,"result":{"protocol":1,"version":"x","hostname":"h"}}` + "\n"))
+	f.Add([]byte(`{"id":$ID,"result":{"protocol":1,"version":"x","hostname":"h"}}` + "\n"))
+	f.Add([]byte(`{"id":1,"result":{"protocol":1,"version":"stale","hostname":"h"}}` + "\n"))
 	f.Fuzz(func(t *testing.T, reply []byte) {
 		host, guest := net.Pipe()
 		defer host.Close()
+		sent := make(chan []byte, 1)
 		go func() {
 			defer guest.Close()
-			if _, err := bufio.NewReader(guest).ReadBytes('\n'); err != nil {
+			line, err := bufio.NewReader(guest).ReadBytes('\n')
+			var req Request
+			if err != nil || json.Unmarshal(line, &req) != nil {
+				sent <- nil
 				return
 			}
-			_, _ = guest.Write(reply)
+			r := bytes.ReplaceAll(reply, []byte("$ID"), []byte(strconv.FormatUint(req.ID, 10)))
+			sent <- r
+			_, _ = guest.Write(r)
 		}()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		var h Hello
-		err := NewClient(host).Call(ctx, "hello", &h)
-		if err == nil && !answers(reply, 1) {
-			t.Fatalf("Call accepted %q, which holds no answer to request 1", reply)
+		c := NewClient(host)
+		id := c.next + 1
+		err := c.Call(ctx, "hello", &h)
+		if r := <-sent; err == nil && !answers(r, id) {
+			t.Fatalf("Call accepted %q, which holds no answer to request %d", r, id)
 		}
 	})
 }

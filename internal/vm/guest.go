@@ -103,7 +103,11 @@ func (g *Guest) waitLink(ctx context.Context, v guestVM, link *sshLink, exited <
 	var c *ssh.Client
 	var last error
 	err := poll.Until(actx, pollEvery, exited, func(ctx context.Context) (bool, error) {
+		t0 := time.Now()
 		c, last = link.get(ctx)
+		if last != nil {
+			g.log().DebugContext(ctx, "ssh to the agent", "vm", v.Name, "err", last, "took", time.Since(t0))
+		}
 		return last == nil, nil
 	})
 	switch {
