@@ -75,7 +75,8 @@ func (g *Guest) waitReady(ctx context.Context, v guestVM, exited <-chan struct{}
 	if err != nil {
 		return nil, err
 	}
-	if !agentSSH(v, h) {
+	if !agentSSH(v, h) { // an older agent: the guest's sshd, over the network
+		p.Msg("ssh", "waiting for ssh on "+v.IP)
 		return nil, g.waitSSH(ctx, v, exited, p, git)
 	}
 	link := g.newLink(v)

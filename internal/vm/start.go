@@ -132,7 +132,7 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func, git Gi
 		return err
 	}
 	exited := s.runs.exitOf(b, rt.Handle)
-	p.Msg("ssh", "waiting for ssh on "+v.IP)
+	p.Msg("ssh", "waiting for the guest agent of "+v.Name)
 	if err := s.ready(ctx, v, rt, exited, p, git); err != nil {
 		return fmt.Errorf("start %s: %w; the serial console is in `banger vm logs %s`", v.Name, err, v.Name)
 	}
