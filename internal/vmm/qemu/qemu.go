@@ -40,6 +40,7 @@ type QEMU struct {
 	tscKHz       int
 	startTimeout time.Duration
 	img          string
+	versions     versionCache // for SnapshotKey
 
 	vmm.Lifecycle
 }

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"banger/internal/vmm"
@@ -130,13 +132,48 @@ func readSnapshotInfo(dir string) (snapshotInfo, error) {
 	return info, nil
 }
 
-// SnapshotKey implements vmm.Snapshotter.
+// SnapshotKey implements vmm.Snapshotter. Every create asks for it, so the
+// binary's version is asked once per binary file, not once per call.
 func (q *QEMU) SnapshotKey(ctx context.Context, cfg vmm.Config) (string, error) {
-	out, err := exec.CommandContext(ctx, q.binary, "--version").Output()
+	out, err := q.versions.get(ctx, q.binary)
 	if err != nil {
-		return "", fmt.Errorf("snapshot key: %s --version: %w", q.binary, err)
+		return "", fmt.Errorf("snapshot key: %w", err)
 	}
-	return snapshotKey(q.binary, string(out), q.accel, q.tscKHz, cfg), nil
+	return snapshotKey(q.binary, out, q.accel, q.tscKHz, cfg), nil
+}
+
+// versionCache remembers `--version` of a binary until the file on PATH
+// changes (a new inode, size or modification time: an upgrade).
+type versionCache struct {
+	mu    sync.Mutex
+	stamp string
+	out   string
+}
+
+func (c *versionCache) get(ctx context.Context, binary string) (string, error) {
+	path, err := exec.LookPath(binary)
+	if err != nil {
+		return "", fmt.Errorf("find %s: %w", binary, err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("find %s: %w", binary, err)
+	}
+	stamp := fmt.Sprintf("%s|%d|%d", path, st.Size(), st.ModTime().UnixNano())
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		stamp += fmt.Sprintf("|%d|%d", sys.Dev, sys.Ino)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stamp == stamp {
+		return c.out, nil
+	}
+	out, err := exec.CommandContext(ctx, path, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("%s --version: %w", path, err)
+	}
+	c.stamp, c.out = stamp, string(out)
+	return c.out, nil
 }
 
 // CloneDisk implements vmm.Snapshotter: a qcow2 overlay over the frozen
