@@ -30,19 +30,27 @@ const BootIDPath = "/proc/sys/kernel/random/boot_id"
 // reach the guest.
 const workSizeWait = 5 * time.Second
 
-// Settle blocks until the kernel's RNG is initialised (getrandom without
-// GRND_NONBLOCK) and says how long that took.
+// settleWait bounds Settle: the agent answers one request at a time on a
+// serial port, so a guest whose RNG never initialises must not stop it
+// answering for good.
+const settleWait = time.Minute
+
+// Settle waits until the kernel's RNG is initialised (getrandom succeeds
+// without blocking), for at most settleWait, and says how long that took.
 func Settle() (agent.Settled, error) {
 	start := time.Now()
 	b := make([]byte, 1)
 	for {
-		_, err := unix.Getrandom(b, 0)
-		if !errors.Is(err, unix.EINTR) {
-			if err != nil {
-				return agent.Settled{}, fmt.Errorf("getrandom: %w", err)
-			}
+		_, err := unix.Getrandom(b, unix.GRND_NONBLOCK)
+		switch {
+		case err == nil:
 			return agent.Settled{Waited: time.Since(start)}, nil
+		case !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR):
+			return agent.Settled{}, fmt.Errorf("getrandom: %w", err)
+		case time.Since(start) > settleWait:
+			return agent.Settled{}, fmt.Errorf("the kernel's RNG is not initialised after %s", settleWait)
 		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
