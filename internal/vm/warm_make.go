@@ -10,7 +10,6 @@ import (
 
 	"banger/internal/agent"
 	"banger/internal/image"
-	"banger/internal/poll"
 	"banger/internal/progress"
 	"banger/internal/store"
 	"banger/internal/vmm"
@@ -148,10 +147,7 @@ func (s *Service) bootAndSave(ctx context.Context, b vmm.VMM, sn vmm.Snapshotter
 	gv := guestVM{ID: cfg.ID, Name: "template of " + tp.ImageName, AgentSocket: cfg.AgentSocket, Backend: b}
 	bctx, cancel := context.WithTimeout(ctx, s.Guest.bootTimeout())
 	defer cancel()
-	err = poll.Until(bctx, helloEvery*10, exited, func(ctx context.Context) (bool, error) {
-		_, err := s.Guest.hello(ctx, gv, cfg.AgentSocket)
-		return err == nil, nil
-	})
+	_, err = s.Guest.waitHello(bctx, gv, exited)
 	if err == nil {
 		err = s.Guest.withAgent(bctx, gv, agent.MethodSettle, func(c *agent.Client) error {
 			_, err := c.Settle(bctx)
