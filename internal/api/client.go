@@ -98,7 +98,7 @@ func call[Req, Resp any](ctx context.Context, c *Client, e Endpoint[Req, Resp], 
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		return out, fmt.Errorf("decode answer of %s %s: %w", e.Method, e.URL(args...), err)
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused; bounded
 	return out, nil
 }
 

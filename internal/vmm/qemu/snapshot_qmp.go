@@ -84,7 +84,14 @@ func loadState(ctx context.Context, c *QMPClient, path, mode string) error {
 
 // waitMigration polls query-migrate until the migration completed or
 // failed.
+// migrationWait bounds a save or a load: a migration stuck "active" (a
+// stalled exec:cat) fails the save, or sends a restore to its cold boot,
+// instead of holding the request for ever.
+const migrationWait = time.Minute
+
 func waitMigration(ctx context.Context, c *QMPClient) error {
+	ctx, cancel := context.WithTimeout(ctx, migrationWait)
+	defer cancel()
 	return poll.Until(ctx, migrationEvery, nil, func(ctx context.Context) (bool, error) {
 		raw, err := c.Execute(ctx, "query-migrate", nil)
 		if err != nil {
