@@ -100,7 +100,7 @@ func TestPrepareRootDiskIsAnOverlay(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "backing file: "+image) {
 		t.Errorf("qemu-img info: %v\n%s", err, out)
 	}
-	if err := Overlay(context.Background(), "", "relative.raw", filepath.Join(dir, "x.qcow2")); err == nil {
+	if err := OverlaySized(context.Background(), "", "relative.raw", "raw", filepath.Join(dir, "x.qcow2"), 0); err == nil {
 		t.Error("a relative backing file was accepted")
 	}
 }

@@ -23,21 +23,17 @@ var _ vmm.RootDisker = (*QEMU)(nil)
 // is larger than the image.
 func (q *QEMU) PrepareRootDisk(ctx context.Context, image, dir string, size int64) (vmm.Disk, error) {
 	path := filepath.Join(dir, RootDiskName)
-	if err := OverlaySized(ctx, q.img, image, path, size); err != nil {
+	if err := OverlaySized(ctx, q.img, image, "raw", path, size); err != nil {
 		return vmm.Disk{}, err
 	}
 	return vmm.Disk{Path: path, Format: "qcow2"}, nil
 }
 
-// Overlay creates a qcow2 file at path over the raw image backing with
-// qemu-img (the tool img names; "" means qemu-img on PATH).
-func Overlay(ctx context.Context, img, backing, path string) error {
-	return OverlaySized(ctx, img, backing, path, 0)
-}
-
-// OverlaySized is Overlay with a virtual size of size bytes when that is
-// larger than backing (qcow2 allocates nothing for the difference).
-func OverlaySized(ctx context.Context, img, backing, path string, size int64) error {
+// OverlaySized creates a qcow2 file at path over backing, a file of the
+// given format ("" is raw), with qemu-img (the tool img names; "" means
+// qemu-img on PATH). Its virtual size is size bytes when that is larger
+// than backing (qcow2 allocates nothing for the difference).
+func OverlaySized(ctx context.Context, img, backing, format, path string, size int64) error {
 	if !filepath.IsAbs(backing) {
 		return fmt.Errorf("create overlay: backing file %q must be an absolute path", backing)
 	}
@@ -48,7 +44,10 @@ func OverlaySized(ctx context.Context, img, backing, path string, size int64) er
 	if img == "" {
 		img = imgTool
 	}
-	args := []string{"create", "-q", "-f", "qcow2", "-F", "raw", "-b", backing, path}
+	if format == "" {
+		format = "raw"
+	}
+	args := []string{"create", "-q", "-f", "qcow2", "-F", format, "-b", backing, path}
 	if size > st.Size() {
 		args = append(args, strconv.FormatInt(size, 10))
 	}

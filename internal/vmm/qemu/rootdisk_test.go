@@ -28,7 +28,7 @@ func TestOverlayDoesNotCopyBacking(t *testing.T) {
 	dir := t.TempDir()
 	backing := backing8M(t, dir)
 	ov := filepath.Join(dir, "root.qcow2")
-	if err := Overlay(context.Background(), "", backing, ov); err != nil {
+	if err := OverlaySized(context.Background(), "", backing, "raw", ov, 0); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(ov)
@@ -49,7 +49,7 @@ func TestOverlayDoesNotCopyBacking(t *testing.T) {
 
 func TestOverlayMissingBacking(t *testing.T) {
 	ov := filepath.Join(t.TempDir(), "root.qcow2")
-	if err := Overlay(context.Background(), "", "/nonexistent/rootfs.ext4", ov); err == nil {
+	if err := OverlaySized(context.Background(), "", "/nonexistent/rootfs.ext4", "raw", ov, 0); err == nil {
 		t.Fatal("want an error for a missing backing file")
 	}
 	if _, err := os.Stat(ov); !os.IsNotExist(err) {
@@ -69,7 +69,7 @@ func TestOverlaySizedGrowsNeverShrinks(t *testing.T) {
 		{"smaller than the image", 4 << 20, 8 << 20},
 	} {
 		ov := filepath.Join(dir, c.name+".qcow2")
-		if err := OverlaySized(context.Background(), "", backing, ov, c.size); err != nil {
+		if err := OverlaySized(context.Background(), "", backing, "raw", ov, c.size); err != nil {
 			t.Fatal(err)
 		}
 		out, err := exec.Command("qemu-img", "info", ov).CombinedOutput()

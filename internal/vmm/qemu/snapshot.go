@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -179,18 +178,8 @@ func (c *versionCache) get(ctx context.Context, binary string) (string, error) {
 // CloneDisk implements vmm.Snapshotter: a qcow2 overlay over the frozen
 // base, of the base's format.
 func (q *QEMU) CloneDisk(ctx context.Context, base vmm.Disk, path string) (vmm.Disk, error) {
-	format := base.Format
-	if format == "" {
-		format = "raw"
-	}
-	img := q.img
-	if img == "" {
-		img = imgTool
-	}
-	out, err := exec.CommandContext(ctx, img, "create", "-q", "-f", "qcow2", "-F", format, "-b", base.Path, path).CombinedOutput()
-	if err != nil {
-		os.Remove(path)
-		return vmm.Disk{}, fmt.Errorf("clone disk %s over %s: %w: %s", path, base.Path, err, strings.TrimSpace(string(out)))
+	if err := OverlaySized(ctx, q.img, base.Path, base.Format, path, 0); err != nil {
+		return vmm.Disk{}, fmt.Errorf("clone disk: %w", err)
 	}
 	return vmm.Disk{Path: path, Format: "qcow2"}, nil
 }
