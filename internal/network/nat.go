@@ -170,8 +170,8 @@ func (n *NAT) disableLocked(c *nftables.Conn, vmIP netip.Addr) error {
 	return nil
 }
 
-// Enabled returns the VM addresses that have NAT rules, sorted.
-func (n *NAT) Enabled(ctx context.Context) ([]netip.Addr, error) {
+// List returns the VM addresses that have NAT rules, sorted.
+func (n *NAT) List(ctx context.Context) ([]netip.Addr, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("list nat rules: %w", err)
 	}
@@ -198,9 +198,6 @@ func (n *NAT) Enabled(ctx context.Context) ([]netip.Addr, error) {
 	slices.SortFunc(out, netip.Addr.Compare)
 	return out, nil
 }
-
-// List is Enabled under the name vm.NAT uses.
-func (n *NAT) List(ctx context.Context) ([]netip.Addr, error) { return n.Enabled(ctx) }
 
 // vmRules returns the rules tagged with vmIP, or with any VM when vmIP is
 // the zero Addr, in banger's chains (the legacy one included).

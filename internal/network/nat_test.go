@@ -81,7 +81,7 @@ func TestNATEnableDisable(t *testing.T) {
 	vm1 := netip.MustParseAddr("172.30.0.2")
 	vm2 := netip.MustParseAddr("172.30.0.3")
 
-	got, err := n.Enabled(ctx)
+	got, err := n.List(ctx)
 	if err != nil || len(got) != 0 {
 		t.Fatalf("Enabled before any rule = %v, %v; want none", got, err)
 	}
@@ -97,7 +97,7 @@ func TestNATEnableDisable(t *testing.T) {
 	if b, _ := os.ReadFile(sysctl); string(b) != "1\n" {
 		t.Errorf("ip_forward sysctl = %q, want \"1\\n\"", b)
 	}
-	got, err = n.Enabled(ctx)
+	got, err = n.List(ctx)
 	if err != nil || !slices.Equal(got, []netip.Addr{vm1, vm2}) {
 		t.Fatalf("Enabled = %v, %v; want [%s %s]", got, err, vm1, vm2)
 	}
@@ -127,7 +127,7 @@ func TestNATEnableDisable(t *testing.T) {
 	if len(vmSummaries(rules, vm1.String())) != 0 || len(vmSummaries(rules, vm2.String())) != 3 || len(rules) != 3 {
 		t.Fatalf("after disabling %s, rules = %+v; want only %s's 3", vm1, rules, vm2)
 	}
-	got, err = n.Enabled(ctx)
+	got, err = n.List(ctx)
 	if err != nil || !slices.Equal(got, []netip.Addr{vm2}) {
 		t.Fatalf("Enabled = %v, %v; want [%s]", got, err, vm2)
 	}
