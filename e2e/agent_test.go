@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"banger/internal/shquote"
 )
@@ -28,7 +29,10 @@ func checkReadyWithoutSSHD(t *testing.T, e *env, name string) {
 	if _, code := e.banger(context.Background(), true, "vm", "exec", name, "--", "sh", "-c", "exit 7"); code != 7 {
 		t.Errorf("exec without sshd: exit %d, want 7", code)
 	}
-	cmd := exec.Command(filepath.Join(e.bin, "banger"), "--config", e.cfgPath, "vm", "exec", name, "--", "sh", "-c", "echo out; echo err >&2")
+	// The commands below run outside e.banger, so they get a deadline here.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(e.bin, "banger"), "--config", e.cfgPath, "vm", "exec", name, "--", "sh", "-c", "echo out; echo err >&2")
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil || stdout.String() != "out\n" || stderr.String() != "err\n" {
@@ -38,7 +42,7 @@ func checkReadyWithoutSSHD(t *testing.T, e *env, name string) {
 		t.Errorf("vm ssh hostname without sshd = %q", out)
 	}
 	// An interactive shell gets a terminal: vm ssh under script(1).
-	shell := exec.Command("script", "-qec", shquote.Join(filepath.Join(e.bin, "banger"), "--config", e.cfgPath, "vm", "ssh", name), "/dev/null")
+	shell := exec.CommandContext(ctx, "script", "-qec", shquote.Join(filepath.Join(e.bin, "banger"), "--config", e.cfgPath, "vm", "ssh", name), "/dev/null")
 	shell.Stdin = strings.NewReader("tty; exit 3\n")
 	out, err := shell.CombinedOutput()
 	var ee *exec.ExitError
@@ -46,7 +50,7 @@ func checkReadyWithoutSSHD(t *testing.T, e *env, name string) {
 		t.Errorf("interactive vm ssh without sshd: %v, output %q; want a /dev/pts terminal and exit 3", err, out)
 	}
 	sshCfg := filepath.Join(e.state, "ssh", "config")
-	out, err = exec.Command("ssh", "-F", sshCfg, "-o", "BatchMode=yes", name+".vm", "hostname").CombinedOutput()
+	out, err = exec.CommandContext(ctx, "ssh", "-F", sshCfg, "-o", "BatchMode=yes", name+".vm", "hostname").CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != name {
 		t.Errorf("ssh -F banger-config %s.vm hostname without sshd: %v: %s", name, err, out)
 	}

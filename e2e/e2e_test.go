@@ -107,7 +107,9 @@ func removeStale(t *testing.T) {
 		t.Logf("removing namespace %s left by an earlier run", f[0])
 		if pids, err := exec.Command("ip", "netns", "pids", f[0]).Output(); err == nil {
 			for _, pid := range strings.Fields(string(pids)) {
-				_ = exec.Command("kill", "-9", pid).Run()
+				if n, err := strconv.Atoi(pid); err == nil {
+					_ = syscall.Kill(n, syscall.SIGKILL)
+				}
 			}
 		}
 		_ = exec.Command("ip", "netns", "del", f[0]).Run()
@@ -304,12 +306,8 @@ func (e *env) stopDaemon() {
 
 func (e *env) daemonLog() string {
 	b, _ := os.ReadFile(filepath.Join(e.state, "bangerd.log"))
-	lines := strings.Split(string(b), "\n")
-	if len(lines) > 60 {
-		lines = lines[len(lines)-60:]
-	}
 	out, _ := os.ReadFile(filepath.Join(e.runtime, "bangerd.out"))
-	return strings.Join(lines, "\n") + "\nbangerd.out:\n" + string(out)
+	return lastLines(string(b), 60) + "\nbangerd.out:\n" + lastLines(string(out), 60)
 }
 
 // banger runs the CLI inside the namespace (netns=true) or outside it and

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/hex"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"banger/internal/image/golden"
 )
@@ -50,7 +52,9 @@ func debootstrapLayer(t *testing.T, include string) string {
 	// never reach the host's files.
 	argv := append([]string{"--mount", "--propagation", "private", "debootstrap"}, args...)
 	argv = append(argv, "bookworm", tree, golden.DefaultMirror)
-	if out, err := exec.Command("unshare", argv...).CombinedOutput(); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute) // a stalled mirror
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "unshare", argv...).CombinedOutput(); err != nil {
 		os.RemoveAll(tree)
 		t.Fatalf("debootstrap %s: %v\n%s", strings.Join(recipe, " "), err, lastLines(string(out), 20))
 	}

@@ -26,13 +26,14 @@ readonly RUNTIME_PKGS=(
 readonly DEV_PKGS=(
 	shellcheck     # make lint
 	busybox-static # tests and bench: a busybox-only image, the floor's initramfs
+	procps         # e2e: pgrep checks that no VMM process is left
 )
 
 # Equivalent names elsewhere, in the same order as RUNTIME_PKGS and DEV_PKGS.
 readonly FEDORA_PKGS="qemu-system-x86-core qemu-img debootstrap e2fsprogs openssh-clients iproute nftables zstd ca-certificates git"
-readonly FEDORA_DEV_PKGS="ShellCheck busybox"
+readonly FEDORA_DEV_PKGS="ShellCheck busybox procps-ng"
 readonly ARCH_PKGS="qemu-system-x86 qemu-img debootstrap e2fsprogs openssh iproute2 nftables zstd ca-certificates git"
-readonly ARCH_DEV_PKGS="shellcheck busybox"
+readonly ARCH_DEV_PKGS="shellcheck busybox procps-ng"
 
 die() {
 	printf 'deps.sh: %s\n' "$*" >&2
