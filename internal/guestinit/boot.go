@@ -77,7 +77,7 @@ func (in *Init) Boot(ctx context.Context) error {
 		return errors.Join(append(errs, fmt.Errorf("read kernel command line: %w", err))...)
 	}
 	cmdline := string(b)
-	errs = append(errs, in.mountWork(ctx, cmdline), in.network(ctx, cmdline))
+	errs = append(errs, in.MountWork(ctx, cmdline), in.network(ctx, cmdline))
 	// The kernel then sends SIGINT to init on Ctrl-Alt-Del (a VMM's
 	// graceful-stop request) instead of rebooting at once.
 	if err := in.Host.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF); err != nil {
@@ -109,9 +109,11 @@ func WorkDevice(cmdline string) string {
 	return DefaultWorkDevice
 }
 
-// mountWork waits for the work disk's device node (devtmpfs makes it when
-// the driver probes; there is no udev) and mounts it on /root.
-func (in *Init) mountWork(ctx context.Context, cmdline string) error {
+// MountWork waits for the work disk's device node (devtmpfs makes it when
+// the driver probes; no udev is needed) and mounts it on /root, unless
+// something is mounted there already. PID 1 runs it at boot, and
+// `banger-agent mount-work` (banger-work.service) under systemd.
+func (in *Init) MountWork(ctx context.Context, cmdline string) error {
 	dev := WorkDevice(cmdline)
 	if dev == NoWorkDevice {
 		return nil // a snapshot template: each clone mounts its own
