@@ -133,20 +133,11 @@ func agentSSH(v guestVM, h agent.Hello) bool {
 // hello, pins the host key it reports in banger's known_hosts under the
 // VM's alias (so the system ssh client verifies the same key), and runs
 // the SSH handshake over the backend's channel accepting only that key.
-//
-// first, when not nil, is a hello the caller just had: the first dial uses
-// it instead of asking again (later dials ask, since a restored guest's
-// host key changes).
-func (g *Guest) newLink(v guestVM, first *agent.Hello) *sshLink {
+func (g *Guest) newLink(v guestVM) *sshLink {
 	return &sshLink{dial: func(ctx context.Context) (*ssh.Client, error) {
-		var h agent.Hello
-		if first != nil {
-			h, first = *first, nil
-		} else {
-			var err error
-			if h, err = g.hello(ctx, v, v.AgentSocket); err != nil {
-				return nil, err
-			}
+		h, err := g.hello(ctx, v, v.AgentSocket)
+		if err != nil {
+			return nil, err
 		}
 		if !agentSSH(v, h) {
 			return nil, fmt.Errorf("VM %s: its agent (%s) does not serve SSH", v.Name, h.Version)

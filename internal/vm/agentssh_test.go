@@ -171,7 +171,7 @@ func TestReadyWithoutAgentSSH(t *testing.T) {
 func TestLinkRedialsAndNests(t *testing.T) {
 	g, v, f, _ := newFakeGuest(t)
 	ctx := context.Background()
-	link := g.newLink(v, nil)
+	link := g.newLink(v)
 	if _, err := link.get(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func (s *Service) Connect(ctx context.Context, name string) (net.Conn, error) {
 	if rt == nil {
 		return nil, badRequest("VM %s is not running; start it with `banger vm start %s`", v.Name, v.Name)
 	}
-	link := s.runs.link(rt, func() *sshLink { return s.Guest.newLink(s.guestOf(v, rt), nil) })
+	link := s.runs.link(rt, func() *sshLink { return s.Guest.newLink(s.guestOf(v, rt)) })
 	if link == nil {
 		return nil, badRequest("VM %s is not reached over its agent (its image's agent serves no SSH); use ssh to %s", v.Name, v.IP)
 	}

@@ -79,7 +79,7 @@ func (g *Guest) waitReady(ctx context.Context, v guestVM, exited <-chan struct{}
 		p.Msg("ssh", "waiting for ssh on "+v.IP)
 		return nil, g.waitSSH(ctx, v, exited, p, git)
 	}
-	link := g.newLink(v, &h)
+	link := g.newLink(v)
 	c, err := g.waitLink(ctx, v, link, exited)
 	if err == nil {
 		err = g.waitWorkDisk(ctx, c, exited)
