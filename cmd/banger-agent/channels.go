@@ -79,36 +79,22 @@ func (c *channels) run(ctx context.Context) {
 // servePort serves a virtio-serial port, reopening it after each host
 // connection ends (SSH) or the port fails.
 func (c *channels) servePort(ctx context.Context, name string, serve func(*os.File) error) {
-	for {
-		f := openPort(ctx, name)
-		if f == nil {
-			return
+	for ctx.Err() == nil {
+		path := portPath("/", name)
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err == nil {
+			err = serve(f)
+			f.Close()
+		} else if errors.Is(err, os.ErrNotExist) {
+			err = nil // not there (yet): no such VMM, or no udev to link it
 		}
-		err := serve(f)
-		f.Close()
 		if err != nil && ctx.Err() == nil {
 			c.log.Debug("serial channel", "port", name, "err", err)
 		}
-		sleep(ctx, retry)
-	}
-}
-
-// maxRetry caps the back-off of openPort: a VM whose VMM offers no such
-// port (vsock instead) is asked less and less often, not five times a
-// second for its whole life.
-const maxRetry = 5 * time.Second
-
-// openPort opens the virtio-serial port name, waiting while it is not
-// there (yet: its driver probes, or this VMM has none), with a growing
-// pause between tries. It returns nil once ctx ends.
-func openPort(ctx context.Context, name string) *os.File {
-	for d := retry; ctx.Err() == nil; d = min(2*d, maxRetry) {
-		if f, err := os.OpenFile(portPath("/", name), os.O_RDWR, 0); err == nil {
-			return f
+		if err != nil || !exists(path) {
+			sleep(ctx, retry)
 		}
-		sleep(ctx, d)
 	}
-	return nil
 }
 
 // serveSSHPort serves SSH on its virtio-serial port, one host connection
@@ -119,10 +105,12 @@ func openPort(ctx context.Context, name string) *os.File {
 // port stays open, and a handshake starts only once the host has sent
 // something.
 func (c *channels) serveSSHPort(ctx context.Context) {
-	for {
-		f := openPort(ctx, agent.SSHPortName)
-		if f == nil {
-			return
+	for ctx.Err() == nil {
+		path := portPath("/", agent.SSHPortName)
+		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		if err != nil {
+			sleep(ctx, retry)
+			continue
 		}
 		for ctx.Err() == nil {
 			ready, err := readable(f, retry)
