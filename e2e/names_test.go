@@ -65,8 +65,8 @@ func checkAgentNamesAndForward(t *testing.T, e *env, vm vmJSON) {
 		}
 		return false, out
 	})
-	if out := e.ok("vm", "ports", vm.Name); !strings.Contains(out, "22") || !strings.Contains(out, "sshd") {
-		t.Errorf("vm ports lacks sshd:\n%s", out)
+	if out := e.ok("vm", "ports", vm.Name); !strings.Contains(out, "8080") || !strings.Contains(out, "perl") {
+		t.Errorf("vm ports lacks perl on 8080:\n%s", out)
 	}
 	var stats struct {
 		MemTotal uint64 `json:"mem_total"`

@@ -139,13 +139,13 @@ ACCEL=$(json_field accel <<<"$VM_JSON")
 CPU=max
 [[ $ACCEL == kvm ]] && CPU=host
 
-# Under TCG banger passes tsc_early_khz= (see internal/vmm/qemu/tsc.go); the
+# Under TCG banger passes tsc_early_khz= tsc=reliable (see internal/vmm/qemu/tsc.go); the
 # plain boots get the same hint, without which a microvm guest can hang on a
 # busy host.
 TSC_ARG=
 FLAGS=" $(grep -m1 '^flags' /proc/cpuinfo) "
 if [[ $ACCEL != kvm && $FLAGS == *" constant_tsc "* && $FLAGS != *" aperfmperf "* ]]; then
-	TSC_ARG=" tsc_early_khz=$(awk -F: '/cpu MHz/ {printf "%d", $2 * 1000 + 0.5; exit}' /proc/cpuinfo)"
+	TSC_ARG=" tsc_early_khz=$(awk -F: '/cpu MHz/ {printf "%d", $2 * 1000 + 0.5; exit}' /proc/cpuinfo) tsc=reliable"
 fi
 
 # What this build has: vm run --cold, and image warm (snapshots).

@@ -19,6 +19,7 @@ import (
 	"banger/internal/agent"
 	"banger/internal/guestinit"
 	"banger/internal/guestssh"
+	"banger/internal/vport"
 )
 
 // retry is how long a channel waits before reopening a port that failed
@@ -73,15 +74,15 @@ func (c *channels) run(ctx context.Context) {
 	go c.serveVsock(ctx, agent.VsockPort, func(conn net.Conn) error { return c.agent.ServeConn(ctx, conn) })
 	go c.serveVsock(ctx, agent.SSHVsockPort, func(conn net.Conn) error { return c.ssh.Load().ServeConn(ctx, conn) })
 	go c.serveSSHPort(ctx)
-	c.servePort(ctx, agent.PortName, func(f *os.File) error { return c.agent.Serve(ctx, f) })
+	c.servePort(ctx, agent.PortName, func(f *vport.Conn) error { return c.agent.Serve(ctx, f) })
 }
 
 // servePort serves a virtio-serial port, reopening it after each host
 // connection ends (SSH) or the port fails.
-func (c *channels) servePort(ctx context.Context, name string, serve func(*os.File) error) {
+func (c *channels) servePort(ctx context.Context, name string, serve func(*vport.Conn) error) {
 	for ctx.Err() == nil {
 		path := portPath("/", name)
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		f, err := vport.Open(path)
 		if err == nil {
 			err = serve(f)
 			f.Close()
@@ -107,13 +108,13 @@ func (c *channels) servePort(ctx context.Context, name string, serve func(*os.Fi
 func (c *channels) serveSSHPort(ctx context.Context) {
 	for ctx.Err() == nil {
 		path := portPath("/", agent.SSHPortName)
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		f, err := vport.Open(path)
 		if err != nil {
 			sleep(ctx, retry)
 			continue
 		}
 		for ctx.Err() == nil {
-			ready, err := readable(f, retry)
+			ready, err := readable(f.Fd(), retry)
 			if err != nil {
 				c.log.Debug("serial channel", "port", agent.SSHPortName, "err", err)
 				break
@@ -121,7 +122,7 @@ func (c *channels) serveSSHPort(ctx context.Context) {
 			if !ready {
 				continue // no host connected, or nothing sent yet
 			}
-			if err := c.ssh.Load().ServeConn(ctx, keptOpen{guestssh.FileConn(f)}); err != nil && ctx.Err() == nil {
+			if err := c.ssh.Load().ServeConn(ctx, keptOpen{f}); err != nil && ctx.Err() == nil {
 				c.log.Debug("serial channel", "port", agent.SSHPortName, "err", err)
 			}
 		}
@@ -133,8 +134,8 @@ func (c *channels) serveSSHPort(ctx context.Context) {
 // readable waits up to d for f to have data to read from a connected
 // host. A port with no host connected reports a hang-up: that is "not
 // yet", after a pause.
-func readable(f *os.File, d time.Duration) (bool, error) {
-	fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLIN}}
+func readable(fd int, d time.Duration) (bool, error) {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	n, err := unix.Poll(fds, int(d.Milliseconds()))
 	switch {
 	case errors.Is(err, unix.EINTR):

@@ -14,12 +14,16 @@ import (
 
 	"banger/internal/agent"
 	"banger/internal/guestnet"
+	"banger/internal/initramfs"
 )
 
 var version = "dev"
 
 func main() {
 	if os.Getpid() == 1 {
+		if initramfs.InInitramfs() {
+			runStage1() // never returns
+		}
 		runInit() // never returns
 	}
 	if len(os.Args) < 2 {

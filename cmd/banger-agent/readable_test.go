@@ -12,14 +12,14 @@ func TestReadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	ok, err := readable(r, 10*time.Millisecond)
+	ok, err := readable(int(r.Fd()), 10*time.Millisecond)
 	if err != nil || ok {
 		t.Fatalf("empty pipe: readable = %v, %v; want false", ok, err)
 	}
 	if _, err := w.Write([]byte("SSH-2.0-x\r\n")); err != nil {
 		t.Fatal(err)
 	}
-	ok, err = readable(r, time.Second)
+	ok, err = readable(int(r.Fd()), time.Second)
 	if err != nil || !ok {
 		t.Fatalf("after a write: readable = %v, %v; want true", ok, err)
 	}
@@ -30,7 +30,7 @@ func TestReadable(t *testing.T) {
 	}
 	w.Close()
 	start := time.Now()
-	ok, err = readable(r, 20*time.Millisecond)
+	ok, err = readable(int(r.Fd()), 20*time.Millisecond)
 	if err != nil || ok {
 		t.Fatalf("hung up: readable = %v, %v; want false", ok, err)
 	}

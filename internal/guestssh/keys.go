@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 
@@ -107,16 +106,3 @@ func CmdlineKeys(cmdline string) ([]ssh.PublicKey, error) {
 	}
 	return keys, nil
 }
-
-// FileConn lets a character device (a virtio-serial port) carry SSH.
-func FileConn(f *os.File) net.Conn { return fileConn{f} }
-
-type fileConn struct{ *os.File }
-
-func (c fileConn) LocalAddr() net.Addr  { return fileAddr(c.Name()) }
-func (c fileConn) RemoteAddr() net.Addr { return fileAddr("host") }
-
-type fileAddr string
-
-func (a fileAddr) Network() string { return "virtio-serial" }
-func (a fileAddr) String() string  { return string(a) }

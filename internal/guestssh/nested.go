@@ -45,8 +45,13 @@ func (s *Server) serveNested(ctx context.Context, nc ssh.NewChannel) {
 // Deadlines are not supported; ServeConn ends the connection by closing it.
 type channelConn struct{ ssh.Channel }
 
-func (channelConn) LocalAddr() net.Addr              { return fileAddr(NestedHost) }
-func (channelConn) RemoteAddr() net.Addr             { return fileAddr("host") }
+func (channelConn) LocalAddr() net.Addr              { return chanAddr(NestedHost) }
+func (channelConn) RemoteAddr() net.Addr             { return chanAddr("host") }
 func (channelConn) SetDeadline(time.Time) error      { return nil }
 func (channelConn) SetReadDeadline(time.Time) error  { return nil }
 func (channelConn) SetWriteDeadline(time.Time) error { return nil }
+
+type chanAddr string
+
+func (a chanAddr) Network() string { return "ssh-channel" }
+func (a chanAddr) String() string  { return string(a) }

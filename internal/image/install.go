@@ -146,7 +146,7 @@ func (s *Service) installBuild(ctx context.Context, name, source string, res gol
 	}
 	img, err = in.image(ctx, store.Image{
 		Name: name, Rootfs: filepath.Join(idir, filepath.Base(res.Rootfs)), KernelID: k.ID,
-		SizeBytes: res.RootfsBytes, Managed: true, Source: source,
+		SizeBytes: res.RootfsBytes, Managed: true, Source: source, Init: res.Init,
 	})
 	if err != nil {
 		return img, fmt.Errorf("record image %s: %w", name, err)

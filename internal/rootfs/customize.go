@@ -175,15 +175,3 @@ func dropSecretsAndCaches(root *os.Root) error {
 		return n != "partial" && n != "lock"
 	})
 }
-
-// WriteInitramfsModules lists the microvm drivers in the tree's
-// initramfs-tools config (Customize writes it too; a builder that runs
-// update-initramfs before Customize needs it first).
-func WriteInitramfsModules(dir string) error {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return fmt.Errorf("opening rootfs: %w", err)
-	}
-	defer root.Close()
-	return installFile(root, "initramfs-modules", "etc/initramfs-tools/modules")
-}

@@ -55,7 +55,8 @@ type Result struct {
 	Initrd        string
 	Manifest      string
 	KernelVersion string
-	RootfsBytes   int64 // apparent size of rootfs.ext4
+	RootfsBytes   int64  // apparent size of rootfs.ext4
+	Init          string // the init its VMs boot: rootfs.AgentInit
 }
 
 // Progress reports step-level progress. It is called when a step starts
@@ -216,6 +217,7 @@ func (b *Builder) Build(ctx context.Context, spec Spec, progress Progress) (res 
 	res.Kernel = filepath.Join(spec.OutDir, KernelFile)
 	res.Initrd = filepath.Join(spec.OutDir, InitrdFile)
 	res.Manifest = filepath.Join(spec.OutDir, ManifestFile)
+	res.Init = rootfs.AgentInit
 	return res, nil
 }
 
@@ -256,8 +258,8 @@ func (b *Builder) steps(ctx context.Context, spec Spec, tree string, out *outDir
 				"--cache-dir="+spec.CacheDir,
 				spec.Suite, tree, spec.Mirror)
 		}},
-		{"initramfs", func() error { return b.initramfs(ctx, tree) }},
 		{"customize", func() error { return rootfs.Customize(tree, spec.AgentBinary) }},
+		{"initramfs", func() error { return bootAgent(tree, spec.AgentBinary) }},
 		{"kernel", func() error {
 			kv, err := extractKernel(tree, out)
 			res.KernelVersion = kv
@@ -272,15 +274,6 @@ func (b *Builder) steps(ctx context.Context, spec Spec, tree string, out *outDir
 			return writeManifest(out, spec, pkgs, res.KernelVersion, now())
 		}},
 	}
-}
-
-// initramfs lists the microvm drivers in the chroot's initramfs-tools config
-// and regenerates every initrd.
-func (b *Builder) initramfs(ctx context.Context, tree string) error {
-	if err := rootfs.WriteInitramfsModules(tree); err != nil {
-		return err
-	}
-	return b.run(ctx, "chroot", tree, "update-initramfs", "-u", "-k", "all")
 }
 
 func (b *Builder) run(ctx context.Context, name string, args ...string) error {

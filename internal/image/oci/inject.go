@@ -13,15 +13,11 @@ import (
 	"banger/internal/rootfs"
 )
 
-// AgentInit is the init of images that do not boot systemd: the kernel
-// runs the agent as PID 1 (init=AgentInit), and it mounts, configures the
-// network, serves and reaps itself (internal/guestinit).
-const AgentInit = "/usr/local/bin/banger-agent"
-
-// InitRecord names, inside the image, the file holding the init its VMs
-// boot (AgentInit), so that a bundle of the image boots the same way after
-// a catalog pull. Images that boot systemd have none.
-const InitRecord = "/etc/banger/init"
+// AgentInit and InitRecord: see package rootfs.
+const (
+	AgentInit  = rootfs.AgentInit
+	InitRecord = rootfs.InitRecord
+)
 
 // inject makes the flattened tree at dir bootable by banger. It returns the
 // init path the kernel must run ("" when the image boots systemd through
@@ -70,7 +66,7 @@ func recordInit(root *os.Root, notes []string) (string, []string, error) {
 		}
 		return "", notes, nil
 	}
-	if err := writeFile(root, strings.TrimPrefix(InitRecord, "/"), 0o644, []byte(AgentInit+"\n")); err != nil {
+	if err := rootfs.RecordAgentInit(root); err != nil {
 		return "", nil, err
 	}
 	return AgentInit, notes, nil

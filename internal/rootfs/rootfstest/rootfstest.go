@@ -26,6 +26,24 @@ func Debian(t testing.TB, dir string) {
 		"var/lib/apt/lists/lock":         "",
 		"boot/vmlinuz-6.1.0-test":        "kernel",
 		"boot/initrd.img-6.1.0-test":     "initrd",
+		// The modules banger's initramfs takes (rootfs.InitramfsModules),
+		// virtio_blk with a dependency, and ext4 built in.
+		"lib/modules/6.1.0-test/modules.dep": "kernel/drivers/virtio/virtio.ko:\n" +
+			"kernel/drivers/virtio/virtio_mmio.ko: kernel/drivers/virtio/virtio.ko\n" +
+			"kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio.ko\n" +
+			"kernel/drivers/net/virtio_net.ko: kernel/drivers/virtio/virtio.ko\n" +
+			"kernel/drivers/char/virtio_console.ko: kernel/drivers/virtio/virtio.ko\n" +
+			"kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko: kernel/drivers/virtio/virtio.ko\n" +
+			"kernel/drivers/acpi/button.ko:\nkernel/drivers/input/evdev.ko:\n",
+		"lib/modules/6.1.0-test/modules.builtin":                                    "kernel/fs/ext4/ext4.ko\n",
+		"lib/modules/6.1.0-test/kernel/drivers/virtio/virtio.ko":                    "ko:virtio",
+		"lib/modules/6.1.0-test/kernel/drivers/virtio/virtio_mmio.ko":               "ko:virtio_mmio",
+		"lib/modules/6.1.0-test/kernel/drivers/block/virtio_blk.ko":                 "ko:virtio_blk",
+		"lib/modules/6.1.0-test/kernel/drivers/net/virtio_net.ko":                   "ko:virtio_net",
+		"lib/modules/6.1.0-test/kernel/drivers/char/virtio_console.ko":              "ko:virtio_console",
+		"lib/modules/6.1.0-test/kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko": "ko:vsock",
+		"lib/modules/6.1.0-test/kernel/drivers/acpi/button.ko":                      "ko:button",
+		"lib/modules/6.1.0-test/kernel/drivers/input/evdev.ko":                      "ko:evdev",
 	}
 	for name, content := range files {
 		p := filepath.Join(dir, name)

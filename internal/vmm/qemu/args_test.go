@@ -237,12 +237,12 @@ func TestWithTSCHint(t *testing.T) {
 		khz     int
 		want    string
 	}{
-		{"console=ttyS0", 2000000, "console=ttyS0 tsc_early_khz=2000000"},
-		{"", 1000, "tsc_early_khz=1000"},
+		{"console=ttyS0", 2000000, "console=ttyS0 tsc_early_khz=2000000 tsc=reliable"},
+		{"", 1000, "tsc_early_khz=1000 tsc=reliable"},
 		{"console=ttyS0", 0, "console=ttyS0"},
 		{"console=ttyS0 tsc_early_khz=5", 1000, "console=ttyS0 tsc_early_khz=5"},
-		{"console=ttyS0 -- single", 1000, "console=ttyS0 tsc_early_khz=1000 -- single"},
-		{"-- single", 1000, "tsc_early_khz=1000 -- single"},
+		{"console=ttyS0 -- single", 1000, "console=ttyS0 tsc_early_khz=1000 tsc=reliable -- single"},
+		{"-- single", 1000, "tsc_early_khz=1000 tsc=reliable -- single"},
 	}
 	for _, tt := range tests {
 		if got := withTSCHint(tt.cmdline, tt.khz); got != tt.want {
