@@ -50,29 +50,6 @@ func body(s string) *http.Response {
 const evilCatalog = `{"version":1,"images":[{"name":"evil","arch":"amd64","bundle_url":"http://evil.test/e.tar.zst",
 	"bundle_sha256":"` + "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee" + `","size_bytes":1}]}`
 
-func TestCheckURL(t *testing.T) {
-	for u, ok := range map[string]bool{
-		"https://images.example.org/banger/catalog.json": true,
-		"https://127.0.0.1:8443/catalog.json":            true,
-		"http://127.0.0.1:8080/catalog.json":             true, // loopback: tests and local servers
-		"http://127.8.9.10/catalog.json":                 true,
-		"http://[::1]:8080/catalog.json":                 true,
-		"http://images.example.org/catalog.json":         false,
-		"http://localhost/catalog.json":                  false, // a name can resolve anywhere
-		"http://10.0.0.1/catalog.json":                   false,
-		"http://[::ffff:10.0.0.1]/catalog.json":          false,
-		"ftp://images.example.org/catalog.json":          false,
-		"file:///srv/catalog.json":                       false,
-		"https:///catalog.json":                          false,
-		"catalog.json":                                   false,
-		"https://user:pw@images.example.org/c.json":      false,
-	} {
-		if err := CheckURL(u); (err == nil) != ok {
-			t.Errorf("CheckURL(%q) = %v, want ok=%v", u, err, ok)
-		}
-	}
-}
-
 // TestRemoteCatalogMustBeHTTPS: a plain-http catalog is not fetched at all;
 // banger keeps its built-in catalog and says why.
 func TestRemoteCatalogMustBeHTTPS(t *testing.T) {
@@ -99,7 +76,7 @@ func TestCatalogRedirectToHTTPRefused(t *testing.T) {
 		"http://evil.test/catalog.json": func() *http.Response { return body(evilCatalog) },
 	}}
 	c, err := Load(context.Background(), &http.Client{Transport: web}, Embedded(), "https://images.example.org/catalog.json")
-	if !errors.Is(err, errRedirect) {
+	if err == nil || !strings.Contains(err.Error(), "refused redirect") {
 		t.Fatalf("Load = %v, want a refused redirect", err)
 	}
 	if _, ok := c.FindImage("evil", "amd64"); ok || web.requested("http://evil.test/catalog.json") {
