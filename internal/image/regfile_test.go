@@ -103,8 +103,11 @@ func assertOwnCopy(t *testing.T, what, p, dir string, want []byte) {
 		t.Errorf("%s %s is not under banger's %s", what, p, dir)
 	}
 	fi, err := os.Lstat(p)
-	if err != nil || !fi.Mode().IsRegular() {
-		t.Fatalf("%s %s: %v, mode %v: want a regular file", what, p, err, fi)
+	if err != nil {
+		t.Fatalf("%s %s: %v", what, p, err)
+	}
+	if !fi.Mode().IsRegular() {
+		t.Fatalf("%s %s is a %v, not a regular file", what, p, fi.Mode().Type())
 	}
 	if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, want) {
 		t.Errorf("%s %s does not hold what was registered (%v)", what, p, err)
@@ -157,7 +160,10 @@ func TestRegisterRefusesNonRegular(t *testing.T) {
 				u := newUserFiles(t)
 				p := map[string]string{"rootfs": u.rootfs, "kernel": u.kernel, "initrd": u.initrd}[which]
 				sw.do(t, p)
-				err := registerOrUnblock(t, s, RegisterRequest{Name: "mine", Rootfs: u.rootfs, Kernel: u.kernel, Initrd: u.initrd}, p)
+				err := orUnblock(t, p, func() error {
+					_, err := s.Register(context.Background(), RegisterRequest{Name: "mine", Rootfs: u.rootfs, Kernel: u.kernel, Initrd: u.initrd})
+					return err
+				})
 				if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "not a regular file") {
 					t.Fatalf("Register = %v, want ErrInvalid: not a regular file", err)
 				}
@@ -168,22 +174,19 @@ func TestRegisterRefusesNonRegular(t *testing.T) {
 	}
 }
 
-// registerOrUnblock runs Register; if it is still blocked after a minute
-// (opening a FIFO without a writer blocks for ever), it fails the test and
-// opens the FIFO for writing, which releases it. The minute is a hang
-// guard, not a measure.
-func registerOrUnblock(t *testing.T, s *Service, req RegisterRequest, fifo string) error {
+// orUnblock runs fn; if it is still blocked after a minute (opening a FIFO
+// without a writer blocks for ever), it fails the test and opens the FIFO
+// for writing, which releases fn. The minute is a hang guard, not a
+// measure.
+func orUnblock(t *testing.T, fifo string, fn func() error) error {
 	t.Helper()
 	done := make(chan error, 1)
-	go func() {
-		_, err := s.Register(context.Background(), req)
-		done <- err
-	}()
+	go func() { done <- fn() }()
 	select {
 	case err := <-done:
 		return err
 	case <-time.After(time.Minute):
-		t.Errorf("Register blocked opening %s", fifo)
+		t.Errorf("blocked opening %s", fifo)
 		if w, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
 			w.Close()
 		}
@@ -213,12 +216,14 @@ func TestInPlaceImageRechecked(t *testing.T) {
 				if _, err := s.Get(ctx, "mine"); err != nil {
 					t.Fatalf("Get before the swap: %v", err)
 				}
-				sw.do(t, map[string]string{"rootfs": u.rootfs, "kernel": u.kernel, "initrd": u.initrd}[which])
+				p := map[string]string{"rootfs": u.rootfs, "kernel": u.kernel, "initrd": u.initrd}[which]
+				sw.do(t, p)
 				if r, err := s.Get(ctx, "mine"); err == nil || !strings.Contains(err.Error(), "no longer what was registered") {
 					t.Errorf("Get after the swap = %+v, %v; want it refused", r, err)
 				}
-				if _, err := s.Promote(ctx, "mine", nil); err == nil {
-					t.Error("Promote after the swap succeeded")
+				err := orUnblock(t, p, func() error { _, err := s.Promote(ctx, "mine", nil); return err })
+				if err == nil || !strings.Contains(err.Error(), "no longer what was registered") {
+					t.Errorf("Promote after the swap = %v, want it refused", err)
 				}
 				emptyDir(t, s.ImagesDir)
 			})

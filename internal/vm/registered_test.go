@@ -50,7 +50,7 @@ func TestRegisteredFilesSwappedHaveNoEffect(t *testing.T) {
 			}
 			fi, err := os.Lstat(p)
 			if err != nil || !fi.Mode().IsRegular() {
-				t.Errorf("%s: the VMM's %s %s: %v (%v), want a regular file", when, what, p, err, fi)
+				t.Errorf("%s: the VMM's %s %s: %v, want a regular file", when, what, p, modeOrErr(fi, err))
 				continue
 			}
 			if got, err := os.ReadFile(p); err != nil || !bytes.Equal(got, want[what]) {
@@ -78,4 +78,11 @@ func TestRegisteredFilesSwappedHaveNoEffect(t *testing.T) {
 	}
 	starts := e.VMM.Starts()
 	check("start", starts[len(starts)-1], e.VMM.RootImage(root))
+}
+
+func modeOrErr(fi os.FileInfo, err error) any {
+	if err != nil {
+		return err
+	}
+	return fi.Mode()
 }
