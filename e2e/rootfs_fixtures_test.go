@@ -26,6 +26,8 @@ func debootstrapLayer(t *testing.T, include string) string {
 	if include != "" {
 		args = append(args, "--include="+include)
 	}
+	// Check the archive's signatures, as the image build does.
+	args = append(args, "--force-check-gpg", "--keyring="+golden.DefaultKeyring)
 	recipe := append(append([]string{}, args[:1]...), args[2:]...) // the cache dir is not part of it
 	recipe = append(recipe, "bookworm", golden.DefaultMirror)
 	sum := sha256.Sum256([]byte(strings.Join(recipe, " ")))

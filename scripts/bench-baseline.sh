@@ -8,7 +8,9 @@
 # openssh-server, linux-image-cloud-amd64 and initramfs-tools (so the guest
 # boots Debian's own kernel with Debian's own initrd), a static address on
 # the Ethernet link through systemd-networkd, and an ed25519 key for root.
-# Nothing else is changed: no units masked, no banger agent, no banger init.
+# debootstrap checks the archive's signatures against Debian's keyring
+# (package debian-archive-keyring) and fails without them, as banger's own
+# build does. Nothing else is changed: no units masked, no banger agent, no banger init.
 #
 # The result is cached in CACHE_DIR/<key>, where the key is a digest of the
 # recipe (the settings below, the mirror and the text of the build
@@ -23,6 +25,8 @@ readonly PACKAGES=systemd-sysv,openssh-server,linux-image-cloud-amd64,initramfs-
 # The guest's address on the bench bridge (scripts/bench.sh uses it).
 readonly GUEST_ADDR=172.31.88.250/24
 readonly ROOTFS_SIZE=2G
+# Debian's archive keyring: debootstrap checks the Release signature with it.
+readonly KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 
 die() {
 	printf 'bench-baseline.sh: %s\n' "$*" >&2
@@ -60,7 +64,8 @@ configure() {
 # makes for it, and the root filesystem image.
 build() {
 	step "debootstrap $SUITE (minbase + $PACKAGES)" \
-		debootstrap --variant=minbase --include="$PACKAGES" --cache-dir="$CACHE/debs" "$SUITE" "$TREE" "$MIRROR"
+		debootstrap --variant=minbase --force-check-gpg --keyring="$KEYRING" \
+		--include="$PACKAGES" --cache-dir="$CACHE/debs" "$SUITE" "$TREE" "$MIRROR"
 	configure
 	local kernels kver
 	mapfile -t kernels < <(find "$TREE/boot" -maxdepth 1 -name 'vmlinuz-*' | sort)
@@ -76,7 +81,7 @@ build() {
 	{
 		echo "suite: $SUITE"
 		echo "mirror: $MIRROR"
-		echo "debootstrap: --variant=minbase --include=$PACKAGES"
+		echo "debootstrap: --variant=minbase --force-check-gpg --include=$PACKAGES"
 		echo "kernel: $kver (Debian's, with its own initrd)"
 		echo "network: systemd-networkd, $GUEST_ADDR on the Ethernet link"
 		echo "login: root with id_ed25519"
@@ -96,8 +101,9 @@ cleanup() {
 
 [[ $# -ge 1 && $# -le 2 ]] || die "usage: scripts/bench-baseline.sh CACHE_DIR [MIRROR]"
 [[ $(id -u) -eq 0 ]] || die "run as root"
+[[ -f $KEYRING && -s $KEYRING ]] || die "the Debian archive keyring $KEYRING is missing, so the archive's signatures cannot be checked: install the package debian-archive-keyring (scripts/deps.sh does)"
 CACHE=$1
-MIRROR=${2:-http://deb.debian.org/debian}
+MIRROR=${2:-https://deb.debian.org/debian}
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 
 KEY=$({

@@ -15,6 +15,7 @@ readonly RUNTIME_PKGS=(
 	qemu-system-x86 # qemu-system-x86_64 with -M microvm
 	qemu-utils      # qemu-img
 	debootstrap     # builds the default guest image
+	debian-archive-keyring # debootstrap checks the archive's signatures with it
 	e2fsprogs       # mkfs.ext4, debugfs
 	openssh-client  # ssh into guests
 	iproute2        # ip: taps and the bridge
@@ -30,9 +31,9 @@ readonly DEV_PKGS=(
 )
 
 # Equivalent names elsewhere, in the same order as RUNTIME_PKGS and DEV_PKGS.
-readonly FEDORA_PKGS="qemu-system-x86-core qemu-img debootstrap e2fsprogs openssh-clients iproute nftables zstd ca-certificates git"
+readonly FEDORA_PKGS="qemu-system-x86-core qemu-img debootstrap debian-keyring e2fsprogs openssh-clients iproute nftables zstd ca-certificates git"
 readonly FEDORA_DEV_PKGS="ShellCheck busybox procps-ng"
-readonly ARCH_PKGS="qemu-system-x86 qemu-img debootstrap e2fsprogs openssh iproute2 nftables zstd ca-certificates git"
+readonly ARCH_PKGS="qemu-system-x86 qemu-img debootstrap debian-archive-keyring e2fsprogs openssh iproute2 nftables zstd ca-certificates git"
 readonly ARCH_DEV_PKGS="shellcheck busybox procps-ng"
 
 die() {

@@ -174,7 +174,7 @@ func (a *app) imageRegisterCmd() *cobra.Command {
 	var req api.RegisterImage
 	cmd := &cobra.Command{
 		Use:   "register --name N --rootfs FILE (--kernel FILE [--initrd FILE] | --kernel-ref KERNEL)",
-		Short: "Use an ext4 file (and kernel) you own as an image, in place; banger never deletes them",
+		Short: "Copy an ext4 file (and kernel) you own into banger's storage as an image; the originals are never read again nor deleted",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var err error
@@ -202,7 +202,7 @@ func (a *app) imageRegisterCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "%s %s (kernel %s, unmanaged)\n", img.Name, units.FormatSize(img.SizeBytes), img.Kernel)
+			fmt.Fprintf(a.stdout, "%s %s (kernel %s), copied into banger's storage: %s\n", img.Name, units.FormatSize(img.SizeBytes), img.Kernel, img.Rootfs)
 			return nil
 		},
 	}
@@ -219,7 +219,7 @@ func (a *app) imageRegisterCmd() *cobra.Command {
 func (a *app) imagePromoteCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "promote NAME",
-		Short: "Copy a registered image (and its kernel) into banger's storage and let banger manage it",
+		Short: "Copy an image registered in place by an older banger (and its kernel) into banger's storage",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
 			img, err := streamed(a, func(onEvent func(api.Event)) (api.Image, error) {

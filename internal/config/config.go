@@ -25,7 +25,7 @@ const (
 	DefaultBridgeName   = "br-banger"
 	DefaultCIDR         = "172.30.0.0/24"
 	DefaultImage        = "debian-bookworm"
-	DefaultDebianMirror = "http://deb.debian.org/debian"
+	DefaultDebianMirror = "https://deb.debian.org/debian"
 	DefaultStopTimeout  = "30s"
 	DefaultBootTimeout  = "5m"
 	DefaultDNSAddr      = "127.0.0.1:5354"

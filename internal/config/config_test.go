@@ -239,7 +239,7 @@ func TestDefaultsRootVsUser(t *testing.T) {
 			}
 			if c.LogLevel != "info" || c.VMM != "auto" || c.Backends.String("alpha_mode") != "auto" || c.BridgeName != "br-banger" ||
 				c.CIDR != "172.30.0.0/24" || c.NATDefault || c.DefaultImage != "debian-bookworm" ||
-				c.DebianMirror != "http://deb.debian.org/debian" || c.StopTimeout != "30s" ||
+				c.DebianMirror != "https://deb.debian.org/debian" || c.StopTimeout != "30s" ||
 				c.Backends.String("alpha_bin") != "alpha-vmm" {
 				t.Errorf("built-in defaults wrong: %+v", c)
 			}
@@ -324,7 +324,9 @@ func TestValidateErrors(t *testing.T) {
 		{"image name", func(c *Config) { c.DefaultImage = "Debian_Bookworm" }, `default_image "Debian_Bookworm" is not a valid image name`},
 		{"image name leading dash", func(c *Config) { c.DefaultImage = "-x" }, `default_image "-x"`},
 		{"mirror", func(c *Config) { c.DebianMirror = "deb.debian.org" }, `debian_mirror "deb.debian.org" is not an http(s) URL`},
-		{"catalog url", func(c *Config) { c.CatalogURL = "file:///srv/catalog.json" }, `catalog_url "file:///srv/catalog.json" is not an http(s) URL`},
+		{"catalog url", func(c *Config) { c.CatalogURL = "file:///srv/catalog.json" }, `catalog_url: catalog URL "file:///srv/catalog.json" is not an absolute https:// URL`},
+		{"catalog url http", func(c *Config) { c.CatalogURL = "http://images.example.org/catalog.json" }, `catalog_url: catalog URL "http://images.example.org/catalog.json" must use https://`},
+		{"catalog url http localhost", func(c *Config) { c.CatalogURL = "http://localhost:8080/catalog.json" }, `must use https://`},
 		{"stop timeout", func(c *Config) { c.StopTimeout = "30" }, `stop_timeout "30": use a positive duration`},
 		{"stop timeout negative", func(c *Config) { c.StopTimeout = "-5s" }, `stop_timeout "-5s"`},
 		{"disk size", func(c *Config) { c.VMDefaults.DiskSize = "lots" }, `vm_defaults.disk_size: bad size "lots": use a number with a unit`},

@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -12,9 +13,12 @@ import (
 // FuzzLoad: a config file is banger's most exposed parser after the
 // guest's. Whatever it holds, loading does not panic, and a config that
 // loads is one the daemon can use as it is: absolute clean paths, a valid
-// bridge name, a usable address pool, a loopback DNS address, positive VM defaults and timeouts.
+// bridge name, a usable address pool, a loopback DNS address, positive VM defaults and timeouts,
+// and a catalog that comes over HTTPS (or plain http from a loopback address).
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte("bridge_name = \"br0\"\n[vm_defaults]\ndisk_size = \"20G\"\n"))
+	f.Add([]byte("catalog_url = \"http://127.0.0.1:8080/catalog.json\"\n"))
+	f.Add([]byte("catalog_url = \"http://images.example.org/catalog.json\"\n"))
 	home := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := filepath.Join(t.TempDir(), "config.toml")
@@ -40,6 +44,9 @@ func FuzzLoad(f *testing.F) {
 		if ap, err := netip.ParseAddrPort(c.DNSAddr); c.DNSAddr != "off" && (err != nil || !ap.Addr().IsLoopback()) {
 			t.Fatalf("dns_addr %q loaded", c.DNSAddr)
 		}
+		if c.CatalogURL != "" && !secureCatalogURL(c.CatalogURL) {
+			t.Fatalf("catalog_url %q loaded, but it is neither https nor http to a loopback address", c.CatalogURL)
+		}
 		r := c.Resolved
 		if r.VCPUs.Value <= 0 || r.MemoryMiB.Value <= 0 || r.DiskBytes.Value <= 0 {
 			t.Fatalf("VM defaults %+v loaded", r)
@@ -51,4 +58,14 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("boot timeout loaded: %v, %v", d, err)
 		}
 	})
+}
+
+// secureCatalogURL is the catalog rule, written apart from catalog.CheckURL.
+func secureCatalogURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	a, err := netip.ParseAddr(u.Hostname())
+	return u.Scheme == "https" || (u.Scheme == "http" && err == nil && a.IsLoopback())
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"banger/internal/image/catalog"
 	"banger/internal/image/imageref"
 	"banger/internal/network"
 	"banger/internal/units"
@@ -103,8 +104,10 @@ func (c *Config) validateSources() problems {
 	if !httpURL(c.DebianMirror) {
 		p.add("debian_mirror %q is not an http(s) URL: e.g. debian_mirror = %q", c.DebianMirror, DefaultDebianMirror)
 	}
-	if c.CatalogURL != "" && !httpURL(c.CatalogURL) {
-		p.add("catalog_url %q is not an http(s) URL: e.g. catalog_url = %q, or leave it out to use only the built-in catalog", c.CatalogURL, "https://example.org/banger/catalog.json")
+	if c.CatalogURL != "" {
+		if err := catalog.CheckURL(c.CatalogURL); err != nil {
+			p.add("catalog_url: %w: e.g. catalog_url = %q, or leave it out to use only the built-in catalog", err, "https://example.org/banger/catalog.json")
+		}
 	}
 	return p
 }

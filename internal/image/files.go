@@ -17,18 +17,11 @@ func checkFile(what, p string, check func(*os.File) error) error {
 	if !filepath.IsAbs(p) {
 		return fmt.Errorf("%s %q: %w: give an absolute path", what, p, ErrInvalid)
 	}
-	f, err := os.Open(p)
+	f, _, err := openRegular(what, p, followLinks)
 	if err != nil {
-		return fmt.Errorf("%s: %w: %w", what, ErrInvalid, err)
+		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", what, p, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s %s: %w: not a regular file", what, p, ErrInvalid)
-	}
 	if check != nil {
 		if err := check(f); err != nil {
 			return fmt.Errorf("%s %s: %w: %w", what, p, ErrInvalid, err)

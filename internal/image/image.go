@@ -121,7 +121,8 @@ type Resolved struct {
 	Kernel store.Kernel
 }
 
-// Get returns an image and its kernel.
+// Get returns an image and its kernel, for use: the files of one an older
+// banger registered in place are checked again (checkInPlace).
 func (s *Service) Get(ctx context.Context, name string) (Resolved, error) {
 	img, err := s.Store.GetImage(ctx, name)
 	if err != nil {
@@ -134,7 +135,11 @@ func (s *Service) Get(ctx context.Context, name string) (Resolved, error) {
 	if err != nil {
 		return Resolved{}, fmt.Errorf("kernel of image %q: %w", name, err)
 	}
-	return Resolved{Image: img, Kernel: k}, nil
+	r := Resolved{Image: img, Kernel: k}
+	if err := checkInPlace(r); err != nil {
+		return Resolved{}, err
+	}
+	return r, nil
 }
 
 // Ensure returns the named image, building it first when it is missing and

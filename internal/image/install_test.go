@@ -55,12 +55,9 @@ func TestInstallBuildFailureLeavesNothing(t *testing.T) {
 	s := newTestService(t)
 	// An unmanaged image already holds the name: the kernel row and both
 	// directories are in place when recording the image fails.
-	src := t.TempDir()
-	rootfs := imagetest.WriteFile(t, filepath.Join(src, "mine.ext4"), imagetest.Ext4())
-	kernel := imagetest.WriteFile(t, filepath.Join(src, "vmlinuz"), imagetest.BzImage("6.1.0-test"))
-	if _, err := s.Register(ctx, RegisterRequest{Name: "deb", Rootfs: rootfs, Kernel: kernel}); err != nil {
-		t.Fatal(err)
-	}
+	u := newUserFiles(t)
+	rootfs := u.rootfs
+	registerInPlace(t, s, "deb", rootfs, u.kernel, "")
 	_, err := s.installBuild(ctx, "deb", "debootstrap:bookworm", stagedBuild(t, s))
 	if !errors.Is(err, store.ErrAlreadyExists) {
 		t.Fatalf("install over an existing name: %v, want ErrAlreadyExists", err)

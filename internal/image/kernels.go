@@ -139,12 +139,12 @@ func (s *Service) ImportKernel(ctx context.Context, name, from string) (store.Ke
 	}
 	kdir := filepath.Join(s.KernelsDir, name)
 	k := store.Kernel{Name: name, Path: filepath.Join(kdir, kfile), Version: kernelVersion(src), Managed: true}
-	if err := copySparse(ctx, src, filepath.Join(stage, kfile), "", nil); err != nil {
+	if _, err := copyRegular(ctx, "kernel", src, filepath.Join(stage, kfile), followLinks, nil); err != nil {
 		return store.Kernel{}, fmt.Errorf("kernel import %s: %w", name, err)
 	}
 	if hasInitrd {
 		k.Initrd = filepath.Join(kdir, catalog.InitrdFile)
-		if err := copySparse(ctx, initrd, filepath.Join(stage, catalog.InitrdFile), "", nil); err != nil {
+		if _, err := copyRegular(ctx, "initrd", initrd, filepath.Join(stage, catalog.InitrdFile), followLinks, nil); err != nil {
 			return store.Kernel{}, fmt.Errorf("kernel import %s: %w", name, err)
 		}
 	}
@@ -190,7 +190,7 @@ func copyTree(ctx context.Context, src, dst string) error {
 			}
 			return os.Symlink(link, target)
 		case fi.Mode().IsRegular():
-			if err := copySparse(ctx, p, target, "", nil); err != nil {
+			if _, err := copyRegular(ctx, "module file", p, target, noFollow, nil); err != nil {
 				return err
 			}
 			return os.Chmod(target, fi.Mode().Perm())

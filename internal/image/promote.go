@@ -2,14 +2,12 @@ package image
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"banger/internal/image/catalog"
 	"banger/internal/progress"
-	"banger/internal/sparse"
 	"banger/internal/store"
 )
 
@@ -27,6 +25,13 @@ func (s *Service) promote(ctx context.Context, name string, p progress.Func) (_ 
 	if err != nil {
 		return store.Image{}, err
 	}
+	r := Resolved{Image: img, Kernel: store.Kernel{Managed: true}}
+	if k != nil {
+		r.Kernel = *k
+	}
+	if err := checkInPlace(r); err != nil {
+		return store.Image{}, fmt.Errorf("promote %s: %w", name, err)
+	}
 	dir, err := s.scratch("promote-" + name + "-")
 	if err != nil {
 		return store.Image{}, fmt.Errorf("promote %s: %w", name, err)
@@ -39,7 +44,7 @@ func (s *Service) promote(ctx context.Context, name string, p progress.Func) (_ 
 	if err := os.Mkdir(istage, 0o755); err != nil {
 		return store.Image{}, fmt.Errorf("promote %s: %w", name, err)
 	}
-	if err := copySparse(ctx, img.Rootfs, filepath.Join(istage, catalog.RootfsFile), "copy "+name+" rootfs", p); err != nil {
+	if _, err := copyRegular(ctx, name+" rootfs", img.Rootfs, filepath.Join(istage, catalog.RootfsFile), noFollow, p); err != nil {
 		return store.Image{}, fmt.Errorf("promote %s: %w", name, err)
 	}
 	var pk *store.PromotedKernel
@@ -102,12 +107,12 @@ func (s *Service) promoteKernel(ctx context.Context, in *installation, k store.K
 	}
 	kdir := filepath.Join(s.KernelsDir, k.Name)
 	pk := &store.PromotedKernel{ID: k.ID, Path: filepath.Join(kdir, kfile)}
-	if err := copySparse(ctx, k.Path, filepath.Join(stage, kfile), "copy kernel "+k.Name, p); err != nil {
+	if _, err := copyRegular(ctx, "kernel "+k.Name, k.Path, filepath.Join(stage, kfile), noFollow, p); err != nil {
 		return nil, err
 	}
 	if k.Initrd != "" {
 		pk.Initrd = filepath.Join(kdir, catalog.InitrdFile)
-		if err := copySparse(ctx, k.Initrd, filepath.Join(stage, catalog.InitrdFile), "copy initrd "+k.Name, p); err != nil {
+		if _, err := copyRegular(ctx, "initrd "+k.Name, k.Initrd, filepath.Join(stage, catalog.InitrdFile), noFollow, p); err != nil {
 			return nil, err
 		}
 	}
@@ -115,18 +120,4 @@ func (s *Service) promoteKernel(ctx context.Context, in *installation, k store.K
 		return nil, err
 	}
 	return pk, nil
-}
-
-// copySparse copies the regular file src to the new file dst, leaving
-// holes for all-zero blocks, and reports progress in bytes.
-func copySparse(ctx context.Context, src, dst, step string, p progress.Func) error {
-	var tick sparse.Progress
-	if p != nil {
-		tick = sparse.Progress(throttle(step, p))
-	}
-	err := sparse.CopyFile(ctx, src, dst, tick)
-	if errors.Is(err, sparse.ErrNotRegular) {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	return err
 }

@@ -70,10 +70,9 @@ func emptyDir(t *testing.T, dir string) {
 func TestRegisterPromoteDelete(t *testing.T) {
 	ctx := context.Background()
 	s := newTestService(t)
-	src := t.TempDir()
-	rootfs := imagetest.WriteFile(t, filepath.Join(src, "my.ext4"), imagetest.Ext4())
-	kernel := imagetest.WriteFile(t, filepath.Join(src, "vmlinuz-6.1.0-test"), imagetest.BzImage("6.1.0-test"))
-	initrd := imagetest.WriteFile(t, filepath.Join(src, "initrd.img-6.1.0-test"), []byte("initrd"))
+	u := newUserFiles(t)
+	rootfs, kernel, initrd := u.rootfs, u.kernel, u.initrd
+	src := filepath.Dir(rootfs)
 	notExt4 := imagetest.WriteFile(t, filepath.Join(src, "plain"), make([]byte, 4096))
 
 	for name, req := range map[string]RegisterRequest{
@@ -85,6 +84,7 @@ func TestRegisterPromoteDelete(t *testing.T) {
 		"initrd without":    {Name: "x", Rootfs: rootfs, KernelRef: "k", Initrd: initrd},
 		"kernel not kernel": {Name: "x", Rootfs: rootfs, Kernel: notExt4},
 		"bad name":          {Name: "Bad_Name", Rootfs: rootfs, Kernel: kernel},
+		"initrd is a dir":   {Name: "x", Rootfs: rootfs, Kernel: kernel, Initrd: src},
 	} {
 		if _, err := s.Register(ctx, req); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: Register = %v, want ErrInvalid", name, err)
@@ -93,23 +93,54 @@ func TestRegisterPromoteDelete(t *testing.T) {
 	if _, err := s.Register(ctx, RegisterRequest{Name: "x", Rootfs: rootfs, KernelRef: "nope"}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown --kernel-ref: %v, want ErrNotFound", err)
 	}
+	emptyDir(t, s.ImagesDir)
+	emptyDir(t, s.KernelsDir)
 
+	// Registering copies the files into banger's storage.
 	img, err := s.Register(ctx, RegisterRequest{Name: "mine", Rootfs: rootfs, Kernel: kernel, Initrd: initrd})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if img.Managed || img.Rootfs != rootfs || img.SizeBytes != 4<<20 {
+	wantRootfs := filepath.Join(s.ImagesDir, "mine", "rootfs.ext4")
+	if !img.Managed || img.Rootfs != wantRootfs || img.Source != rootfs || img.SizeBytes != 4<<20 {
 		t.Errorf("registered image = %+v", img)
+	}
+	if got, _ := os.ReadFile(wantRootfs); !bytes.Equal(got, imagetest.Ext4()) {
+		t.Error("registered rootfs differs from the original")
+	}
+	if st := statOf(t, wantRootfs); st.blocks*512 >= 4<<20 {
+		t.Errorf("registered rootfs not sparse: %d blocks", st.blocks)
 	}
 	k, err := s.Store.GetKernel(ctx, "mine-kernel")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.Managed || k.Path != kernel || k.Initrd != initrd || k.Version != "6.1.0-test" || img.KernelID != k.ID {
+	if !k.Managed || k.Path != filepath.Join(s.KernelsDir, "mine-kernel", "vmlinuz") ||
+		k.Initrd != filepath.Join(s.KernelsDir, "mine-kernel", "initrd.img") || k.Version != "6.1.0-test" || img.KernelID != k.ID {
 		t.Errorf("registered kernel = %+v (image kernel %s)", k, img.KernelID)
 	}
+	if got, _ := os.ReadFile(k.Initrd); string(got) != "initrd" {
+		t.Errorf("registered initrd = %q", got)
+	}
+	emptyDir(t, s.TmpDir)
 	if _, err := s.Register(ctx, RegisterRequest{Name: "mine", Rootfs: rootfs, KernelRef: "mine-kernel"}); !errors.Is(err, store.ErrAlreadyExists) {
 		t.Errorf("duplicate Register = %v, want ErrAlreadyExists", err)
+	}
+	// A kernel of the name <name>-kernel is never replaced.
+	if _, err := s.Register(ctx, RegisterRequest{Name: "mine2", Rootfs: rootfs, Kernel: kernel}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Store.DeleteImage(ctx, mustImage(t, s, "mine2").ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Register(ctx, RegisterRequest{Name: "mine2", Rootfs: rootfs, Kernel: kernel}); !errors.Is(err, store.ErrAlreadyExists) {
+		t.Errorf("Register over an existing kernel = %v, want ErrAlreadyExists", err)
+	}
+	if _, err := os.Stat(filepath.Join(s.KernelsDir, "mine2-kernel", "vmlinuz")); err != nil {
+		t.Errorf("the existing kernel's files: %v", err)
+	}
+	if _, err := s.Promote(ctx, "mine", nil); !errors.Is(err, ErrInvalid) {
+		t.Errorf("promote of a registered image = %v, want ErrInvalid (already in banger's storage)", err)
 	}
 
 	// The kernel cannot go while the image uses it.
@@ -117,6 +148,53 @@ func TestRegisterPromoteDelete(t *testing.T) {
 	if !errors.Is(err, store.ErrInUse) || !strings.Contains(err.Error(), "image mine") {
 		t.Errorf("kernel rm in use = %v, want ErrInUse naming image mine", err)
 	}
+
+	// Delete removes banger's copies and the now unused kernel, never the originals.
+	if err := s.Delete(ctx, "mine"); err != nil {
+		t.Fatal(err)
+	}
+	mustNotExist(t, filepath.Join(s.ImagesDir, "mine"))
+	mustNotExist(t, filepath.Join(s.KernelsDir, "mine-kernel"))
+	for _, p := range []string{rootfs, kernel, initrd} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("original %s: %v", p, err)
+		}
+	}
+	if _, err := s.Store.GetKernel(ctx, "mine-kernel"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("kernel after image delete: %v", err)
+	}
+
+	// A registered image using an existing kernel; kernel rm after the image is gone.
+	if _, err := s.Register(ctx, RegisterRequest{Name: "base", Rootfs: rootfs, Kernel: kernel}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Register(ctx, RegisterRequest{Name: "other", Rootfs: rootfs, KernelRef: "base-kernel"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, "base"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteKernel(ctx, "base-kernel"); !errors.Is(err, store.ErrInUse) || !strings.Contains(err.Error(), "image other") {
+		t.Errorf("kernel rm = %v, want ErrInUse naming image other", err)
+	}
+}
+
+func mustImage(t *testing.T, s *Service, name string) store.Image {
+	t.Helper()
+	img, err := s.Store.GetImage(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// TestPromoteInPlace promotes an image an older banger registered in place.
+func TestPromoteInPlace(t *testing.T) {
+	ctx := context.Background()
+	s := newTestService(t)
+	u := newUserFiles(t)
+	rootfs, kernel, initrd := u.rootfs, u.kernel, u.initrd
+	img, _ := registerInPlace(t, s, "mine", rootfs, kernel, initrd)
 
 	// A VM on the image blocks promotion and deletion, and is named.
 	vm, err := s.Store.CreateVM(ctx, store.VM{Name: "devbox", ImageID: img.ID, VCPUs: 1, MemoryMiB: 512, State: "stopped"})
@@ -147,11 +225,10 @@ func TestRegisterPromoteDelete(t *testing.T) {
 	if got, _ := os.ReadFile(wantRootfs); !bytes.Equal(got, imagetest.Ext4()) {
 		t.Error("promoted rootfs differs from the original")
 	}
-	var st1 fileStat
-	if st1 = statOf(t, wantRootfs); st1.blocks*512 >= 4<<20 {
-		t.Errorf("promoted rootfs not sparse: %d blocks", st1.blocks)
+	if st := statOf(t, wantRootfs); st.blocks*512 >= 4<<20 {
+		t.Errorf("promoted rootfs not sparse: %d blocks", st.blocks)
 	}
-	k, _ = s.Store.GetKernel(ctx, "mine-kernel")
+	k, _ := s.Store.GetKernel(ctx, "mine-kernel")
 	if !k.Managed || k.Path != filepath.Join(s.KernelsDir, "mine-kernel", "vmlinuz") ||
 		k.Initrd != filepath.Join(s.KernelsDir, "mine-kernel", "initrd.img") {
 		t.Errorf("promoted kernel = %+v", k)
@@ -166,34 +243,13 @@ func TestRegisterPromoteDelete(t *testing.T) {
 		t.Errorf("second promote = %v, want ErrInvalid", err)
 	}
 	emptyDir(t, s.TmpDir)
-
-	// Delete removes banger's copies and the now unused kernel, never the originals.
 	if err := s.Delete(ctx, "mine"); err != nil {
 		t.Fatal(err)
 	}
-	mustNotExist(t, filepath.Join(s.ImagesDir, "mine"))
-	mustNotExist(t, filepath.Join(s.KernelsDir, "mine-kernel"))
 	for _, p := range []string{rootfs, kernel, initrd} {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("original %s: %v", p, err)
 		}
-	}
-	if _, err := s.Store.GetKernel(ctx, "mine-kernel"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("kernel after image delete: %v", err)
-	}
-
-	// A registered image using an existing kernel; kernel rm after the image is gone.
-	if _, err := s.Register(ctx, RegisterRequest{Name: "base", Rootfs: rootfs, Kernel: kernel}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Register(ctx, RegisterRequest{Name: "other", Rootfs: rootfs, KernelRef: "base-kernel"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Delete(ctx, "base"); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.DeleteKernel(ctx, "base-kernel"); !errors.Is(err, store.ErrInUse) || !strings.Contains(err.Error(), "image other") {
-		t.Errorf("kernel rm = %v, want ErrInUse naming image other", err)
 	}
 }
 
@@ -501,7 +557,8 @@ func TestOCIPull(t *testing.T) {
 	if _, err := s.Pull(ctx, PullRequest{Ref: lp}, nil); !errors.Is(err, ErrInvalid) {
 		t.Errorf("pull without a kernel = %v, want ErrInvalid", err)
 	}
-	k, err := s.Store.CreateKernel(ctx, store.Kernel{Name: "k", Path: "/boot/vmlinuz"})
+	kpath := imagetest.WriteFile(t, filepath.Join(t.TempDir(), "vmlinuz"), imagetest.BzImage("6.1.0-test"))
+	k, err := s.Store.CreateKernel(ctx, store.Kernel{Name: "k", Path: kpath})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -554,6 +611,9 @@ func TestOCIPull(t *testing.T) {
 	}
 	if copied.Init != oci.AgentInit || copied.KernelID != k.ID || copied.Source != "catalog:alpine-mini" {
 		t.Errorf("catalog copy = %+v", copied)
+	}
+	if err := os.Remove(kpath); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := s.BundleKernel(ctx, "k", dir); err == nil {
 		t.Error("bundle of a kernel whose file is missing succeeded")

@@ -98,12 +98,19 @@ func nextExtent(f *os.File, off, size int64) (data, hole int64, err error) {
 // CopyFile copies the regular file at src to dst, which must not exist
 // (it is made with mode 0644), as Copy does. A source whose size changes
 // during the copy is an error.
-func CopyFile(ctx context.Context, src, dst string, p Progress) (err error) {
+func CopyFile(ctx context.Context, src, dst string, p Progress) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	return CopyFrom(ctx, in, dst, p)
+}
+
+// CopyFrom is CopyFile from a file already open: the file copied is the
+// one in refers to, whatever its path names by now.
+func CopyFrom(ctx context.Context, in *os.File, dst string, p Progress) (err error) {
+	src := in.Name()
 	fi, err := in.Stat()
 	if err != nil {
 		return err

@@ -120,8 +120,8 @@ func (e Entry) validate() error {
 	if !sha256RE.MatchString(e.BundleSHA256) {
 		return fmt.Errorf("catalog entry %s: bundle_sha256 must be 64 lowercase hex digits", e.Name)
 	}
-	if e.SizeBytes < 0 {
-		return fmt.Errorf("catalog entry %s: negative size", e.Name)
+	if e.SizeBytes <= 0 {
+		return fmt.Errorf("catalog entry %s: size_bytes must be the bundle's size in bytes, a positive number (got %d)", e.Name, e.SizeBytes)
 	}
 	u, err := url.Parse(e.BundleURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -186,6 +186,9 @@ func Load(ctx context.Context, client *http.Client, embeddedJSON []byte, remoteU
 	if remoteURL == "" {
 		return base, nil
 	}
+	if err := CheckURL(remoteURL); err != nil {
+		return base, err
+	}
 	remote, err := fetchCatalog(ctx, client, remoteURL)
 	if err != nil {
 		return base, fmt.Errorf("remote catalog %s: %w", remoteURL, err)
@@ -247,6 +250,7 @@ func fetchCatalog(ctx context.Context, client *http.Client, u string) (Catalog, 
 	if client == nil {
 		client = &http.Client{Timeout: 30 * time.Second}
 	}
+	client = catalogClient(client)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return Catalog{}, err

@@ -351,12 +351,12 @@ func TestUnpackRejectsHostileBundles(t *testing.T) {
 func TestLoadMergesRemote(t *testing.T) {
 	sha := strings.Repeat("a", 64)
 	emb := []byte(`{"version":1,"images":[
-		{"name":"debian-12","arch":"amd64","bundle_url":"https://example.com/d.tar.zst","bundle_sha256":"` + sha + `","description":"old"},
-		{"name":"alpine","arch":"amd64","bundle_url":"https://example.com/a.tar.zst","bundle_sha256":"` + sha + `"}],
-		"kernels":[{"name":"k1","version":"6.1","bundle_url":"https://example.com/k.tar.zst","bundle_sha256":"` + sha + `"}]}`)
+		{"name":"debian-12","arch":"amd64","bundle_url":"https://example.com/d.tar.zst","bundle_sha256":"` + sha + `","size_bytes":1,"description":"old"},
+		{"name":"alpine","arch":"amd64","bundle_url":"https://example.com/a.tar.zst","bundle_sha256":"` + sha + `","size_bytes":1}],
+		"kernels":[{"name":"k1","version":"6.1","bundle_url":"https://example.com/k.tar.zst","bundle_sha256":"` + sha + `","size_bytes":1}]}`)
 	remote := `{"version":1,"images":[
-		{"name":"debian-12","arch":"amd64","bundle_url":"bundles/d2.tar.zst","bundle_sha256":"` + sha + `","description":"new"},
-		{"name":"fedora","arch":"amd64","bundle_url":"https://mirror.example/f.tar.zst","bundle_sha256":"` + sha + `"}]}`
+		{"name":"debian-12","arch":"amd64","bundle_url":"bundles/d2.tar.zst","bundle_sha256":"` + sha + `","size_bytes":1,"description":"new"},
+		{"name":"fedora","arch":"amd64","bundle_url":"https://mirror.example/f.tar.zst","bundle_sha256":"` + sha + `","size_bytes":1}]}`
 	srv, _ := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(remote)) }))
 	c, err := Load(context.Background(), nil, emb, srv.URL+"/pub/catalog.json")
 	if err != nil {

@@ -89,19 +89,17 @@ func (f *Fetcher) fetch(ctx context.Context, e Entry, dst string, progress Progr
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("download %s from %s: HTTP %s", e.Name, e.BundleURL, resp.Status)
 	}
-	total := e.SizeBytes
-	if total == 0 {
-		total = resp.ContentLength
+	if resp.ContentLength > e.SizeBytes {
+		return "", fmt.Errorf("download %s: the server announces %d bytes, larger than the %d bytes the catalog lists", e.Name, resp.ContentLength, e.SizeBytes)
 	}
-	body := io.Reader(resp.Body)
-	if e.SizeBytes > 0 {
-		body = io.LimitReader(body, e.SizeBytes+1)
-	}
-	err = atomicfile.WriteChecked(dst, &progressReader{r: body, total: total, fn: progress}, func(n int64, sum string) error {
+	// The catalog's size bounds the read: one byte more tells an over-long
+	// download from an exact one.
+	body := io.LimitReader(resp.Body, e.SizeBytes+1)
+	err = atomicfile.WriteChecked(dst, &progressReader{r: body, total: e.SizeBytes, fn: progress}, func(n int64, sum string) error {
 		switch {
-		case e.SizeBytes > 0 && n < e.SizeBytes:
-			return fmt.Errorf("truncated: got %d of %d bytes", n, total)
-		case e.SizeBytes > 0 && n > e.SizeBytes:
+		case n < e.SizeBytes:
+			return fmt.Errorf("truncated: got %d of %d bytes", n, e.SizeBytes)
+		case n > e.SizeBytes:
 			return fmt.Errorf("larger than the %d bytes the catalog lists", e.SizeBytes)
 		case sum != e.BundleSHA256:
 			return fmt.Errorf("sha256 mismatch: got %s, the catalog says %s", sum, e.BundleSHA256)

@@ -27,9 +27,14 @@ func validSpec(t *testing.T) Spec {
 	if err := os.WriteFile(agent, []byte("#!/bin/true\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	keyring := filepath.Join(dir, "debian-archive-keyring.gpg")
+	if err := os.WriteFile(keyring, []byte("keys"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	return Spec{
 		Name:        "debian-bookworm",
 		Suite:       "bookworm",
+		Keyring:     keyring,
 		AgentBinary: agent,
 		CacheDir:    filepath.Join(dir, "cache"),
 		WorkDir:     filepath.Join(dir, "work"),
@@ -269,7 +274,7 @@ func TestBuildWithFakeCommands(t *testing.T) {
 
 	deb := fc.calls[0]
 	wantPkgs := strings.Join(append(DefaultPackages(), "vim"), ",")
-	wantDeb := []string{"debootstrap", "--variant=minbase", "--include=" + wantPkgs,
+	wantDeb := []string{"debootstrap", "--variant=minbase", "--force-check-gpg", "--keyring=" + spec.Keyring, "--include=" + wantPkgs,
 		"--cache-dir=" + spec.CacheDir, "bookworm", fc.rootfs, DefaultMirror}
 	if !slices.Equal(deb, wantDeb) {
 		t.Errorf("debootstrap call\n got %q\nwant %q", deb, wantDeb)
