@@ -84,10 +84,10 @@ func run(ctx context.Context, c *ssh.Client, stdin io.Reader, argv ...string) er
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s in the guest: %w", argv[0], context.Cause(ctx))
 	}
-	if err != nil {
-		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out.Bytes())))
+	if msg := strings.TrimSpace(string(out.Bytes())); err != nil && msg != "" {
+		return fmt.Errorf("%w: %s", err, msg)
 	}
-	return nil
+	return err
 }
 
 // syncLimit is the most one [[file_sync]] entry sends (Guest.SyncLimit).

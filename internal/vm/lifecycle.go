@@ -27,6 +27,11 @@ func (s *Service) halt(ctx context.Context, name string, force bool, p progress.
 	if err != nil {
 		return Info{}, err
 	}
+	by := "vm stop"
+	if force {
+		by = "vm kill"
+	}
+	s.starting.preempt(v.ID, &PreemptedError{VM: v.Name, By: by})
 	unlock := s.lock(v.ID)
 	defer unlock()
 	if err := s.haltLocked(ctx, v, force, p); err != nil {
@@ -115,6 +120,9 @@ func (s *Service) delete(ctx context.Context, name string, onlyStopped bool) (bo
 	v, err := s.getVM(ctx, name)
 	if err != nil {
 		return false, err
+	}
+	if !onlyStopped { // prune leaves a VM that is starting alone
+		s.starting.preempt(v.ID, &PreemptedError{VM: v.Name, By: "vm delete"})
 	}
 	unlock := s.lock(v.ID)
 	defer unlock()

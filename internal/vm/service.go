@@ -76,6 +76,7 @@ type Service struct {
 	createMu sync.Mutex // serialises address and CID allocation
 	locksMu  sync.Mutex
 	locks    map[string]*sync.Mutex
+	starting starts // starts in flight, which kill, stop and delete pre-empt
 	runs     registry
 	warming  sync.Map // templates being made in the background, by image/backend/shape
 	events   event.Bus[Event]

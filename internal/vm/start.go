@@ -25,13 +25,18 @@ func (s *Service) startNamed(ctx context.Context, name string, p progress.Func, 
 	if err != nil {
 		return Info{}, err
 	}
+	ctx, done := s.starting.begin(ctx, v.ID)
+	defer done()
 	unlock := s.lock(v.ID)
 	defer unlock()
 	if s.runs.get(v.ID) != nil {
 		return s.info(ctx, v), nil
 	}
+	if ctx.Err() != nil { // pre-empted while it waited for the lock
+		return Info{}, preempted(ctx, ctx.Err())
+	}
 	if err := s.start(ctx, v, p, git); err != nil {
-		return Info{}, err
+		return Info{}, preempted(ctx, err)
 	}
 	return s.reload(ctx, v.ID)
 }
