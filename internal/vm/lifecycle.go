@@ -93,6 +93,7 @@ func (s *Service) onExit(id string, rt *runtime) {
 // cleanup undoes the runtime setup of a VM whose process is gone.
 func (s *Service) cleanup(ctx context.Context, id string, rt *runtime) {
 	s.Net.detach(ctx, id, rt.attachment())
+	rt.console.stop()
 	_ = os.RemoveAll(s.runDir(id))
 	s.runs.remove(id, rt)
 	if s.Forwards != nil {

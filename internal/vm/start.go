@@ -132,10 +132,16 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func, git Gi
 		return fmt.Errorf("start %s: %w", v.Name, err)
 	}
 	u.push(func() { _ = os.RemoveAll(plan.cfg.Dir) })
+	con, err := s.pipeConsole(b, &plan.cfg, v.ID)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", v.Name, err)
+	}
+	u.push(con.stop)
 	rt, err := s.bootOrRestore(ctx, v, b, plan, p, &u)
 	if err != nil {
 		return err
 	}
+	rt.console = con
 	exited := s.runs.exitOf(b, rt.Handle)
 	p.Msg("ssh", "waiting for the guest agent of "+v.Name)
 	if err := s.ready(ctx, v, rt, exited, p, git); err != nil {
