@@ -174,6 +174,10 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 	if err != nil {
 		return nil, err
 	}
+	consoleMax, err := cfg.ConsoleLogBytes()
+	if err != nil {
+		return nil, err
+	}
 	backends, chosen, err := Backends(ctx, cfg, opts.Backends, log)
 	if err != nil {
 		return nil, err
@@ -208,6 +212,7 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 			opts.Backends, chosen, log),
 		Forwards:    &forward.Manager{Log: log},
 		StopTimeout: stopTimeout,
+		ConsoleMax:  consoleMax,
 		NATDefault:  cfg.NATDefault,
 		Log:         log,
 		Net: &vm.HostNet{
