@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"banger/internal/limit"
+	"banger/internal/sshkey"
 )
 
 // hostileGuest is an SSH server whose exec requests are answered by
@@ -151,4 +152,37 @@ func TestSyncFilesStopsAtTheLimit(t *testing.T) {
 	if err := g.syncFiles(context.Background(), c, nil); !errors.Is(err, limit.ErrExceeded) {
 		t.Fatalf("syncFiles of a directory = %v, want the limit", err)
 	}
+}
+
+// TestWaitSSHSilentPeer: a guest whose sshd accepts connections and never
+// sends a banner fails the wait when the boot timeout passes.
+func TestWaitSSHSilentPeer(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, silent
+		}
+	}()
+	dir := t.TempDir()
+	g := &Guest{
+		KeyPath:     filepath.Join(dir, "id_ed25519"),
+		KnownHosts:  &sshkey.KnownHosts{Path: filepath.Join(dir, "known_hosts")},
+		BootTimeout: 2 * time.Second,
+		sshPort:     uint16(ln.Addr().(*net.TCPAddr).Port),
+	}
+	err = within(t, func() error {
+		return g.waitSSH(context.Background(), guestVM{ID: "silent", Name: "silent", IP: "127.0.0.1"}, nil, nil, GitIdentity{})
+	})
+	if err == nil || !strings.Contains(err.Error(), "did not answer within 2s") {
+		t.Fatalf("waitSSH = %v, want the boot timeout", err)
+	}
+	t.Logf("waitSSH = %v", err)
 }

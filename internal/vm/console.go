@@ -42,8 +42,10 @@ func (s *Service) consoleMax() int64 {
 }
 
 // pipeConsole makes VM id's console FIFO when backend b can write into
-// one, starts draining it, and points cfg at it; nil when b cannot.
-func (s *Service) pipeConsole(b vmm.VMM, cfg *vmm.Config, id string) (*console, error) {
+// one, starts draining it, and points cfg at it; nil when b cannot. A
+// backend that runs the VMM under a uid of its own (owner > 0, as for
+// its tap) gets the FIFO given to that uid.
+func (s *Service) pipeConsole(b vmm.VMM, cfg *vmm.Config, id string, owner int) (*console, error) {
 	if p, ok := b.(vmm.ConsolePiper); !ok || !p.ConsoleFIFO() {
 		return nil, nil
 	}
@@ -51,6 +53,12 @@ func (s *Service) pipeConsole(b vmm.VMM, cfg *vmm.Config, id string) (*console, 
 	_ = os.Remove(fifo)
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		return nil, fmt.Errorf("make the console pipe: %w", err)
+	}
+	if owner > 0 {
+		if err := os.Chown(fifo, owner, owner); err != nil {
+			_ = os.Remove(fifo)
+			return nil, fmt.Errorf("give the console pipe to uid %d: %w", owner, err)
+		}
 	}
 	c, err := s.drainConsole(id, fifo)
 	if err != nil {

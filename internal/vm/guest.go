@@ -32,6 +32,7 @@ type Guest struct {
 	// SyncLimit is the most one FileSync entry sends; 0 means
 	// DefaultSyncLimit.
 	SyncLimit int64
+	sshPort   uint16       // the guest sshd's port; 0 means 22 (tests set it)
 	Log       *slog.Logger // nil means slog.Default()
 }
 
@@ -191,7 +192,11 @@ func (g *Guest) waitSSH(ctx context.Context, v guestVM, exited <-chan struct{}, 
 	if err != nil {
 		return fmt.Errorf("guest address %q: %w", v.IP, err)
 	}
-	addr := netip.AddrPortFrom(ip, 22).String()
+	port := uint16(22)
+	if g.sshPort != 0 {
+		port = g.sshPort
+	}
+	addr := netip.AddrPortFrom(ip, port).String()
 	var c *ssh.Client
 	var last error
 	err = poll.Until(ctx, pollEvery, exited, func(ctx context.Context) (bool, error) {

@@ -132,7 +132,7 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func, git Gi
 		return fmt.Errorf("start %s: %w", v.Name, err)
 	}
 	u.push(func() { _ = os.RemoveAll(plan.cfg.Dir) })
-	con, err := s.pipeConsole(b, &plan.cfg, v.ID)
+	con, err := s.pipeConsole(b, &plan.cfg, v.ID, owner)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", v.Name, err)
 	}
