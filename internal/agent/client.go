@@ -4,12 +4,20 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
+
+	"banger/internal/limit"
 )
+
+// MaxLine is the longest line the host accepts from an agent. A longer one
+// fails the call and the connection: the agent is on the guest's side, and
+// a line without end must not make the daemon buffer without bound.
+const MaxLine = 1 << 20
 
 // Client calls the guest agent over a connected stream.
 type Client struct {
@@ -17,6 +25,9 @@ type Client struct {
 	r    *bufio.Reader
 	mu   sync.Mutex
 	next uint64
+	// broken is set when a line passed MaxLine: the rest of it is still
+	// on the stream, so the connection is of no further use.
+	broken error
 }
 
 // Dial connects to the host side of the agent channel (a unix socket).
@@ -49,6 +60,9 @@ func (c *Client) Call(ctx context.Context, method string, out any) error {
 func (c *Client) CallParams(ctx context.Context, method string, params, out any) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.broken != nil {
+		return fmt.Errorf("agent %s: %w", method, c.broken)
+	}
 	c.next++
 	id := c.next
 	deadline, ok := ctx.Deadline()
@@ -69,7 +83,11 @@ func (c *Client) CallParams(ctx context.Context, method string, params, out any)
 		return fmt.Errorf("agent %s: %w", method, err)
 	}
 	for {
-		line, err := c.r.ReadBytes('\n')
+		line, err := limit.ReadLine(c.r, MaxLine, "a line from the guest agent")
+		if errors.Is(err, limit.ErrExceeded) {
+			c.broken = err
+			_ = c.conn.Close()
+		}
 		if err != nil {
 			return fmt.Errorf("agent %s: %w", method, err)
 		}

@@ -28,7 +28,10 @@ const (
 	DefaultDebianMirror = "https://deb.debian.org/debian"
 	DefaultStopTimeout  = "30s"
 	DefaultBootTimeout  = "5m"
-	DefaultDNSAddr      = "127.0.0.1:5354"
+	// DefaultConsoleLogSize caps a VM's console log (console.log; one
+	// rotated console.log.1 of the same size is kept besides).
+	DefaultConsoleLogSize = "8M"
+	DefaultDNSAddr        = "127.0.0.1:5354"
 
 	DefaultVCPUs     = 1
 	DefaultMemoryMiB = 1024
@@ -57,7 +60,9 @@ type Config struct {
 	SSHKeyPath   string `toml:"ssh_key_path"`
 	StopTimeout  string `toml:"stop_timeout"`
 	BootTimeout  string `toml:"boot_timeout"`
-	DNSAddr      string `toml:"dns_addr"`
+	// ConsoleLogSize caps each VM's serial console log.
+	ConsoleLogSize string `toml:"console_log_size"`
+	DNSAddr        string `toml:"dns_addr"`
 	// AutoWarm (default true) makes the snapshot of a cold-booted VM's
 	// image and shape in the background, so the next one restores it.
 	AutoWarm *bool `toml:"auto_warm"`
@@ -376,6 +381,19 @@ func clamp(v, lo, hi int) int {
 // StopTimeoutDuration returns stop_timeout parsed (the default if unset).
 func (c *Config) StopTimeoutDuration() (time.Duration, error) {
 	return duration("stop_timeout", c.StopTimeout, DefaultStopTimeout)
+}
+
+// ConsoleLogBytes returns console_log_size parsed (the default if unset).
+func (c *Config) ConsoleLogBytes() (int64, error) {
+	s := c.ConsoleLogSize
+	if s == "" {
+		s = DefaultConsoleLogSize
+	}
+	n, err := units.ParseSize(s)
+	if err != nil || n < 4096 {
+		return 0, fmt.Errorf("console_log_size %q: use a size of at least 4K, e.g. console_log_size = %q", s, DefaultConsoleLogSize)
+	}
+	return n, nil
 }
 
 // BootTimeoutDuration returns boot_timeout parsed (the default if unset).

@@ -24,6 +24,7 @@ import (
 	"banger/internal/forward"
 	"banger/internal/image"
 	"banger/internal/image/golden"
+	"banger/internal/logcap"
 	"banger/internal/network"
 	"banger/internal/sshkey"
 	"banger/internal/store"
@@ -42,6 +43,13 @@ type Options struct {
 	Backends *vmm.Registry
 }
 
+// bangerd.log is capped at LogMax and rotated into LogKeep generations
+// (bangerd.log.1 is the newest), so that it cannot fill the state disk.
+const (
+	LogMax  = 16 << 20
+	LogKeep = 3
+)
+
 // Run serves until ctx ends or a client asks for shutdown. Running VMs are
 // left running.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
@@ -50,7 +58,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 			return fmt.Errorf("create %s: %w", d, err)
 		}
 	}
-	logFile, err := os.OpenFile(cfg.LogPath(), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	logFile, err := logcap.Create(cfg.LogPath(), logcap.Options{Max: LogMax, Keep: LogKeep})
 	if err != nil {
 		return fmt.Errorf("open log %s: %w", cfg.LogPath(), err)
 	}
@@ -166,6 +174,10 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 	if err != nil {
 		return nil, err
 	}
+	consoleMax, err := cfg.ConsoleLogBytes()
+	if err != nil {
+		return nil, err
+	}
 	backends, chosen, err := Backends(ctx, cfg, opts.Backends, log)
 	if err != nil {
 		return nil, err
@@ -200,6 +212,7 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 			opts.Backends, chosen, log),
 		Forwards:    &forward.Manager{Log: log},
 		StopTimeout: stopTimeout,
+		ConsoleMax:  consoleMax,
 		NATDefault:  cfg.NATDefault,
 		Log:         log,
 		Net: &vm.HostNet{

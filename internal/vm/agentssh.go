@@ -209,8 +209,8 @@ func (g *Guest) waitWorkDisk(ctx context.Context, c *ssh.Client, exited <-chan s
 	timeout := g.bootTimeout()
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	err := poll.Until(actx, pollEvery/5, exited, func(context.Context) (bool, error) {
-		return run(c, nil, "grep", "-qs", " /root ", "/proc/mounts") == nil, nil
+	err := poll.Until(actx, pollEvery/5, exited, func(ctx context.Context) (bool, error) {
+		return run(ctx, c, nil, "grep", "-qs", " /root ", "/proc/mounts") == nil, nil
 	})
 	switch {
 	case errors.Is(err, poll.ErrExited):

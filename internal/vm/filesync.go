@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"banger/internal/agent"
+	"banger/internal/limit"
 	"banger/internal/progress"
 	"banger/internal/shquote"
 )
@@ -37,9 +38,9 @@ func (g *Guest) syncFiles(ctx context.Context, c *ssh.Client, p progress.Func) e
 			continue
 		}
 		if st.IsDir() {
-			err = syncDir(c, f)
+			err = syncDir(ctx, c, f, g.syncLimit())
 		} else {
-			err = syncFile(c, f, st)
+			err = syncFile(ctx, c, f, st, g.syncLimit())
 		}
 		if err != nil {
 			return fmt.Errorf("file_sync %s -> %s: %w", f.Host, f.Guest, err)
@@ -57,21 +58,52 @@ func validGuestPath(p string) error {
 	return nil
 }
 
-func run(c *ssh.Client, stdin io.Reader, argv ...string) error {
+// maxOutput is how much of a guest command's output (stdout and stderr
+// together) the daemon keeps; more fails the command. The commands the
+// daemon runs (put, tar, grep, git config) say a line or two.
+const maxOutput = 64 << 10
+
+// run runs argv in the guest with stdin, until it exits or ctx ends. Its
+// output is kept for the error, up to maxOutput: more ends the session.
+func run(ctx context.Context, c *ssh.Client, stdin io.Reader, argv ...string) error {
 	sess, err := c.NewSession()
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	sess.Stdin = stdin
-	out, err := sess.CombinedOutput(shquote.Join(argv...))
-	if err != nil {
-		return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	out := limit.NewBuffer(maxOutput, "the output of "+argv[0]+" in the guest", func() { cancel(nil) })
+	sess.Stdin, sess.Stdout, sess.Stderr = stdin, out, out
+	stop := context.AfterFunc(ctx, func() { _ = sess.Close() })
+	defer stop()
+	err = sess.Run(shquote.Join(argv...))
+	if lerr := out.Err(); lerr != nil {
+		return lerr
 	}
-	return nil
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s in the guest: %w", argv[0], context.Cause(ctx))
+	}
+	if msg := strings.TrimSpace(string(out.Bytes())); err != nil && msg != "" {
+		return fmt.Errorf("%w: %s", err, msg)
+	}
+	return err
 }
 
-func syncFile(c *ssh.Client, f FileSync, st fs.FileInfo) error {
+// syncLimit is the most one [[file_sync]] entry sends (Guest.SyncLimit).
+func (g *Guest) syncLimit() int64 {
+	if g.SyncLimit > 0 {
+		return g.SyncLimit
+	}
+	return DefaultSyncLimit
+}
+
+// DefaultSyncLimit is the most one [[file_sync]] entry sends to a guest:
+// the entries are dotfiles and credentials, and a mistaken `host = "/"`
+// must not stream the host's disk into every VM.
+const DefaultSyncLimit = 1 << 30
+
+func syncFile(ctx context.Context, c *ssh.Client, f FileSync, st fs.FileInfo, max int64) error {
 	mode := f.Mode
 	if mode == 0 {
 		mode = st.Mode().Perm()
@@ -81,14 +113,15 @@ func syncFile(c *ssh.Client, f FileSync, st fs.FileInfo) error {
 		return err
 	}
 	defer src.Close()
-	return run(c, src, agent.GuestBinary, "put", fmt.Sprintf("%o", mode.Perm()), path.Clean(f.Guest))
+	in := limit.Reader(src, max, "the file")
+	return run(ctx, c, in, agent.GuestBinary, "put", fmt.Sprintf("%o", mode.Perm()), path.Clean(f.Guest))
 }
 
-func syncDir(c *ssh.Client, f FileSync) error {
+func syncDir(ctx context.Context, c *ssh.Client, f FileSync, max int64) error {
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(tarDir(f.Host, pw)) }()
 	defer pr.Close()
-	return run(c, pr, "sh", "-c", `mkdir -p "$1" && tar -x --no-same-owner -C "$1"`, "banger-sync", path.Clean(f.Guest))
+	return run(ctx, c, limit.Reader(pr, max, "the directory's tar stream"), "sh", "-c", `mkdir -p "$1" && tar -x --no-same-owner -C "$1"`, "banger-sync", path.Clean(f.Guest))
 }
 
 // tarDir writes the regular files, directories and symlinks under root;
@@ -132,11 +165,11 @@ if [ ! -e "$HOME/.gitconfig" ]; then printf '%s' "$3" > "$HOME/.gitconfig"; fi`
 
 // setGitIdentity sets the guest's global git identity (kept on the work
 // disk, in /root/.gitconfig). Empty values are left alone.
-func setGitIdentity(c *ssh.Client, g GitIdentity) error {
+func setGitIdentity(ctx context.Context, c *ssh.Client, g GitIdentity) error {
 	if g.Name == "" && g.Email == "" {
 		return nil
 	}
-	if err := run(c, nil, "sh", "-c", gitIdentityScript, "sh", g.Name, g.Email, gitConfigFile(g)); err != nil {
+	if err := run(ctx, c, nil, "sh", "-c", gitIdentityScript, "sh", g.Name, g.Email, gitConfigFile(g)); err != nil {
 		return fmt.Errorf("set the git identity in the guest: %w", err)
 	}
 	return nil

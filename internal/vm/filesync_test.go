@@ -159,7 +159,7 @@ func TestSetGitIdentityQuotesValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := setGitIdentity(c, GitIdentity{Name: "Ada O'Neil", Email: ""}); err != nil {
+	if err := setGitIdentity(context.Background(), c, GitIdentity{Name: "Ada O'Neil", Email: ""}); err != nil {
 		t.Fatal(err)
 	}
 	want := shquote.Join("sh", "-c", gitIdentityScript, "sh", "Ada O'Neil", "", "[user]\n\tname = \"Ada O'Neil\"\n")

@@ -13,6 +13,7 @@ import (
 	"banger/internal/agent"
 	"banger/internal/poll"
 	"banger/internal/progress"
+	"banger/internal/sshdial"
 	"banger/internal/sshkey"
 	"banger/internal/vmm"
 )
@@ -28,7 +29,11 @@ type Guest struct {
 	KnownHosts  *sshkey.KnownHosts
 	FileSync    []FileSync // copied into each VM at every start
 	BootTimeout time.Duration
-	Log         *slog.Logger // nil means slog.Default()
+	// SyncLimit is the most one FileSync entry sends; 0 means
+	// DefaultSyncLimit.
+	SyncLimit int64
+	sshPort   uint16       // the guest sshd's port; 0 means 22 (tests set it)
+	Log       *slog.Logger // nil means slog.Default()
 }
 
 // GitIdentity is the git user.name and user.email to set in a guest.
@@ -45,6 +50,11 @@ type guestVM struct {
 
 // pollEvery is how often a booting guest is asked again.
 const pollEvery = 500 * time.Millisecond
+
+// sshAttempt bounds one connection and handshake with a guest's sshd, so
+// that a peer that accepts and never answers costs one attempt; the boot
+// timeout bounds them all.
+const sshAttempt = 20 * time.Second
 
 func (g *Guest) log() *slog.Logger {
 	if g.Log == nil {
@@ -150,12 +160,15 @@ func (g *Guest) waitHello(ctx context.Context, v guestVM, exited <-chan struct{}
 	return h, err
 }
 
-// setUp does the work of a new guest: file sync, then the git identity.
+// setUp does the work of a new guest: file sync, then the git identity,
+// within the boot timeout.
 func (g *Guest) setUp(ctx context.Context, c *ssh.Client, p progress.Func, git GitIdentity) error {
+	ctx, cancel := context.WithTimeout(ctx, g.bootTimeout())
+	defer cancel()
 	if err := g.syncFiles(ctx, c, p); err != nil {
 		return err
 	}
-	return setGitIdentity(c, git)
+	return setGitIdentity(ctx, c, git)
 }
 
 // waitSSH connects with SSH, pinning the guest's host key, and does the
@@ -179,11 +192,15 @@ func (g *Guest) waitSSH(ctx context.Context, v guestVM, exited <-chan struct{}, 
 	if err != nil {
 		return fmt.Errorf("guest address %q: %w", v.IP, err)
 	}
-	addr := netip.AddrPortFrom(ip, 22).String()
+	port := uint16(22)
+	if g.sshPort != 0 {
+		port = g.sshPort
+	}
+	addr := netip.AddrPortFrom(ip, port).String()
 	var c *ssh.Client
 	var last error
-	err = poll.Until(ctx, pollEvery, exited, func(context.Context) (bool, error) {
-		c, last = ssh.Dial("tcp", addr, cfg)
+	err = poll.Until(ctx, pollEvery, exited, func(ctx context.Context) (bool, error) {
+		c, last = sshdial.Dial(ctx, addr, cfg, sshAttempt)
 		if errors.Is(last, sshkey.ErrHostKeyMismatch) {
 			return false, last
 		}

@@ -27,6 +27,11 @@ func (s *Service) halt(ctx context.Context, name string, force bool, p progress.
 	if err != nil {
 		return Info{}, err
 	}
+	by := "vm stop"
+	if force {
+		by = "vm kill"
+	}
+	s.starting.preempt(v.ID, &PreemptedError{VM: v.Name, By: by})
 	unlock := s.lock(v.ID)
 	defer unlock()
 	if err := s.haltLocked(ctx, v, force, p); err != nil {
@@ -88,6 +93,7 @@ func (s *Service) onExit(id string, rt *runtime) {
 // cleanup undoes the runtime setup of a VM whose process is gone.
 func (s *Service) cleanup(ctx context.Context, id string, rt *runtime) {
 	s.Net.detach(ctx, id, rt.attachment())
+	rt.console.stop()
 	_ = os.RemoveAll(s.runDir(id))
 	s.runs.remove(id, rt)
 	if s.Forwards != nil {
@@ -115,6 +121,9 @@ func (s *Service) delete(ctx context.Context, name string, onlyStopped bool) (bo
 	v, err := s.getVM(ctx, name)
 	if err != nil {
 		return false, err
+	}
+	if !onlyStopped { // prune leaves a VM that is starting alone
+		s.starting.preempt(v.ID, &PreemptedError{VM: v.Name, By: "vm delete"})
 	}
 	unlock := s.lock(v.ID)
 	defer unlock()

@@ -2,34 +2,26 @@ package vm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strings"
 
 	"banger/internal/forward"
+	"banger/internal/logcap"
 )
 
-// OpenConsoleLog opens a VM's serial console log at byte offset. A VM
-// that never booted has an empty log.
+// OpenConsoleLog opens a VM's serial console log at byte offset, counted
+// over everything the console ever wrote (the log is capped and rotated:
+// see logcap.Open). A VM that never booted has an empty log.
 func (s *Service) OpenConsoleLog(ctx context.Context, name string, offset int64) (io.ReadCloser, error) {
 	path, err := s.ConsoleLog(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return io.NopCloser(strings.NewReader("")), nil
-	}
+	rc, err := logcap.Open(path, consoleKeep, offset)
 	if err != nil {
 		return nil, fmt.Errorf("open console log of %s: %w", name, err)
 	}
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("console log of %s: %w", name, err)
-	}
-	return f, nil
+	return rc, nil
 }
 
 // ListForwards lists the active port forwards of every VM.

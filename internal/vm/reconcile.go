@@ -58,6 +58,7 @@ func (s *Service) reconcileVM(ctx context.Context, v store.VM) (attachment, bool
 		_ = s.Store.UpdateVMState(ctx, v.ID, store.VMStateStopped)
 		return attachment{}, false
 	}
+	rt.console = s.adoptConsole(v.ID)
 	s.runs.add(v.ID, rt)
 	if v.State != store.VMStateRunning {
 		_ = s.Store.UpdateVMState(ctx, v.ID, store.VMStateRunning)

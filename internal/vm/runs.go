@@ -34,6 +34,7 @@ type runtime struct {
 	NAT       bool      `json:"nat"`
 	StartedAt time.Time `json:"started_at"`
 	stopping  bool
+	console   *console // the drain of its console pipe, if it has one
 }
 
 // attachment is the run's place on the host network.
@@ -190,6 +191,9 @@ func (r *registry) close() {
 	r.closed = true
 	if r.cancel != nil {
 		r.cancel()
+	}
+	for _, rt := range r.running {
+		rt.console.detach()
 	}
 	r.mu.Unlock()
 	r.wg.Wait()

@@ -59,8 +59,11 @@ type Service struct {
 	Defaults     Defaults
 	Forwards     *forward.Manager
 	StopTimeout  time.Duration
-	NATDefault   bool // NAT for VMs whose request does not say
-	Log          *slog.Logger
+	// ConsoleMax caps each VM's console log (console.log, plus one
+	// rotated console.log.1); 0 means DefaultConsoleMax.
+	ConsoleMax int64
+	NATDefault bool // NAT for VMs whose request does not say
+	Log        *slog.Logger
 	// LookPath finds host tools; nil means exec.LookPath.
 	LookPath func(string) (string, error)
 	// Ready, when set, replaces Guest's wait for a booted VM to accept
@@ -76,6 +79,7 @@ type Service struct {
 	createMu sync.Mutex // serialises address and CID allocation
 	locksMu  sync.Mutex
 	locks    map[string]*sync.Mutex
+	starting starts // starts in flight, which kill, stop and delete pre-empt
 	runs     registry
 	warming  sync.Map // templates being made in the background, by image/backend/shape
 	events   event.Bus[Event]

@@ -25,13 +25,18 @@ func (s *Service) startNamed(ctx context.Context, name string, p progress.Func, 
 	if err != nil {
 		return Info{}, err
 	}
+	ctx, done := s.starting.begin(ctx, v.ID)
+	defer done()
 	unlock := s.lock(v.ID)
 	defer unlock()
 	if s.runs.get(v.ID) != nil {
 		return s.info(ctx, v), nil
 	}
+	if ctx.Err() != nil { // pre-empted while it waited for the lock
+		return Info{}, preempted(ctx, ctx.Err())
+	}
 	if err := s.start(ctx, v, p, git); err != nil {
-		return Info{}, err
+		return Info{}, preempted(ctx, err)
 	}
 	return s.reload(ctx, v.ID)
 }
@@ -127,10 +132,16 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func, git Gi
 		return fmt.Errorf("start %s: %w", v.Name, err)
 	}
 	u.push(func() { _ = os.RemoveAll(plan.cfg.Dir) })
+	con, err := s.pipeConsole(b, &plan.cfg, v.ID, owner)
+	if err != nil {
+		return fmt.Errorf("start %s: %w", v.Name, err)
+	}
+	u.push(con.stop)
 	rt, err := s.bootOrRestore(ctx, v, b, plan, p, &u)
 	if err != nil {
 		return err
 	}
+	rt.console = con
 	exited := s.runs.exitOf(b, rt.Handle)
 	p.Msg("ssh", "waiting for the guest agent of "+v.Name)
 	if err := s.ready(ctx, v, rt, exited, p, git); err != nil {

@@ -353,3 +353,10 @@ func (f *Firecracker) cleanup(ctx context.Context, h vmm.Handle) {
 	defer cancel()
 	st.cleanup(ctx, f.log, f.diskHost())
 }
+
+var _ vmm.ConsolePiper = (*Firecracker)(nil)
+
+// ConsoleFIFO implements vmm.ConsolePiper. Unjailed, Firecracker opens
+// the FIFO as its serial output file; jailed, it sees only its chroot, so
+// the console goes to a file there as before.
+func (f *Firecracker) ConsoleFIFO() bool { return !f.jailed }

@@ -132,3 +132,8 @@ func (a *Accelerated) Status(ctx context.Context, h vmm.Handle) (vmm.State, erro
 func (a *Accelerated) PrepareRootDisk(ctx context.Context, image, dir string, size int64) (vmm.Disk, error) {
 	return a.byAccel["tcg"].PrepareRootDisk(ctx, image, dir, size)
 }
+
+var _ vmm.ConsolePiper = (*Accelerated)(nil)
+
+// ConsoleFIFO implements vmm.ConsolePiper, as QEMU does.
+func (a *Accelerated) ConsoleFIFO() bool { return true }

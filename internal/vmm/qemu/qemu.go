@@ -188,3 +188,9 @@ func writeSocketsFile(dir string, sockets []string) error {
 	}
 	return nil
 }
+
+var _ vmm.ConsolePiper = (*QEMU)(nil)
+
+// ConsoleFIFO implements vmm.ConsolePiper: QEMU's file chardev opens a
+// FIFO as it does a file.
+func (q *QEMU) ConsoleFIFO() bool { return true }
