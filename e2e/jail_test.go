@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -76,6 +77,11 @@ func (e *env) checkConfined(how, id string) {
 		if !strings.Contains(string(status), line+"\n") {
 			t.Errorf("%s: /proc/%s/status lacks %q", how, pid, line)
 		}
+	}
+	// Not dumpable after the drop: its /proc files stay root's, so another
+	// process of its uid cannot ptrace it or read its memory.
+	if fi, err := os.Stat("/proc/" + pid + "/mem"); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Errorf("%s: /proc/%s/mem is not root's: %v", how, pid, err)
 	}
 	link, _ := exec.Command("ip", "-n", e.netns, "-d", "link", "show", vm.Tap).CombinedOutput()
 	if !strings.Contains(string(link), "user "+strconv.Itoa(uid)+" ") {
