@@ -99,8 +99,11 @@ func newFromEnv(env vmm.Env) (vmm.VMM, error) {
 	if v, set := s.Bool(JailerEnabledKey); set {
 		jailed = v
 	}
+	// vm_uid_base (declared by QEMU, checked with the config): the same
+	// uid range for every backend; a bad value falls back to the default.
+	base, _ := vmm.ParseUIDBase(s.String(vmm.UIDBaseKey))
 	return New(Options{
 		Binary: path, JailerBinary: s.String(JailerKey), JailerEnabled: jailed,
-		ChrootBase: s.String(ChrootBaseKey), Logger: env.Log,
+		ChrootBase: s.String(ChrootBaseKey), Logger: env.Log, UIDBase: base,
 	}), nil
 }

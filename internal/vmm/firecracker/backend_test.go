@@ -94,6 +94,24 @@ func TestNewFromEnvJailer(t *testing.T) {
 	}
 }
 
+// TestNewFromEnvUIDBase: the jailer's uids come from vm_uid_base, the
+// range every backend shares, and default to it.
+func TestNewFromEnvUIDBase(t *testing.T) {
+	for _, tc := range []struct {
+		base string
+		want int
+	}{{"", vmm.DefaultUIDBase + 5}, {"2000000", 2000005}} {
+		s := vmm.Settings{JailerEnabledKey: true, vmm.UIDBaseKey: tc.base}
+		v, err := newFromEnv(backendEnv(t, s, true, "firecracker", "jailer"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.(*Firecracker).TapOwner(vmm.Config{GuestCID: 5}); got != tc.want {
+			t.Errorf("vm_uid_base %q: TapOwner = %d, want %d", tc.base, got, tc.want)
+		}
+	}
+}
+
 func TestValidateSettings(t *testing.T) {
 	s := vmm.Settings{BinaryKey: "", JailerKey: "jailer", ChrootBaseKey: "srv/jail"}
 	errs := validateSettings(s)

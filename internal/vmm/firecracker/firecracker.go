@@ -43,8 +43,9 @@ type Options struct {
 	StartTimeout time.Duration
 }
 
-// DefaultUIDBase is the first uid/gid of jailed Firecracker processes.
-const DefaultUIDBase = 900_000_000
+// DefaultUIDBase is the first uid/gid of jailed Firecracker processes: the
+// vm_uid_base of every backend.
+const DefaultUIDBase = vmm.DefaultUIDBase
 
 // DefaultChrootBase is the jailer's own default --chroot-base-dir.
 const DefaultChrootBase = "/srv/jailer"
@@ -193,7 +194,7 @@ func jailID(id string) error {
 // JailUID is the uid and gid a jailed VM's Firecracker runs as: uidBase plus
 // the VM's guest CID, which the store keeps unique among VMs. The tap device
 // of a jailed VM must be owned by this uid.
-func JailUID(uidBase int, cfg vmm.Config) int { return uidBase + int(cfg.GuestCID) }
+func JailUID(uidBase int, cfg vmm.Config) int { return vmm.GuestUID(uidBase, cfg) }
 
 // Start implements vmm.VMM. It returns once Firecracker has accepted the
 // whole configuration and InstanceStart; the process runs in its own session

@@ -39,13 +39,15 @@ var (
 // NewAccelerated returns the QEMU backend configured by env's settings.
 func NewAccelerated(env vmm.Env) *Accelerated {
 	bin := env.Settings.String(BinaryKey)
+	// Validated with the config; a bad value falls back to the default.
+	base, _ := vmm.ParseUIDBase(env.Settings.String(vmm.UIDBaseKey))
 	a := &Accelerated{
 		fixed: env.Settings.String(AccelKey),
 		env:   env,
 		log:   env.Logger(),
 		byAccel: map[string]*QEMU{
-			"kvm": New(Options{Binary: bin, Accel: "kvm", Logger: env.Log}),
-			"tcg": New(Options{Binary: bin, Accel: "tcg", Logger: env.Log}),
+			"kvm": New(Options{Binary: bin, Accel: "kvm", Logger: env.Log, UIDBase: base}),
+			"tcg": New(Options{Binary: bin, Accel: "tcg", Logger: env.Log, UIDBase: base}),
 		},
 	}
 	a.probe = func(ctx context.Context, kernel, initrd string) (kvm.ProbeResult, error) {

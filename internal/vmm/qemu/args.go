@@ -68,7 +68,12 @@ func Args(cfg vmm.Config, accel string) []string {
 		if d.ReadOnly {
 			drive += ",readonly=on"
 		} else {
-			drive += ",discard=unmap"
+			// auto-read-only=off: the file keeps its read-write
+			// descriptor when a migration makes the disk inactive
+			// (a template's save) or active again (a clone's restore).
+			// With QEMU's default (on) it reopens the file by path,
+			// which QEMU, dropped to its own uid, may not do.
+			drive += ",discard=unmap,auto-read-only=off"
 		}
 		a = append(a,
 			"-drive", drive,

@@ -88,7 +88,7 @@ func TestArgs(t *testing.T) {
 			checks: map[string][]string{
 				"-initrd": {"/k/initrd.img"},
 				"-drive": {
-					"id=disk0,file=/img/root.qcow2,format=qcow2,if=none,cache=writeback,discard=unmap",
+					"id=disk0,file=/img/root.qcow2,format=qcow2,if=none,cache=writeback,discard=unmap,auto-read-only=off",
 					"id=disk1,file=/img/seed.raw,format=raw,if=none,cache=writeback,readonly=on",
 				},
 				"-netdev": {
@@ -116,7 +116,7 @@ func TestArgs(t *testing.T) {
 			},
 			accel: "tcg",
 			checks: map[string][]string{
-				"-drive": {"id=disk0,file=/img/x,,y.raw,format=raw,if=none,cache=writeback,discard=unmap"},
+				"-drive": {"id=disk0,file=/img/x,,y.raw,format=raw,if=none,cache=writeback,discard=unmap,auto-read-only=off"},
 				"-chardev": {
 					"file,id=con0,path=/log/c,,d,append=on",
 					"socket,id=qmp,path=/run/a,,b/qmp.sock,server=on,wait=off",

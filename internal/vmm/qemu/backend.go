@@ -3,6 +3,7 @@ package qemu
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"banger/internal/hosttools"
 	"banger/internal/vmm"
@@ -33,6 +34,9 @@ func Backend() vmm.Backend {
 		Settings: []vmm.Setting{
 			{Key: AccelKey, Default: DefaultAccel},
 			{Key: BinaryKey, Default: DefaultBinary},
+			// Every backend reads it (Firecracker's jailer too); QEMU,
+			// which runs everywhere, declares it.
+			{Key: vmm.UIDBaseKey, Default: strconv.Itoa(vmm.DefaultUIDBase)},
 		},
 		Tools:    tools,
 		Validate: validateSettings,
@@ -64,6 +68,9 @@ func validateSettings(s vmm.Settings) []error {
 		errs = append(errs, fmt.Errorf("%s %q is not valid: use one of auto, kvm, tcg", AccelKey, a))
 	}
 	if err := vmm.CheckProgram(BinaryKey, s.String(BinaryKey)); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := vmm.ParseUIDBase(s.String(vmm.UIDBaseKey)); err != nil {
 		errs = append(errs, err)
 	}
 	return errs

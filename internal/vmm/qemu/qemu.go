@@ -30,6 +30,10 @@ type Options struct {
 	// Img is the qemu-img executable that makes root disks; default
 	// "qemu-img".
 	Img string
+	// UIDBase is the first uid of the range QEMU processes run as (see
+	// vmm.GuestUID); default vmm.DefaultUIDBase. QEMU drops to its uid
+	// only when the daemon runs as root.
+	UIDBase int
 }
 
 // QEMU implements vmm.VMM.
@@ -40,6 +44,7 @@ type QEMU struct {
 	tscKHz       int
 	startTimeout time.Duration
 	img          string
+	jail         jail
 	versions     versionCache // for SnapshotKey
 
 	vmm.Lifecycle
@@ -56,6 +61,7 @@ func New(o Options) *QEMU {
 		tscKHz:       o.TSCKHz,
 		startTimeout: o.StartTimeout,
 		img:          o.Img,
+		jail:         defaultJail(o.UIDBase),
 	}
 	if q.binary == "" {
 		q.binary = DefaultBinary
@@ -112,6 +118,9 @@ func (q *QEMU) start(ctx context.Context, cfg vmm.Config, extra []string) (vmm.H
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: create runtime dir: %w", cfg.ID, err)
 	}
+	if err := restrict(cfg); err != nil {
+		return vmm.Handle{}, fmt.Errorf("start qemu for vm %s: %w", cfg.ID, err)
+	}
 	qmpPath := QMPSocket(cfg.Dir)
 	sockets := []string{qmpPath, cfg.AgentSocket}
 	if cfg.SSHSocket != "" {
@@ -126,7 +135,7 @@ func (q *QEMU) start(ctx context.Context, cfg vmm.Config, extra []string) (vmm.H
 		cfg.Cmdline = withTSCHint(cfg.Cmdline, q.tscKHz)
 	}
 	p, err := q.Procs.Start(ctx, vmm.Launch{
-		VM: cfg.ID, Argv: append(append([]string{q.binary}, Args(cfg, q.accel)...), extra...), Dir: cfg.Dir,
+		VM: cfg.ID, Argv: q.argv(cfg, extra), Dir: cfg.Dir,
 		LogPath: filepath.Join(cfg.Dir, logFileName), LogName: "qemu.log",
 		Ready: func(ctx context.Context) error { return qmpReady(ctx, qmpPath) },
 		Every: 50 * time.Millisecond, Timeout: q.startTimeout, What: "its QMP socket",
@@ -137,6 +146,14 @@ func (q *QEMU) start(ctx context.Context, cfg vmm.Config, extra []string) (vmm.H
 	}
 	q.log.Info("qemu started", "vm", cfg.ID, "pid", p.PID, "accel", q.accel)
 	return vmm.Handle{Backend: q.Name(), PID: p.PID, StartTime: p.StartTime, Control: qmpPath, Accel: q.accel}, nil
+}
+
+// argv is the command line of cfg's QEMU: the binary, Args, the extra
+// arguments of a template or a restore, and the confinement (JailArgs).
+func (q *QEMU) argv(cfg vmm.Config, extra []string) []string {
+	a := append([]string{q.binary}, Args(cfg, q.accel)...)
+	a = append(a, extra...)
+	return append(a, JailArgs(q.jail.uid(cfg))...)
 }
 
 // qmpReady says whether the QMP socket at path answers the handshake.

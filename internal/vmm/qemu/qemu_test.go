@@ -242,6 +242,7 @@ func TestBootTCG(t *testing.T) {
 	if st, err := q.Status(ctx, h); err != nil || st != vmm.StateRunning {
 		t.Fatalf("Status = %v, %v; want running", st, err)
 	}
+	checkConfined(t, h.PID, cfg)
 	for _, p := range []string{h.Control, cfg.AgentSocket, cfg.SSHSocket, filepath.Join(cfg.Dir, pidFileName)} {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatalf("while running: %v", err)

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // QMPError is an error reply from QEMU.
@@ -110,7 +113,46 @@ func (c *QMPClient) Execute(ctx context.Context, command string, args any) (json
 	return c.execute(ctx, command, args)
 }
 
+// SendFile hands QEMU a descriptor of f under name (QMP getfd, the
+// descriptor passed with SCM_RIGHTS), for a later command that takes
+// "fd:<name>" (migrate, migrate-incoming). QEMU then needs no right to
+// open f's path: the daemon opened it.
+func (c *QMPClient) SendFile(ctx context.Context, name string, f *os.File) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	defer c.bind(ctx)()
+	oob := unix.UnixRights(int(f.Fd()))
+	_, err := c.send(ctx, "getfd", map[string]any{"fdname": name}, oob)
+	runtime.KeepAlive(f)
+	if err != nil {
+		return fmt.Errorf("pass %s to qemu: %w", f.Name(), err)
+	}
+	return nil
+}
+
 func (c *QMPClient) execute(ctx context.Context, command string, args any) (json.RawMessage, error) {
+	return c.send(ctx, command, args, nil)
+}
+
+// write sends one command line, with oob (ancillary data such as
+// SCM_RIGHTS) when it is not nil.
+func (c *QMPClient) write(b, oob []byte) error {
+	if oob == nil {
+		_, err := c.conn.Write(b)
+		return err
+	}
+	uc, ok := c.conn.(*net.UnixConn)
+	if !ok {
+		return errors.New("passing a descriptor needs a unix socket")
+	}
+	n, oobn, err := uc.WriteMsgUnix(b, oob, nil)
+	if err == nil && (n != len(b) || oobn != len(oob)) {
+		err = fmt.Errorf("short write: %d of %d bytes, %d of %d control bytes", n, len(b), oobn, len(oob))
+	}
+	return err
+}
+
+func (c *QMPClient) send(ctx context.Context, command string, args any, oob []byte) (json.RawMessage, error) {
 	c.nextID++
 	id := fmt.Sprintf("banger-%d", c.nextID)
 	req := struct {
@@ -122,7 +164,7 @@ func (c *QMPClient) execute(ctx context.Context, command string, args any) (json
 	if err != nil {
 		return nil, fmt.Errorf("encode qmp command %s: %w", command, err)
 	}
-	if _, err := c.conn.Write(append(b, '\n')); err != nil {
+	if err := c.write(append(b, '\n'), oob); err != nil {
 		return nil, fmt.Errorf("send qmp command %s: %w", command, ctxErr(ctx, err))
 	}
 	for {

@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const greeting = `{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}`
@@ -19,6 +22,30 @@ const greeting = `{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major"
 type fakeQMP struct {
 	path     string
 	received chan map[string]any
+	// files receives the descriptors passed with SCM_RIGHTS, in order.
+	files chan *os.File
+}
+
+// rightsReader reads a unix connection and keeps the descriptors that
+// arrive with the bytes.
+type rightsReader struct {
+	c     *net.UnixConn
+	files chan *os.File
+}
+
+func (r rightsReader) Read(b []byte) (int, error) {
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	n, oobn, _, _, err := r.c.ReadMsgUnix(b, oob)
+	if oobn > 0 {
+		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		for _, m := range msgs {
+			fds, _ := unix.ParseUnixRights(&m)
+			for _, fd := range fds {
+				r.files <- os.NewFile(uintptr(fd), "passed")
+			}
+		}
+	}
+	return n, err
 }
 
 func startFakeQMP(t *testing.T, greet string, handle func(cmd map[string]any) []string) *fakeQMP {
@@ -28,7 +55,7 @@ func startFakeQMP(t *testing.T, greet string, handle func(cmd map[string]any) []
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	f := &fakeQMP{path: path, received: make(chan map[string]any, 16)}
+	f := &fakeQMP{path: path, received: make(chan map[string]any, 16), files: make(chan *os.File, 4)}
 	t.Cleanup(func() { l.Close() })
 	go func() {
 		conn, err := l.Accept()
@@ -39,7 +66,7 @@ func startFakeQMP(t *testing.T, greet string, handle func(cmd map[string]any) []
 		if greet != "" {
 			conn.Write([]byte(greet + "\r\n"))
 		}
-		sc := bufio.NewScanner(conn)
+		sc := bufio.NewScanner(rightsReader{conn.(*net.UnixConn), f.files})
 		for sc.Scan() {
 			var cmd map[string]any
 			if err := json.Unmarshal(sc.Bytes(), &cmd); err != nil {

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"banger/internal/poll"
-	"banger/internal/shquote"
 )
 
 // Snapshot modes: how a template's state was saved.
@@ -34,10 +36,16 @@ func setIgnoreShared(ctx context.Context, c *QMPClient) error {
 	return err
 }
 
-// saveState pauses the guest and writes its migration stream to path
-// through `exec:cat` (QEMU 7.2 has no file: migration). It tries
-// x-ignore-shared first and falls back to the full stream; it returns the
-// mode it used.
+// stateFD is the name under which the daemon hands QEMU the descriptor of
+// a template's state file (QMP getfd). QEMU migrates to and from that
+// descriptor ("fd:" URI): it cannot run a helper (the sandbox denies
+// spawn; QEMU 7.2 has no file: migration) and, dropped to its own uid,
+// cannot open the template's files itself.
+const stateFD = "banger-state"
+
+// saveState pauses the guest and writes its migration stream to path,
+// through a descriptor the daemon opens. It tries x-ignore-shared first
+// and falls back to the full stream; it returns the mode it used.
 func saveState(ctx context.Context, c *QMPClient, path string) (string, error) {
 	if _, err := c.Execute(ctx, "stop", nil); err != nil {
 		return "", fmt.Errorf("pause guest: %w", err)
@@ -50,14 +58,32 @@ func saveState(ctx context.Context, c *QMPClient, path string) (string, error) {
 		}
 		mode = ModeStream
 	}
-	uri := "exec:cat > " + shquote.Quote(path)
-	if _, err := c.Execute(ctx, "migrate", map[string]any{"uri": uri}); err != nil {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("save state: %w", err)
+	}
+	defer f.Close()
+	if err := migrateFD(ctx, c, "migrate", f); err != nil {
 		return "", fmt.Errorf("save state to %s: %w", path, err)
 	}
-	if err := waitMigration(ctx, c); err != nil {
+	// "completed" means QEMU wrote it all; make it durable before the
+	// template is recorded.
+	if err := f.Sync(); err != nil {
 		return "", fmt.Errorf("save state to %s: %w", path, err)
 	}
 	return mode, nil
+}
+
+// migrateFD runs command (migrate or migrate-incoming) over a descriptor
+// of f and waits until the migration ends.
+func migrateFD(ctx context.Context, c *QMPClient, command string, f *os.File) error {
+	if err := c.SendFile(ctx, stateFD, f); err != nil {
+		return err
+	}
+	if _, err := c.Execute(ctx, command, map[string]any{"uri": "fd:" + stateFD}); err != nil {
+		return err
+	}
+	return waitMigration(ctx, c)
 }
 
 // loadState feeds the stream at path to a QEMU started with -incoming
@@ -69,11 +95,12 @@ func loadState(ctx context.Context, c *QMPClient, path, mode string) error {
 			return fmt.Errorf("enable %s: %w", capIgnoreShared, err)
 		}
 	}
-	uri := "exec:cat " + shquote.Quote(path)
-	if _, err := c.Execute(ctx, "migrate-incoming", map[string]any{"uri": uri}); err != nil {
-		return fmt.Errorf("load state from %s: %w", path, err)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return fmt.Errorf("load state: %w", err)
 	}
-	if err := waitMigration(ctx, c); err != nil {
+	defer f.Close()
+	if err := migrateFD(ctx, c, "migrate-incoming", f); err != nil {
 		return fmt.Errorf("load state from %s: %w", path, err)
 	}
 	if _, err := c.Execute(ctx, "cont", nil); err != nil {

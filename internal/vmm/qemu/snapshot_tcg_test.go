@@ -123,6 +123,7 @@ func takeTemplate(ctx context.Context, t *testing.T, q *QEMU, cfg vmm.Config, tp
 		t.Fatalf("StartTemplate: %v", err)
 	}
 	t.Cleanup(func() { _ = q.Kill(context.Background(), h) })
+	checkConfined(t, h.PID, cfg)
 	c, hi := hello(ctx, t, cfg.AgentSocket)
 	if hi.Supports(agent.MethodSettle) {
 		st, err := c.Settle(ctx)
@@ -135,7 +136,7 @@ func takeTemplate(ctx context.Context, t *testing.T, q *QEMU, cfg vmm.Config, tp
 	}
 	c.Close()
 	if err := q.Snapshot(ctx, h, tplDir); err != nil {
-		t.Fatalf("Snapshot: %v", err)
+		t.Fatalf("Snapshot: %v\nqemu.log:\n%s", err, vmm.Tail(filepath.Join(cfg.Dir, logFileName), 2048))
 	}
 	if vmm.Alive(h.PID, h.StartTime) {
 		t.Fatal("template qemu still running after Snapshot")
@@ -153,12 +154,14 @@ func restoreClone(ctx context.Context, t *testing.T, q *QEMU, dir string, i int,
 		t.Fatal(err)
 	}
 	cfg := snapVM(t, dir, id, kernel, initrd, clone, 96)
+	cfg.GuestCID = uint32(3 + i) // a uid of its own, not the template's
 	start := time.Now()
 	h, err := q.Restore(ctx, cfg, tplDir)
 	if err != nil {
 		t.Fatalf("Restore %s: %v", id, err)
 	}
 	defer q.Kill(context.WithoutCancel(ctx), h)
+	checkConfined(t, h.PID, cfg)
 	restored := time.Since(start)
 	c, hi := hello(ctx, t, cfg.AgentSocket)
 	t.Logf("clone %s: restored in %s, agent answered after %s", id, restored.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))

@@ -3,7 +3,9 @@ package qemu
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -141,18 +143,32 @@ func TestSaveStateSequence(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := migrationFake(t, tc.capsErr)
 			ctx, c := dialFake(t, f)
-			mode, err := saveState(ctx, c, "/tpl dir/state")
+			path := filepath.Join(t.TempDir(), "state")
+			mode, err := saveState(ctx, c, path)
 			if err != nil || mode != tc.wantMode {
 				t.Fatalf("saveState = %q, %v; want %q", mode, err, tc.wantMode)
 			}
 			want := []string{
 				"qmp_capabilities", "stop",
 				`migrate-set-capabilities {"capabilities":[{"capability":"x-ignore-shared","state":true}]}`,
-				`migrate {"uri":"exec:cat \u003e '/tpl dir/state'"}`,
+				`getfd {"fdname":"banger-state"}`,
+				`migrate {"uri":"fd:banger-state"}`,
 				"query-migrate", "query-migrate", "query-migrate",
 			}
 			if got := sequence(f); !slices.Equal(got, want) {
 				t.Errorf("sequence:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			// QEMU writes the stream through the descriptor it was given.
+			passed := <-f.files
+			defer passed.Close()
+			if _, err := passed.WriteString("stream"); err != nil {
+				t.Fatalf("write through the passed descriptor: %v", err)
+			}
+			if b, _ := os.ReadFile(path); string(b) != "stream" {
+				t.Errorf("state file holds %q, want what was written through the descriptor", b)
+			}
+			if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+				t.Errorf("state file mode %v, want 0600", fi.Mode().Perm())
 			}
 		})
 	}
@@ -163,14 +179,21 @@ func TestLoadStateSequence(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			f := migrationFake(t, false)
 			ctx, c := dialFake(t, f)
-			if err := loadState(ctx, c, "/tpl/state", mode); err != nil {
+			path := filepath.Join(t.TempDir(), "state")
+			writeFile(t, path, "saved stream")
+			if err := loadState(ctx, c, path, mode); err != nil {
 				t.Fatalf("loadState: %v", err)
+			}
+			passed := <-f.files
+			defer passed.Close()
+			if b, _ := io.ReadAll(passed); string(b) != "saved stream" {
+				t.Errorf("the passed descriptor reads %q, want the state file", b)
 			}
 			want := []string{"qmp_capabilities"}
 			if mode == ModeIgnoreShared {
 				want = append(want, `migrate-set-capabilities {"capabilities":[{"capability":"x-ignore-shared","state":true}]}`)
 			}
-			want = append(want, `migrate-incoming {"uri":"exec:cat /tpl/state"}`,
+			want = append(want, `getfd {"fdname":"banger-state"}`, `migrate-incoming {"uri":"fd:banger-state"}`,
 				"query-migrate", "query-migrate", "query-migrate", "cont")
 			if got := sequence(f); !slices.Equal(got, want) {
 				t.Errorf("sequence:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
