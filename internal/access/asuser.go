@@ -96,10 +96,10 @@ func IsRegular(kind string) bool { return kind == "regular file" || kind == "reg
 // CheckRead says whether u may read path: a regular file u can open for
 // reading (opened, not just checked with access(2)), or a directory u can
 // list and enter. Anything else (a device, a pipe) is refused.
-func (u User) CheckRead(ctx context.Context, path string) (kind string, err error) {
-	kind, _, err = u.Stat(ctx, path)
+func (u User) CheckRead(ctx context.Context, path string) (kind string, perm fs.FileMode, err error) {
+	kind, perm, err = u.Stat(ctx, path)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	var argv []string
 	switch {
@@ -108,16 +108,16 @@ func (u User) CheckRead(ctx context.Context, path string) (kind string, err erro
 	case kind == "directory":
 		argv = []string{"find", path, "-maxdepth", "0", "-readable", "-executable"}
 	default:
-		return "", fmt.Errorf("%w: %s is a %s, not a regular file or a directory", ErrRefused, path, kind)
+		return "", 0, fmt.Errorf("%w: %s is a %s, not a regular file or a directory", ErrRefused, path, kind)
 	}
 	out, err := u.output(ctx, argv...)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
+		return "", 0, fmt.Errorf("%s: %w", path, err)
 	}
 	if kind == "directory" && strings.TrimSpace(out) == "" {
-		return "", fmt.Errorf("%w: %s cannot read the directory %s", ErrRefused, u.Name, path)
+		return "", 0, fmt.Errorf("%w: %s cannot read the directory %s", ErrRefused, u.Name, path)
 	}
-	return kind, nil
+	return kind, perm, nil
 }
 
 // CheckReadable refuses paths the caller in ctx cannot read itself. The
@@ -135,7 +135,7 @@ func CheckReadable(ctx context.Context, paths ...string) error {
 		if p == "" {
 			continue
 		}
-		if _, err := u.CheckRead(ctx, p); err != nil {
+		if _, _, err := u.CheckRead(ctx, p); err != nil {
 			return err
 		}
 	}

@@ -51,7 +51,7 @@ func TestCheckReadAsUser(t *testing.T) {
 		{filepath.Join(open, "absent"), false},
 	}
 	for _, tt := range tests {
-		_, err := u.CheckRead(context.Background(), tt.path)
+		_, _, err := u.CheckRead(context.Background(), tt.path)
 		if tt.ok && err != nil {
 			t.Errorf("CheckRead(%s) = %v, want nil", tt.path, err)
 		}

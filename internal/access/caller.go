@@ -157,3 +157,12 @@ func (SystemGroups) Member(uid, gid int) bool {
 	}
 	return false
 }
+
+// RequireAdmin refuses a caller that is not an admin; what says what it
+// asked to do. The daemon's own work passes.
+func RequireAdmin(ctx context.Context, what string) error {
+	if c, ok := CallerFrom(ctx); ok && !c.Admin {
+		return fmt.Errorf("%s: %w: only root may do this (uid %d asked)", what, ErrRefused, c.UID)
+	}
+	return nil
+}

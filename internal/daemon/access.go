@@ -109,11 +109,3 @@ func callerAttrs(ctx context.Context) []any {
 	}
 	return nil
 }
-
-// adminOnly refuses a caller that is not an admin.
-func adminOnly(ctx context.Context, what string) error {
-	if c, ok := access.CallerFrom(ctx); ok && !c.Admin {
-		return &api.Error{Kind: api.KindForbidden, Message: fmt.Sprintf("%s: %v: only root may do this", what, access.ErrRefused)}
-	}
-	return nil
-}

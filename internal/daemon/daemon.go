@@ -261,7 +261,11 @@ func fileSync(cfg *config.Config) []vm.FileSync {
 		if f.Mode != "" {
 			mode, _ = strconv.ParseUint(f.Mode, 8, 32)
 		}
-		out = append(out, vm.FileSync{Host: expandHome(f.Host), Guest: f.Guest, Mode: os.FileMode(mode)})
+		fs := vm.FileSync{Host: expandHome(f.Host), Guest: f.Guest, Mode: os.FileMode(mode)}
+		if rel, ok := strings.CutPrefix(f.Host, "~/"); ok {
+			fs.HomeRel = rel
+		}
+		out = append(out, fs)
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 
+	"banger/internal/access"
 	"banger/internal/api"
 )
 
@@ -12,7 +13,7 @@ func (h *Handlers) systemRoutes(mux *http.ServeMux) {
 		return api.Ping{Version: h.Version, PID: os.Getpid(), Socket: h.Socket}, nil
 	})
 	route(mux, h, api.Endpoints.Shutdown, func(w http.ResponseWriter, r *http.Request, _ api.Empty) {
-		if err := adminOnly(r.Context(), "shut bangerd down"); err != nil {
+		if err := access.RequireAdmin(r.Context(), "shut bangerd down"); err != nil {
 			h.fail(w, r, err)
 			return
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"banger/internal/access"
 	"banger/internal/image/imageref"
 	"banger/internal/store"
 )
@@ -26,6 +27,11 @@ type RegisterRequest struct {
 func (s *Service) Register(ctx context.Context, req RegisterRequest) (img store.Image, err error) {
 	if err := checkRegister(req); err != nil {
 		return store.Image{}, err
+	}
+	// The files are the caller's: a user who is not root may register
+	// only files it may read itself.
+	if err := access.CheckReadable(ctx, req.Rootfs, req.Kernel, req.Initrd); err != nil {
+		return store.Image{}, fmt.Errorf("register %s: %w", req.Name, err)
 	}
 	if _, err := s.Store.GetImage(ctx, req.Name); err == nil {
 		return store.Image{}, fmt.Errorf("image %s: %w; choose another name", req.Name, store.ErrAlreadyExists)
