@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 
 	"banger/internal/access"
 	"banger/internal/api"
@@ -19,7 +20,24 @@ func checkSocket(path string) error {
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
+	if errors.Is(err, fs.ErrPermission) { // the directory is root's and the banger group's
+		return socketDenied(path)
+	}
 	return fmt.Errorf("refusing to talk to bangerd: %w", err)
+}
+
+// socketDenied says why the kernel refused the connection and how to get
+// access.
+func socketDenied(path string) error {
+	return fmt.Errorf("permission denied on bangerd's socket %s: only root and members of the %q group may use bangerd; "+
+		"ask root to run `usermod -aG %s %s`, then log in again", path, access.Group, access.Group, userName())
+}
+
+func userName() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "$USER"
 }
 
 // newClient is a client of the daemon on path, once path is checked.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -59,6 +60,8 @@ func (a *app) client(ctx context.Context) (*api.Client, error) {
 	}
 	if _, err := c.Ping(ctx); err == nil {
 		return c, nil
+	} else if errors.Is(err, fs.ErrPermission) {
+		return nil, socketDenied(a.cfg.SocketPath())
 	} else if !errors.Is(err, api.ErrDaemonUnreachable) {
 		return nil, err
 	}
