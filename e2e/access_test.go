@@ -53,8 +53,8 @@ func addUser(t *testing.T, name string, groups ...string) hostUser {
 // accessEnv is a bangerd run by root in a namespace of its own, with a
 // registered image that no VM will boot, and a CLI any user may run.
 type accessEnv struct {
-	t                  *testing.T
-	base, cli, rootCfg string
+	*env
+	base, cli string
 }
 
 func newAccessEnv(t *testing.T) *accessEnv {
@@ -63,45 +63,29 @@ func newAccessEnv(t *testing.T) *accessEnv {
 			t.Skipf("the access test needs %s to make users and an image: %v", tool, err)
 		}
 	}
-	bin := binaries(t)
 	base, err := os.MkdirTemp("", "bge2e-access-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(base) })
 	accMust(t, os.Chmod(base, 0o755)) // users reach the runtime dir and the CLI through it
-	e := &accessEnv{t: t, base: base, cli: filepath.Join(base, "banger"), rootCfg: filepath.Join(base, "root.toml")}
-	b, err := os.ReadFile(filepath.Join(bin, "banger"))
+	e := &accessEnv{base: base, cli: filepath.Join(base, "banger"), env: &env{t: t, bin: binaries(t),
+		cfgPath: filepath.Join(base, "root.toml"), state: filepath.Join(base, "state"), runtime: base,
+		netns: fmt.Sprintf("bge2e-access-%d", os.Getpid())}}
+	b, err := os.ReadFile(filepath.Join(e.bin, "banger"))
 	accMust(t, err)
 	accMust(t, os.WriteFile(e.cli, b, 0o755))
-	netns := fmt.Sprintf("bge2e-access-%d", os.Getpid())
-	if out, err := exec.Command("ip", "netns", "add", netns).CombinedOutput(); err != nil {
+	if out, err := exec.Command("ip", "netns", "add", e.netns).CombinedOutput(); err != nil {
 		t.Fatalf("create netns: %v: %s", err, out)
 	}
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", netns).Run() })
-	cfg := fmt.Sprintf("state_dir = %q\nruntime_dir = %q\nbridge_name = \"br-bgacc\"\ncidr = \"172.31.78.0/24\"\n"+
-		"dns_addr = \"off\"\nvmm = \"qemu\"\nauto_warm = false\n", filepath.Join(base, "state"), filepath.Join(base, "run"))
-	accMust(t, os.WriteFile(e.rootCfg, []byte(cfg), 0o644))
-	d := exec.Command("ip", "netns", "exec", netns, filepath.Join(bin, "bangerd"), "--config", e.rootCfg)
-	var out bytes.Buffer
-	d.Stdout, d.Stderr = &out, &out
-	d.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	accMust(t, d.Start())
 	t.Cleanup(func() {
-		_ = d.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = d.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-d.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
+		e.stopDaemon()
+		_ = exec.Command("ip", "netns", "del", e.netns).Run()
 	})
-	waitFor(t, 15*time.Second, "bangerd up", func() (bool, string) {
-		o, code := e.run(nil, "daemon", "status")
-		return code == 0, o + out.String()
-	})
+	cfg := fmt.Sprintf("state_dir = %q\nruntime_dir = %q\nbridge_name = \"br-bgacc\"\ncidr = \"172.31.78.0/24\"\n"+
+		"dns_addr = \"off\"\nvmm = \"qemu\"\nauto_warm = false\n", e.state, filepath.Join(base, "run"))
+	accMust(t, os.WriteFile(e.cfgPath, []byte(cfg), 0o644))
+	e.startDaemon()
 	return e
 }
 
@@ -115,7 +99,7 @@ func accMust(t *testing.T, err error) {
 // run runs the CLI as u (root when nil) and returns its output and exit
 // code.
 func (e *accessEnv) run(u *hostUser, args ...string) (string, int) {
-	cfg := e.rootCfg
+	cfg := e.cfgPath
 	if u != nil {
 		// A user's own config points at root's daemon.
 		cfg = filepath.Join(e.base, u.name+".toml")
