@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // User is a host user as whom the daemon reads files that user named, so
@@ -58,9 +59,15 @@ func (u User) Command(ctx context.Context, argv ...string) *exec.Cmd {
 	return cmd
 }
 
+// CheckTimeout bounds each check a User runs (a path on a hung network
+// file system must not hold a request forever).
+const CheckTimeout = 30 * time.Second
+
 // output runs argv as u and returns its stdout, or an error that quotes
 // its stderr.
 func (u User) output(ctx context.Context, argv ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+	defer cancel()
 	cmd := u.Command(ctx, argv...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -104,7 +111,9 @@ func (u User) CheckRead(ctx context.Context, path string) (kind string, perm fs.
 	var argv []string
 	switch {
 	case IsRegular(kind):
-		argv = []string{"dd", "if=" + path, "of=/dev/null", "count=0", "status=none"}
+		// nonblock: a file swapped for a fifo since the stat does not
+		// hang the open.
+		argv = []string{"dd", "if=" + path, "iflag=nonblock", "of=/dev/null", "count=0", "status=none"}
 	case kind == "directory":
 		argv = []string{"find", path, "-maxdepth", "0", "-readable", "-executable"}
 	default:

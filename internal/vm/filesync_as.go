@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -18,6 +19,10 @@ import (
 	"banger/internal/agent"
 	"banger/internal/progress"
 )
+
+// syncTimeout bounds one file or tree copied as a user, when the start
+// has no deadline of its own.
+const syncTimeout = 10 * time.Minute
 
 type filesOfKey struct{}
 
@@ -101,6 +106,11 @@ func syncDirAs(ctx context.Context, c *ssh.Client, u access.User, host, guest st
 // the guest. It returns the end of hostArgv's stderr, and the guest
 // command's error, else the host command's.
 func pipeAs(ctx context.Context, c *ssh.Client, u access.User, hostArgv []string, guestArgv ...string) (string, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, syncTimeout)
+		defer cancel()
+	}
 	cmd := u.Command(ctx, hostArgv...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
