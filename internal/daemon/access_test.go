@@ -19,6 +19,7 @@ import (
 
 	"banger/internal/access"
 	"banger/internal/api"
+	"banger/internal/config"
 )
 
 type lockedBuffer struct {
@@ -183,5 +184,15 @@ func TestRuntimeDirAndSocketModes(t *testing.T) {
 	}
 	if st, _ := os.Stat(open); st.Mode().Perm() != 0o777 {
 		t.Errorf("a refused directory was changed: %04o", st.Mode().Perm())
+	}
+}
+
+// A ~/ path of [[file_sync]] keeps its part under the home, so a user's VM
+// reads it under that user's home rather than root's.
+func TestFileSyncKeepsHomeRelativePath(t *testing.T) {
+	cfg := &config.Config{FileSync: []config.FileSync{{Host: "~/.gitconfig", Guest: "/root/.gitconfig"}, {Host: "/etc/motd", Guest: "/root/motd"}}}
+	got := fileSync(cfg)
+	if len(got) != 2 || got[0].HomeRel != ".gitconfig" || !filepath.IsAbs(got[0].Host) || got[1].HomeRel != "" || got[1].Host != "/etc/motd" {
+		t.Fatalf("fileSync = %+v", got)
 	}
 }

@@ -261,11 +261,11 @@ func fileSync(cfg *config.Config) []vm.FileSync {
 		if f.Mode != "" {
 			mode, _ = strconv.ParseUint(f.Mode, 8, 32)
 		}
-		fs := vm.FileSync{Host: expandHome(f.Host), Guest: f.Guest, Mode: os.FileMode(mode)}
+		e := vm.FileSync{Host: expandHome(f.Host), Guest: f.Guest, Mode: os.FileMode(mode)}
 		if rel, ok := strings.CutPrefix(f.Host, "~/"); ok {
-			fs.HomeRel = rel
+			e.HomeRel = rel // a user's VM reads it under that user's home
 		}
-		out = append(out, fs)
+		out = append(out, e)
 	}
 	return out
 }
