@@ -63,7 +63,7 @@ func (c *Client) do(hr *http.Request) (*http.Response, error) {
 	if err != nil {
 		var opErr *net.OpError
 		if errors.As(err, &opErr) && opErr.Op == "dial" {
-			return nil, fmt.Errorf("%w (socket %s): %v", ErrDaemonUnreachable, c.Socket, opErr.Err)
+			return nil, fmt.Errorf("%w (socket %s): %w", ErrDaemonUnreachable, c.Socket, opErr.Err)
 		}
 		return nil, fmt.Errorf("%s %s: %w", hr.Method, hr.URL.EscapedPath(), err)
 	}

@@ -22,6 +22,7 @@ const (
 	KindInUse         = "in_use"
 	KindFailed        = "operation_failed"
 	KindUnknown       = "unknown_method"
+	KindForbidden     = "forbidden" // the caller may not use the daemon, or not for this
 )
 
 // Error is the body of every failed response and the payload of a failed

@@ -43,7 +43,7 @@ func (a *app) vmConnectCmd() *cobra.Command {
 
 func (a *app) connectClient(ctx context.Context, socket string) (*api.Client, error) {
 	if socket != "" {
-		return api.NewClient(socket), nil
+		return newClient(socket)
 	}
 	return a.client(ctx)
 }

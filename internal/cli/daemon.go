@@ -105,7 +105,10 @@ func (a *app) daemonCmd() *cobra.Command {
 			if err := a.loadConfig(); err != nil {
 				return err
 			}
-			c := api.NewClient(a.cfg.SocketPath())
+			c, err := newClient(a.cfg.SocketPath())
+			if err != nil {
+				return err
+			}
 			p, err := c.Ping(cmd.Context())
 			if errors.Is(err, api.ErrDaemonUnreachable) {
 				fmt.Fprintln(a.stdout, "bangerd is not running")
@@ -134,7 +137,11 @@ func (a *app) daemonCmd() *cobra.Command {
 			if err := a.loadConfig(); err != nil {
 				return err
 			}
-			p, err := api.NewClient(a.cfg.SocketPath()).Ping(cmd.Context())
+			c, err := newClient(a.cfg.SocketPath())
+			if err != nil {
+				return err
+			}
+			p, err := c.Ping(cmd.Context())
 			if err != nil {
 				fmt.Fprintf(a.stdout, "bangerd is not running (%v)\n", err)
 				return &ExitError{Code: 3}

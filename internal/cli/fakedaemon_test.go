@@ -48,6 +48,9 @@ func newFakeDaemon(t *testing.T) *fakeDaemon {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Chmod(filepath.Join(dir, "bangerd.sock"), 0o600); err != nil { // as bangerd makes it
+		t.Fatal(err)
+	}
 	f := &fakeDaemon{t: t, dir: dir, mux: http.NewServeMux()}
 	f.mux.HandleFunc("GET /v1/ping", func(w http.ResponseWriter, r *http.Request) {
 		writeFakeJSON(w, http.StatusOK, api.Ping{Version: "test", PID: 1, Socket: filepath.Join(dir, "bangerd.sock")})

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -53,9 +54,14 @@ func (a *app) client(ctx context.Context) (*api.Client, error) {
 	if err := a.loadConfig(); err != nil {
 		return nil, err
 	}
-	c := api.NewClient(a.cfg.SocketPath())
+	c, err := newClient(a.cfg.SocketPath())
+	if err != nil {
+		return nil, err
+	}
 	if _, err := c.Ping(ctx); err == nil {
 		return c, nil
+	} else if errors.Is(err, fs.ErrPermission) {
+		return nil, socketDenied(a.cfg.SocketPath())
 	} else if !errors.Is(err, api.ErrDaemonUnreachable) {
 		return nil, err
 	}
@@ -66,7 +72,7 @@ func (a *app) client(ctx context.Context) (*api.Client, error) {
 	if err := start(ctx); err != nil {
 		return nil, err
 	}
-	return c, nil
+	return newClient(a.cfg.SocketPath())
 }
 
 // Main runs the CLI with the VMM backends of reg and returns the process

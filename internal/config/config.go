@@ -277,7 +277,9 @@ func (c *Config) applyDefaults(h Host, reg *vmm.Registry) error {
 		} else if x := h.getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(x) {
 			c.RuntimeDir = filepath.Join(x, "banger")
 		} else {
-			c.RuntimeDir = fmt.Sprintf("/tmp/banger-%d", h.EUID)
+			// Not a shared directory such as /tmp: another user could
+			// make it first and own the socket (see docs/security.md).
+			c.RuntimeDir = filepath.Join(c.StateDir, "run")
 		}
 	}
 	setDefault(&c.LogLevel, DefaultLogLevel)

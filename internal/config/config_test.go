@@ -218,9 +218,9 @@ func TestDefaultsRootVsUser(t *testing.T) {
 		{"user xdg", Host{EUID: 1000, Home: "/home/u", Getenv: envMap(map[string]string{"XDG_DATA_HOME": "/data", "XDG_RUNTIME_DIR": "/run/user/1000"})},
 			"/data/banger", "/run/user/1000/banger"},
 		{"user no xdg", Host{EUID: 1000, Home: "/home/u"},
-			"/home/u/.local/share/banger", "/tmp/banger-1000"},
+			"/home/u/.local/share/banger", "/home/u/.local/share/banger/run"},
 		{"user relative xdg ignored", Host{EUID: 1001, Home: "/home/u", Getenv: envMap(map[string]string{"XDG_DATA_HOME": "data", "XDG_RUNTIME_DIR": "run"})},
-			"/home/u/.local/share/banger", "/tmp/banger-1001"},
+			"/home/u/.local/share/banger", "/home/u/.local/share/banger/run"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

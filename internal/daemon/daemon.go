@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"banger/internal/access"
 	"banger/internal/config"
 	"banger/internal/disk"
 	"banger/internal/dns"
@@ -53,10 +54,12 @@ const (
 // Run serves until ctx ends or a client asks for shutdown. Running VMs are
 // left running.
 func Run(ctx context.Context, cfg *config.Config, opts Options) error {
-	for _, d := range []string{cfg.StateDir, cfg.RuntimeDir} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return fmt.Errorf("create %s: %w", d, err)
-		}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", cfg.StateDir, err)
+	}
+	groups := access.SystemGroups{}
+	if err := prepareRuntimeDir(cfg.RuntimeDir, groups); err != nil {
+		return fmt.Errorf("runtime_dir: %w", err)
 	}
 	logFile, err := logcap.Create(cfg.LogPath(), logcap.Options{Max: LogMax, Keep: LogKeep})
 	if err != nil {
@@ -65,7 +68,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	defer logFile.Close()
 	log := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: parseLevel(cfg.LogLevel)}))
 
-	ln, err := listen(cfg.SocketPath())
+	ln, err := listen(cfg.SocketPath(), groups)
 	if err != nil {
 		return err
 	}
@@ -100,8 +103,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	h := &Handlers{VMs: svc.VMs, Images: svc.Images, Log: log, Socket: cfg.SocketPath(), Version: Version, Shutdown: cancel}
-	srv := &http.Server{Handler: h.Routes(), ReadHeaderTimeout: 10 * time.Second}
+	h := &Handlers{VMs: svc.VMs, Images: svc.Images, Log: log, Socket: cfg.SocketPath(), Version: Version, Shutdown: cancel,
+		Access: &access.Policy{DaemonUID: os.Geteuid(), Groups: groups}}
+	srv := &http.Server{Handler: h.Routes(), ReadHeaderTimeout: 10 * time.Second, ConnContext: connContext}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("bangerd started", "pid", os.Getpid(), "socket", cfg.SocketPath(), "version", Version,
@@ -120,12 +124,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	return nil
 }
 
-// listen opens the API socket with mode 0600, replacing a stale socket but
-// refusing to run beside a live daemon.
-func listen(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("create socket dir: %w", err)
-	}
+// listen opens the API socket with mode 0600 (0660 and group banger when
+// that group exists), replacing a stale socket but refusing to run beside
+// a live daemon. Its directory was checked by prepareRuntimeDir.
+func listen(path string, groups access.GroupDB) (net.Listener, error) {
 	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("another bangerd is already listening on %s", path)
@@ -137,7 +139,7 @@ func listen(path string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", path, err)
 	}
-	if err := os.Chmod(path, 0o600); err != nil {
+	if err := permitSocket(path, groups); err != nil {
 		ln.Close()
 		return nil, err
 	}
@@ -272,7 +274,11 @@ func fileSync(cfg *config.Config) []vm.FileSync {
 		if f.Mode != "" {
 			mode, _ = strconv.ParseUint(f.Mode, 8, 32)
 		}
-		out = append(out, vm.FileSync{Host: expandHome(f.Host), Guest: f.Guest, Mode: os.FileMode(mode)})
+		e := vm.FileSync{Host: expandHome(f.Host), Guest: f.Guest, Mode: os.FileMode(mode)}
+		if rel, ok := strings.CutPrefix(f.Host, "~/"); ok {
+			e.HomeRel = rel // a user's VM reads it under that user's home
+		}
+		out = append(out, e)
 	}
 	return out
 }

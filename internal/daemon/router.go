@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"banger/internal/access"
 	"banger/internal/api"
 	"banger/internal/image"
 	"banger/internal/progress"
@@ -30,6 +31,9 @@ type Handlers struct {
 	Socket   string
 	Version  string
 	Shutdown func()
+	// Access admits callers by their peer credentials; nil admits every
+	// request as the daemon's own (handler tests).
+	Access *access.Policy
 }
 
 type opKey struct{}
@@ -63,12 +67,18 @@ func (h *Handlers) Routes() http.Handler {
 func (h *Handlers) withOp(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := newOpID()
-		ctx := context.WithValue(r.Context(), opKey{}, id)
+		r = r.WithContext(context.WithValue(r.Context(), opKey{}, id))
 		w.Header().Set(api.OpHeader, id)
 		start := time.Now()
-		h.Log.InfoContext(ctx, "request", "op", id, "method", r.Method, "path", r.URL.Path)
+		ctx, refused := h.admit(r)
+		who := callerAttrs(ctx)
+		h.Log.InfoContext(ctx, "request", append([]any{"op", id, "method", r.Method, "path", r.URL.Path}, who...)...)
+		if refused != nil {
+			h.fail(w, r, refused)
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(ctx))
-		h.Log.InfoContext(ctx, "done", "op", id, "method", r.Method, "path", r.URL.Path, "took", time.Since(start).Round(time.Millisecond).String())
+		h.Log.InfoContext(ctx, "done", append([]any{"op", id, "method", r.Method, "path", r.URL.Path, "took", time.Since(start).Round(time.Millisecond).String()}, who...)...)
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"os"
 
+	"banger/internal/access"
 	"banger/internal/api"
 )
 
@@ -11,7 +12,11 @@ func (h *Handlers) systemRoutes(mux *http.ServeMux) {
 	handle(mux, h, api.Endpoints.Ping, func(*http.Request, api.Empty) (api.Ping, error) {
 		return api.Ping{Version: h.Version, PID: os.Getpid(), Socket: h.Socket}, nil
 	})
-	route(mux, h, api.Endpoints.Shutdown, func(w http.ResponseWriter, _ *http.Request, _ api.Empty) {
+	route(mux, h, api.Endpoints.Shutdown, func(w http.ResponseWriter, r *http.Request, _ api.Empty) {
+		if err := access.RequireAdmin(r.Context(), "shut bangerd down"); err != nil {
+			h.fail(w, r, err)
+			return
+		}
 		writeJSON(w, http.StatusOK, api.Status{Status: "shutting down"})
 		if h.Shutdown != nil {
 			go h.Shutdown()

@@ -52,8 +52,8 @@ func (h *Handlers) vmRoutes(mux *http.ServeMux) {
 		st, err := h.VMs.Stats(r.Context(), r.PathValue("name"))
 		return statsAPI(st), err
 	})
-	handle(mux, h, ep.ListForwards, func(*http.Request, api.Empty) ([]api.Forward, error) {
-		return list(h.VMs.ListForwards(), forwardAPI), nil
+	handle(mux, h, ep.ListForwards, func(r *http.Request, _ api.Empty) ([]api.Forward, error) {
+		return list(h.VMs.ListForwards(r.Context()), forwardAPI), nil
 	})
 	route(mux, h, ep.Forward, h.forward)
 	route(mux, h, ep.Logs, h.logs)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"banger/internal/access"
 	"banger/internal/agent"
 	"banger/internal/api"
 	"banger/internal/forward"
@@ -21,6 +22,9 @@ func apiError(ctx context.Context, err error) (*api.Error, int) {
 	var ae *api.Error
 	if errors.As(err, &ae) {
 		ae.OpID = OpID(ctx)
+		if ae.Kind == api.KindForbidden {
+			return ae, http.StatusForbidden
+		}
 		return ae, http.StatusBadRequest
 	}
 	e := &api.Error{Kind: api.KindFailed, Message: err.Error(), OpID: OpID(ctx)}
@@ -36,6 +40,8 @@ func apiError(ctx context.Context, err error) (*api.Error, int) {
 		e.Kind, code = api.KindInUse, http.StatusConflict
 	case errors.Is(err, vm.ErrBadRequest):
 		e.Kind, code = api.KindBadRequest, http.StatusBadRequest
+	case errors.Is(err, access.ErrRefused):
+		e.Kind, code = api.KindForbidden, http.StatusForbidden
 	}
 	return e, code
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"banger/internal/access"
 	"banger/internal/image/catalog"
 )
 
@@ -55,6 +56,10 @@ func (s *Service) BundleKernel(ctx context.Context, name, outDir string) (Bundle
 func (s *Service) writeBundle(ctx context.Context, spec catalog.BundleSpec, outDir string, stanza func(catalog.Entry) any) (BundleResult, error) {
 	if !filepath.IsAbs(outDir) {
 		return BundleResult{}, fmt.Errorf("bundle %s: output directory %q: %w: give an absolute path", spec.Name, outDir, ErrInvalid)
+	}
+	// The daemon writes the bundle as root, where the caller says.
+	if err := access.RequireAdmin(ctx, "bundle "+spec.Name); err != nil {
+		return BundleResult{}, err
 	}
 	s.Log.InfoContext(ctx, "writing bundle", "kind", spec.Kind, "name", spec.Name, "out", outDir)
 	e, err := catalog.WriteBundle(spec, outDir)

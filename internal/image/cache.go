@@ -10,6 +10,7 @@ import (
 	"sort"
 	"syscall"
 
+	"banger/internal/access"
 	"banger/internal/image/catalog"
 	"banger/internal/store"
 )
@@ -51,6 +52,9 @@ type CacheReport struct {
 // unreferenced once no pull is under way; a prune is refused while one is.
 // With dryRun it only reports.
 func (s *Service) PruneCache(ctx context.Context, dryRun bool) (CacheReport, error) {
+	if err := access.RequireAdmin(ctx, "prune the image cache"); err != nil {
+		return CacheReport{}, err
+	}
 	if !s.cacheMu.TryLock() {
 		return CacheReport{}, fmt.Errorf("image cache: %w: a pull is using the cache; try again when it has finished", store.ErrInUse)
 	}

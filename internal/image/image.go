@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"banger/internal/access"
 	"banger/internal/hosttools"
 	"banger/internal/image/catalog"
 	"banger/internal/image/golden"
@@ -227,6 +228,9 @@ func (s *Service) build(ctx context.Context, name, suite string, force bool, p p
 // Delete removes an image that no VM uses, and its kernel when no other
 // image refers to it. Files are removed only for managed images.
 func (s *Service) Delete(ctx context.Context, name string) error {
+	if err := access.RequireAdmin(ctx, "delete image "+name); err != nil { // images are shared
+		return err
+	}
 	img, err := s.Store.GetImage(ctx, name)
 	if err != nil {
 		return err

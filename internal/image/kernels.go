@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"banger/internal/access"
 	"banger/internal/image/catalog"
 	"banger/internal/progress"
 	"banger/internal/store"
@@ -84,11 +85,8 @@ func (s *Service) ImportKernel(ctx context.Context, name, from string) (store.Ke
 	if err := checkName("kernel", name); err != nil {
 		return store.Kernel{}, err
 	}
-	if !filepath.IsAbs(from) {
-		return store.Kernel{}, fmt.Errorf("kernel import %s: %w: --from %q must be an absolute path", name, ErrInvalid, from)
-	}
-	if fi, err := os.Stat(from); err != nil || !fi.IsDir() {
-		return store.Kernel{}, fmt.Errorf("kernel import %s: %w: --from %s is not a directory", name, ErrInvalid, from)
+	if err := checkImportDir(ctx, from); err != nil {
+		return store.Kernel{}, fmt.Errorf("kernel import %s: %w", name, err)
 	}
 	var found []string
 	for _, f := range kernelFiles {
@@ -199,9 +197,31 @@ func copyTree(ctx context.Context, src, dst string) error {
 	})
 }
 
+// checkImportDir checks the directory a kernel is imported from: an
+// absolute path to a directory that the caller may read itself, as it may
+// the kernel, initrd and modules in it (see access.CheckReadable).
+func checkImportDir(ctx context.Context, from string) error {
+	if !filepath.IsAbs(from) {
+		return fmt.Errorf("%w: --from %q must be an absolute path", ErrInvalid, from)
+	}
+	if fi, err := os.Stat(from); err != nil || !fi.IsDir() {
+		return fmt.Errorf("%w: --from %s is not a directory", ErrInvalid, from)
+	}
+	paths := []string{from}
+	for _, f := range append([]string{catalog.InitrdFile, "modules"}, kernelFiles...) {
+		if _, err := os.Lstat(filepath.Join(from, f)); err == nil {
+			paths = append(paths, filepath.Join(from, f))
+		}
+	}
+	return access.CheckReadable(ctx, paths...)
+}
+
 // DeleteKernel removes a kernel no image refers to, and its files when
 // banger owns them.
 func (s *Service) DeleteKernel(ctx context.Context, name string) error {
+	if err := access.RequireAdmin(ctx, "delete kernel "+name); err != nil { // kernels are shared
+		return err
+	}
 	k, err := s.Store.GetKernel(ctx, name)
 	if err != nil {
 		return err

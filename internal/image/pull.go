@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"banger/internal/access"
 	"banger/internal/image/catalog"
 	"banger/internal/image/imageref"
 	"banger/internal/image/oci"
@@ -106,6 +107,9 @@ func (s *Service) planPull(ctx context.Context, req PullRequest, p progress.Func
 	if imageref.WrittenAsPath(pl.ref) {
 		if _, err := os.Stat(pl.ref); err != nil {
 			return pl, fmt.Errorf("image pull: %w: %w; give an OCI layout directory or a docker-archive file (as the daemon sees it)", ErrInvalid, err)
+		}
+		if err := access.CheckReadable(ctx, pl.ref); err != nil {
+			return pl, fmt.Errorf("image pull: %w", err)
 		}
 	}
 	if pl.src, err = oci.ParseSource(pl.ref); err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"banger/internal/access"
 	"banger/internal/image/catalog"
 	"banger/internal/image/imageref"
 	"banger/internal/inflight"
@@ -32,6 +33,11 @@ type RegisterRequest struct {
 func (s *Service) Register(ctx context.Context, req RegisterRequest) (store.Image, error) {
 	if err := checkRegister(req); err != nil {
 		return store.Image{}, err
+	}
+	// The files are the caller's: a user who is not root may register
+	// only files it may read itself.
+	if err := access.CheckReadable(ctx, req.Rootfs, req.Kernel, req.Initrd); err != nil {
+		return store.Image{}, fmt.Errorf("register %s: %w", req.Name, err)
 	}
 	var under string // the operation on the name this call found under way
 	img, err := s.images.Do(ctx, inflight.Op[store.Image, progress.Event]{

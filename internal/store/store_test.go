@@ -514,6 +514,19 @@ func TestVMRootDisk(t *testing.T) {
 // empty root disk.
 func TestRootDiskMigrationKeepsOldVMs(t *testing.T) {
 	ctx := context.Background()
+	s, _ := migrateOldVM(t, 4)
+	v, err := s.GetVM(ctx, "old")
+	if err != nil || v.RootDisk != "" || v.RootFormat != "" || v.State != VMStateStopped {
+		t.Fatalf("old VM after the migration: %+v, %v", v, err)
+	}
+}
+
+// migrateOldVM makes a database with the migrations before version, holding
+// one stopped VM called "old" (with only the columns of that time), then
+// opens it with every migration. It returns the store and the VM's image.
+func migrateOldVM(t *testing.T, version int) (*Store, Image) {
+	t.Helper()
+	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "db")
 	migs, err := loadMigrations(migrationFS)
 	if err != nil {
@@ -521,7 +534,7 @@ func TestRootDiskMigrationKeepsOldVMs(t *testing.T) {
 	}
 	var old []migration
 	for _, m := range migs {
-		if m.version < 4 {
+		if m.version < version {
 			old = append(old, m)
 		}
 	}
@@ -539,9 +552,6 @@ func TestRootDiskMigrationKeepsOldVMs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	v, err := s.GetVM(ctx, "old")
-	if err != nil || v.RootDisk != "" || v.RootFormat != "" || v.State != VMStateStopped {
-		t.Fatalf("old VM after the migration: %+v, %v", v, err)
-	}
+	t.Cleanup(func() { s.Close() })
+	return s, img
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"banger/internal/access"
 	"banger/internal/disk"
 	"banger/internal/hosttools"
 	"banger/internal/image"
@@ -237,7 +238,7 @@ func (s *Service) allocate(ctx context.Context, req CreateRequest, img store.Ima
 	rec := store.VM{
 		ID: store.NewID(), Name: name, ImageID: img.ID, VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB,
 		DiskBytes: req.DiskBytes, NAT: s.NATDefault, IP: ip.String(), MAC: s.Net.MACFor(ip),
-		Backend: s.Backend, GuestCID: cid, State: store.VMStateCreated,
+		Backend: s.Backend, GuestCID: cid, State: store.VMStateCreated, OwnerUID: access.Owner(ctx),
 	}
 	if req.NAT != nil {
 		rec.NAT = *req.NAT

@@ -23,11 +23,20 @@ type FileSync struct {
 	Host  string      // absolute host path
 	Guest string      // absolute guest path under /root
 	Mode  os.FileMode // for a file; 0 keeps the host file's mode
+	// HomeRel, when set, is the path under a home directory the config
+	// gave as ~/HomeRel: Host for the daemon's user, and the same path
+	// under the owner's home for a VM of another user.
+	HomeRel string
 }
 
 // syncFiles copies the FileSync entries over an SSH connection. A missing
 // host path is reported and skipped: it must not keep a VM from starting.
+// For a VM owned by a user other than root and the daemon's own (see
+// withFilesOf), files are read as that user (syncFilesAs).
 func (g *Guest) syncFiles(ctx context.Context, c *ssh.Client, p progress.Func) error {
+	if uid, ok := ctx.Value(filesOfKey{}).(int); ok && uid != 0 && uid != os.Geteuid() {
+		return g.syncFilesAs(ctx, c, p, uid)
+	}
 	for _, f := range g.FileSync {
 		if err := validGuestPath(f.Guest); err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 
+	"banger/internal/access"
 	"banger/internal/forward"
 	"banger/internal/logcap"
 )
@@ -24,8 +25,17 @@ func (s *Service) OpenConsoleLog(ctx context.Context, name string, offset int64)
 	return rc, nil
 }
 
-// ListForwards lists the active port forwards of every VM.
-func (s *Service) ListForwards() []forward.Forward { return s.Forwards.List("") }
+// ListForwards lists the active port forwards of every VM the caller in
+// ctx may see.
+func (s *Service) ListForwards(ctx context.Context) []forward.Forward {
+	var out []forward.Forward
+	for _, f := range s.Forwards.List("") {
+		if v, err := s.Store.GetVM(ctx, f.VMID); err == nil && access.Owns(ctx, v.OwnerUID) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
 
 // EndForward closes a port forward made by Forward.
 func (s *Service) EndForward(id int) { s.Forwards.Remove(id) }

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"banger/internal/access"
 	"banger/internal/event"
 	"banger/internal/forward"
 	"banger/internal/image"
@@ -183,7 +184,8 @@ func (s *Service) reload(ctx context.Context, id string) (Info, error) {
 	return s.info(ctx, v), nil
 }
 
-// List returns every VM with its live state.
+// List returns every VM the caller in ctx may see (see access.Owns) with
+// its live state.
 func (s *Service) List(ctx context.Context) ([]Info, error) {
 	vms, err := s.Store.ListVMs(ctx)
 	if err != nil {
@@ -191,15 +193,21 @@ func (s *Service) List(ctx context.Context) ([]Info, error) {
 	}
 	out := make([]Info, 0, len(vms))
 	for _, v := range vms {
-		out = append(out, s.info(ctx, v))
+		if access.Owns(ctx, v.OwnerUID) {
+			out = append(out, s.info(ctx, v))
+		}
 	}
 	return out, nil
 }
 
 // getVM looks a VM up by name or id; an unknown one is an error that says
-// how to find the right name.
+// how to find the right name. A VM of another user is unknown to a
+// caller who is not an admin: every operation on a named VM starts here.
 func (s *Service) getVM(ctx context.Context, name string) (store.VM, error) {
 	v, err := s.Store.GetVM(ctx, name)
+	if err == nil && !access.Owns(ctx, v.OwnerUID) {
+		v, err = store.VM{}, store.ErrNotFound
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return v, fmt.Errorf("no VM called %q (%w); `banger vm list` shows them", name, store.ErrNotFound)
 	}

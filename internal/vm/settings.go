@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"banger/internal/access"
 	"banger/internal/forward"
 	"banger/internal/store"
 )
@@ -31,6 +32,10 @@ func (s *Service) Forward(ctx context.Context, name string, sp forward.Spec) (*f
 	v, err := s.getVM(ctx, name)
 	if err != nil {
 		return nil, nil, err
+	}
+	if c, ok := access.CallerFrom(ctx); ok && !c.Admin && sp.HostPort != 0 && sp.HostPort < 1024 {
+		return nil, nil, fmt.Errorf("%w: host port %d is privileged; only root may forward it, use a port from 1024 up",
+			access.ErrRefused, sp.HostPort)
 	}
 	unlock := s.lock(v.ID)
 	defer unlock()

@@ -103,6 +103,7 @@ func kernelCmdline(v store.VM, addr netip.Prefix, gw netip.Addr) string {
 // the guest is ready. Each step is undone, in reverse order, when a later
 // one fails.
 func (s *Service) start(ctx context.Context, v store.VM, p progress.Func, git GitIdentity) (err error) {
+	ctx = withFilesOf(ctx, v.OwnerUID)
 	b, err := s.backend(v.Backend)
 	if err != nil {
 		return err
