@@ -74,6 +74,9 @@ type Hello struct {
 	// sent with CapabilitySSH so the host can pin it: the agent channel
 	// is host-only, so what it says is trusted.
 	SSHHostKey string `json:"ssh_host_key,omitempty"`
+	// Work says the work disk is mounted on /root, so the host need not
+	// wait for it. Agents older than the field never say so.
+	Work bool `json:"work,omitempty"`
 }
 
 // Supports reports whether the agent that sent h answers method (or has

@@ -43,7 +43,7 @@ func (s *Server) methods() map[string]func() (any, error) {
 		"hello": func() (any, error) {
 			host, _ := os.Hostname()
 			return Hello{Protocol: ProtocolVersion, Version: s.Version, Hostname: host,
-				Capabilities: s.capabilities(), SSHHostKey: s.sshHostKey()}, nil
+				Capabilities: s.capabilities(), SSHHostKey: s.sshHostKey(), Work: workMounted(s.procRoot())}, nil
 		},
 		"health": func() (any, error) { return Health{OK: true, UptimeSeconds: s.uptime()}, nil },
 		"ports":  func() (any, error) { return listeningPorts(s.procRoot()) },

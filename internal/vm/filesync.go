@@ -161,16 +161,16 @@ func (s syncFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	return kept, err
 }
 
-// gitIdentityScript sets the global git identity ($1 name, $2 email) with
-// git where the guest has it; in an image without git (a container image)
-// it writes $3, the same identity as a ~/.gitconfig, unless one exists, so
-// a git installed later finds it.
-const gitIdentityScript = `if command -v git >/dev/null 2>&1; then
+// gitIdentityScript sets the global git identity ($1 name, $2 email). A
+// guest without a ~/.gitconfig (a new work disk) gets $3, the same
+// identity as a file, written by the shell alone: what git config would
+// write, without starting git twice, and what a git installed later
+// finds. An existing one is changed with git where the guest has it.
+const gitIdentityScript = `if [ ! -e "$HOME/.gitconfig" ]; then printf '%s' "$3" > "$HOME/.gitconfig"; exit; fi
+if command -v git >/dev/null 2>&1; then
 	if [ -n "$1" ]; then git config --global user.name "$1" || exit 1; fi
 	if [ -n "$2" ]; then git config --global user.email "$2" || exit 1; fi
-	exit 0
-fi
-if [ ! -e "$HOME/.gitconfig" ]; then printf '%s' "$3" > "$HOME/.gitconfig"; fi`
+fi`
 
 // setGitIdentity sets the guest's global git identity (kept on the work
 // disk, in /root/.gitconfig). Empty values are left alone.

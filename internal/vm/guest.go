@@ -91,7 +91,7 @@ func (g *Guest) waitReady(ctx context.Context, v guestVM, exited <-chan struct{}
 	}
 	link := g.newLink(v)
 	c, err := g.waitLink(ctx, v, link, exited)
-	if err == nil {
+	if err == nil && !h.Work { // an agent under systemd may answer before the mount
 		err = g.waitWorkDisk(ctx, c, exited)
 	}
 	if err == nil {
