@@ -12,7 +12,10 @@ import (
 
 // Reconcile runs once when the daemon starts: VMs whose VMM process still
 // runs are adopted, the others are marked stopped and their taps, NAT rules
-// and runtime files removed. Taps of ours that no VM owns are deleted, and
+// and runtime files removed (a run recorded only as an intent, see
+// recordStart, included). VMs whose create a crash cut off, and --rm VMs,
+// are deleted. VMM processes that no VM owns are killed, and files of VMs
+// that do not exist removed. Taps of ours that no VM owns are deleted, and
 // so are NAT and tap rules no running VM owns; the adopted VMs get theirs
 // installed again.
 func (s *Service) Reconcile(ctx context.Context) error {
@@ -20,18 +23,24 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, v := range vms {
+		s.reconcileVM(ctx, v)
+	}
+	vms = s.removeUnfinished(ctx, vms)
+	s.killStrayVMMs(ctx)
 	owned := map[string]bool{}
 	var running []attachment
 	for _, v := range vms {
-		if a, ok := s.reconcileVM(ctx, v); ok {
-			owned[a.Tap] = true
-			running = append(running, a)
+		if rt := s.runs.get(v.ID); rt != nil {
+			owned[rt.Tap] = true
+			running = append(running, rt.attachment())
 		}
 	}
 	s.Net.sweepTaps(ctx, owned)
 	s.Net.reapply(ctx, running)
 	s.Net.sweepRules(ctx, running)
 	s.removeStrayRunDirs(vms)
+	s.removeStrayVMDirs(ctx, vms)
 	return nil
 }
 

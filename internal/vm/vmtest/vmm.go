@@ -270,3 +270,15 @@ func (f *VMM) RootImage(path string) string {
 
 // RequiredTools implements vmm.ToolRequirer with Tools.
 func (f *VMM) RequiredTools() []string { return slices.Clone(f.Tools) }
+
+// Running returns the pids of the processes that still run, sorted.
+func (f *VMM) Running() []int {
+	f.mu.Lock()
+	var pids []int
+	for pid := range f.procs {
+		pids = append(pids, pid)
+	}
+	f.mu.Unlock()
+	slices.Sort(pids)
+	return slices.DeleteFunc(pids, func(pid int) bool { return !f.Alive(pid) })
+}
