@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"banger/internal/config"
+	"banger/internal/crashpoint"
 	"banger/internal/daemon"
 	"banger/internal/vmm/builtin"
 )
@@ -40,7 +41,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	signal.Ignore(syscall.SIGHUP)
-	if err := daemon.Run(ctx, cfg, daemon.Options{AgentBinary: *agent, Backends: backends}); err != nil {
+	if err := daemon.Run(ctx, cfg, daemon.Options{AgentBinary: *agent, Backends: backends, CrashAt: os.Getenv(crashpoint.Env)}); err != nil {
 		fmt.Fprintln(os.Stderr, "bangerd:", err)
 		os.Exit(1)
 	}

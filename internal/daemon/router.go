@@ -30,6 +30,8 @@ type Handlers struct {
 	Socket   string
 	Version  string
 	Shutdown func()
+	// ops counts the requests in flight for a drain; nil counts nothing.
+	ops *ops
 }
 
 type opKey struct{}
@@ -57,7 +59,7 @@ func (h *Handlers) Routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, &api.Error{Kind: api.KindUnknown, Message: "unknown method " + r.Method + " " + r.URL.Path})
 	})
-	return h.withOp(mux)
+	return h.withOp(h.counted(mux))
 }
 
 func (h *Handlers) withOp(next http.Handler) http.Handler {
