@@ -75,7 +75,9 @@ type crashCase struct {
 
 func crashCases() []crashCase {
 	create := []string{"vm", "create", "--no-start", "--image", "bb", "--nat", "--name", "c1"}
-	pull := func(e *crashEnv) []string { return []string{"image", "pull", e.layout, "--name", "bb2", "--kernel", "k"} }
+	pull := func(e *crashEnv) []string {
+		return []string{"image", "pull", e.layout, "--name", "bb2", "--kernel", "k"}
+	}
 	var cases []crashCase
 	for _, s := range crashpoint.Steps() {
 		c := crashCase{step: s, after: func(e *crashEnv) { e.deleteVMs() }}
