@@ -239,3 +239,30 @@ func countErrs(errs []error) int {
 	}
 	return n
 }
+
+// TestReconcileReleasesBackendResources: for a run whose process is gone,
+// or that a crash stopped before its VMM started, reconcile has the
+// backend undo what the run left (loop devices, device-mapper tables),
+// pointing it at the run's directory.
+func TestReconcileReleasesBackendResources(t *testing.T) {
+	e := vmtest.New(t)
+	in := create(t, e, vm.CreateRequest{Name: "gone"})
+	e.VMM.HoldWait(in.PID) // the old daemon's watcher does not see the exit
+	e.VMM.Exit(in.PID)
+	crashed := crashAt(t, e.Service, crashpoint.StartNet)
+	other := create(t, e, vm.CreateRequest{Name: "cut", NoStart: true})
+	go func() { _, _ = e.Service.Start(ctx, "cut", nil) }()
+	<-crashed
+	if err := e.NewService().Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, h := range e.VMM.Releases() {
+		got[filepath.Dir(h.Control)] = true
+	}
+	for _, id := range []string{in.ID, other.ID} {
+		if !got[e.RunDir(id)] {
+			t.Errorf("no release of the run in %s; releases %+v", e.RunDir(id), e.VMM.Releases())
+		}
+	}
+}

@@ -63,6 +63,9 @@ func (s *Service) reconcileVM(ctx context.Context, v store.VM) (attachment, bool
 	}
 	if !alive {
 		s.Log.InfoContext(ctx, "vm process is gone; cleaning up", "vm", v.Name, "pid", rt.Handle.PID)
+		if berr == nil {
+			release(ctx, b, rt.Handle)
+		}
 		s.cleanup(ctx, v.ID, rt)
 		_ = s.Store.UpdateVMState(ctx, v.ID, store.VMStateStopped)
 		return attachment{}, false

@@ -27,12 +27,29 @@ func (s *Service) recordStart(v store.VM, plan bootPlan, u *undo) error {
 		return err
 	}
 	u.push(func() { _ = os.RemoveAll(dir) })
-	rt := &runtime{Handle: vmm.Handle{Backend: v.Backend}, Tap: plan.net.Tap, IP: v.IP, NAT: v.NAT}
+	// No process yet: Control only says where the run's files are, for
+	// the backend's cleanup (see releaser).
+	h := vmm.Handle{Backend: v.Backend, Control: filepath.Join(dir, "intent")}
+	rt := &runtime{Handle: h, Tap: plan.net.Tap, IP: v.IP, NAT: v.NAT}
 	if err := writeHandles(dir, rt); err != nil {
 		return err
 	}
 	s.Crash.At(crashpoint.StartIntent)
 	return nil
+}
+
+// releaser is the backend capability of undoing what a run left on the
+// host (loop devices, device-mapper tables, sockets) once its process is
+// gone or when it never started (vmm.Lifecycle provides it).
+type releaser interface {
+	Release(ctx context.Context, h vmm.Handle)
+}
+
+// release runs b's cleanup for a run whose process is gone.
+func release(ctx context.Context, b vmm.VMM, h vmm.Handle) {
+	if r, ok := b.(releaser); ok {
+		r.Release(ctx, h)
+	}
 }
 
 // removeUnfinished deletes the VMs whose intent says a crash cut their
