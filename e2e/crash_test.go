@@ -42,7 +42,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 		} else if c.vm != "" {
 			e.ok("vm", "create", "--no-start", "--image", "bb", "--nat", "--name", c.vm)
 		}
-		e.crashDuring(c.step, c.act...)
+		e.crashDuring(c.step, c.act(e)...)
 		l := e.leaks()
 		leaks += len(l)
 		for _, s := range l {
@@ -62,19 +62,24 @@ func TestCrashAtEveryStep(t *testing.T) {
 	if !strings.Contains(out, "ID=busybox") {
 		t.Errorf("a VM after the crashes did not run its command:\n%s", out)
 	}
-	t.Logf("crash-injection figures: %d steps crashed, %d leaks", steps, leaks)
+	log, _ := os.ReadFile(filepath.Join(e.state, "bangerd.log"))
+	var accels []string
+	for _, m := range regexp.MustCompile(`msg="qemu started".* accel=(\w+)`).FindAllStringSubmatch(string(log), -1) {
+		accels = append(accels, m[1])
+	}
+	t.Logf("crash-injection figures: %d steps crashed, %d leaks; VMM starts (accelerator): %v", steps, leaks, accels)
 }
 
 type crashCase struct {
 	step    string
 	vm      string // made before the crash: --no-start, or running
 	running bool
-	act     []string // the CLI command bangerd dies in
+	act     func(e *crashEnv) []string // the CLI command bangerd dies in
 	after   func(e *crashEnv)
 }
 
 func crashCases() []crashCase {
-	create := []string{"vm", "create", "--no-start", "--image", "bb", "--nat", "--name", "c1"}
+	cmd := func(args ...string) func(*crashEnv) []string { return func(*crashEnv) []string { return args } }
 	pull := func(e *crashEnv) []string {
 		return []string{"image", "pull", e.layout, "--name", "bb2", "--kernel", "k"}
 	}
@@ -83,23 +88,21 @@ func crashCases() []crashCase {
 		c := crashCase{step: s, after: func(e *crashEnv) { e.deleteVMs() }}
 		switch strings.Split(s, ".")[0] {
 		case "create":
-			c.act = create
+			c.act = cmd("vm", "create", "--no-start", "--image", "bb", "--nat", "--name", "c1")
 		case "start":
-			c.vm, c.act = "s1", []string{"vm", "start", "s1"}
-		case "stop":
-			c.vm, c.running, c.act = "s1", true, []string{"vm", "kill", "s1"}
+			c.vm, c.act = "s1", cmd("vm", "start", "s1")
+		case "stop": // kill: the same halt, without a graceful wait
+			c.vm, c.running, c.act = "s1", true, cmd("vm", "kill", "s1")
 		case "delete":
-			c.vm, c.running, c.act = "s1", true, []string{"vm", "delete", "s1"}
+			c.vm, c.running, c.act = "s1", true, cmd("vm", "delete", "s1")
 		case "image":
+			c.act = pull
 			c.after = func(e *crashEnv) {
 				e.ok(pull(e)...)
 				e.ok("image", "delete", "bb2")
 			}
 		default:
 			continue // build.placed: a debootstrap build; see the unit tests
-		}
-		if c.act == nil {
-			c.act = []string{"pull"} // filled in by crashDuring
 		}
 		cases = append(cases, c)
 	}
@@ -131,8 +134,8 @@ func newCrashEnv(t *testing.T) *crashEnv {
 	e.netns = fmt.Sprintf("bge2e-crash-%d", os.Getpid())
 	e.cfgPath = filepath.Join(e.runtime, "config.toml")
 	cfg := fmt.Sprintf("state_dir = %q\nruntime_dir = %q\nbridge_name = \"br-bgcrash\"\ncidr = \"172.31.78.0/24\"\n"+
-		"log_level = \"debug\"\nstop_timeout = \"5s\"\nauto_warm = false\n"+
-		"[vm_defaults]\nvcpu = 1\nmemory_mib = 256\ndisk_size = \"128M\"\n", e.state, filepath.Join(e.runtime, "run"))
+		"log_level = \"debug\"\nstop_timeout = \"5s\"\nauto_warm = false\naccel = %q\n"+
+		"[vm_defaults]\nvcpu = 1\nmemory_mib = 256\ndisk_size = \"128M\"\n", e.state, filepath.Join(e.runtime, "run"), accel())
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -155,14 +158,20 @@ func newCrashEnv(t *testing.T) *crashEnv {
 	return e
 }
 
+// accel is the QEMU accelerator of the suite: BANGER_E2E_ACCEL (kvm or
+// tcg, to measure it as CI runs it), else auto.
+func accel() string {
+	if a := os.Getenv("BANGER_E2E_ACCEL"); a != "" {
+		return a
+	}
+	return "auto"
+}
+
 // crashDuring restarts bangerd armed to crash at step, runs the CLI
 // command args (which must fail: its daemon dies under it), waits for the
 // daemon's death and starts it again, unarmed.
 func (e *crashEnv) crashDuring(step string, args ...string) {
 	t := e.t
-	if args[0] == "pull" {
-		args = []string{"image", "pull", e.layout, "--name", "bb2", "--kernel", "k"}
-	}
 	e.stopDaemon()
 	e.startDaemonEnv(crashpoint.Env + "=" + step)
 	out, code := e.banger(context.Background(), true, args...)
