@@ -212,16 +212,16 @@ func (e *crashEnv) startDaemonEnv(kv string) {
 func (e *crashEnv) runningVM(name string) {
 	e.ok("vm", "create", "--no-start", "--image", "bb", "--nat", "--name", name)
 	e.crashDuring(crashpoint.StartHandles, "vm", "start", name)
-	for _, v := range e.vms() {
+	for _, v := range e.list() {
 		if v.Name == name && v.State == "running" {
 			return
 		}
 	}
-	e.t.Fatalf("VM %s was not adopted as running after a crash at %s:\n%v\n%s", name, crashpoint.StartHandles, e.vms(), e.daemonLog())
+	e.t.Fatalf("VM %s was not adopted as running after a crash at %s:\n%v\n%s", name, crashpoint.StartHandles, e.list(), e.daemonLog())
 }
 
 func (e *crashEnv) deleteVMs() {
-	for _, v := range e.vms() {
+	for _, v := range e.list() {
 		e.ok("vm", "delete", v.Name)
 	}
 }
@@ -236,7 +236,7 @@ func (e *crashEnv) rmClientKilledDuringBoot() {
 		t.Fatal(err)
 	}
 	waitFor(t, time.Minute, "the --rm VM to exist", func() (bool, string) {
-		for _, v := range e.vms() {
+		for _, v := range e.list() {
 			if v.Name == "r1" {
 				return true, ""
 			}
@@ -246,25 +246,8 @@ func (e *crashEnv) rmClientKilledDuringBoot() {
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 	waitFor(t, time.Minute, "the --rm VM of a killed client to be deleted", func() (bool, string) {
-		return len(e.vms()) == 0, fmt.Sprint(e.vms())
+		return len(e.list()) == 0, fmt.Sprint(e.list())
 	})
-}
-
-type crashVM struct {
-	ID    string `json:"id"`
-	Name  string `json:"name"`
-	State string `json:"state"`
-	PID   int    `json:"pid"`
-	Tap   string `json:"tap"`
-	IP    string `json:"ip"`
-	NAT   bool   `json:"nat"`
-	Dir   string `json:"dir"`
-}
-
-func (e *crashEnv) vms() []crashVM {
-	var vms []crashVM
-	e.listJSON(&vms, "vm", "list", "--json")
-	return vms
 }
 
 func (e *crashEnv) listJSON(v any, args ...string) {
@@ -282,7 +265,7 @@ var natComment = regexp.MustCompile(`masquerade.*comment "banger vm ([0-9.]+)"`)
 // leaks lists what no live VM, image or kernel accounts for.
 func (e *crashEnv) leaks() []string {
 	var out []string
-	vms := e.vms()
+	vms := e.list()
 	taps, pids, nat, ids, running := map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for _, v := range vms {
 		ids[v.ID] = true

@@ -351,6 +351,7 @@ type vmJSON struct {
 	PID   int    `json:"pid"`
 	Tap   string `json:"tap"`
 	IP    string `json:"ip"`
+	NAT   bool   `json:"nat"`
 }
 
 func (e *env) list() []vmJSON {
