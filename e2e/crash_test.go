@@ -119,10 +119,7 @@ type crashEnv struct {
 func newCrashEnv(t *testing.T) *crashEnv {
 	requireHost(t)
 	staleOnce.Do(func() { removeStale(t) })
-	kernel := filepath.Join(cacheDir(), "state", "kernels", "debian-bookworm")
-	if _, err := os.Stat(filepath.Join(kernel, "vmlinuz")); err != nil {
-		t.Skipf("needs the e2e image's kernel in %s (run another e2e test first): %v", kernel, err)
-	}
+	kernel := crashKernel(t)
 	layer := filepath.Join(t.TempDir(), "busybox.tar.gz")
 	writeLayer(t, busyboxTree(t), layer)
 	e := &crashEnv{env: &env{t: t, bin: binaries(t)}, layout: ociLayout(t, "busybox", layer)}
@@ -156,6 +153,38 @@ func newCrashEnv(t *testing.T) *crashEnv {
 	e.ok("kernel", "import", "k", "--from", kernel)
 	e.ok("image", "pull", e.layout, "--name", "bb", "--kernel", "k")
 	return e
+}
+
+// crashKernel returns a directory holding a guest kernel (vmlinuz and
+// initrd.img) for the suite's images: a copy, kept in the e2e cache, of
+// the kernel of the e2e image (or of BANGER_E2E_KERNEL's), so that a
+// rebuild of the shared image does not take it away mid-run.
+func crashKernel(t *testing.T) string {
+	t.Helper()
+	own := filepath.Join(cacheDir(), "crash-kernel")
+	for _, src := range []string{os.Getenv("BANGER_E2E_KERNEL"), filepath.Join(cacheDir(), "state", "kernels", "debian-bookworm")} {
+		if src == "" {
+			continue
+		}
+		tmp, err := os.MkdirTemp(cacheDir(), ".crash-kernel-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = exec.Command("cp", filepath.Join(src, "vmlinuz"), filepath.Join(src, "initrd.img"), tmp).Run()
+		if err == nil {
+			_ = os.RemoveAll(own)
+			err = os.Rename(tmp, own)
+		}
+		if err != nil {
+			_ = os.RemoveAll(tmp)
+			continue
+		}
+		break
+	}
+	if _, err := os.Stat(filepath.Join(own, "vmlinuz")); err != nil {
+		t.Skipf("needs a guest kernel: the e2e image's (run another e2e test first) or BANGER_E2E_KERNEL=DIR (vmlinuz, initrd.img): %v", err)
+	}
+	return own
 }
 
 // accel is the QEMU accelerator of the suite: BANGER_E2E_ACCEL (kvm or
