@@ -40,6 +40,9 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// The first signal drains the operations in flight (see daemon.Run);
+	// a second one ends the daemon at once.
+	go func() { <-ctx.Done(); stop() }()
 	signal.Ignore(syscall.SIGHUP)
 	if err := daemon.Run(ctx, cfg, daemon.Options{AgentBinary: *agent, Backends: backends, CrashAt: os.Getenv(crashpoint.Env)}); err != nil {
 		fmt.Fprintln(os.Stderr, "bangerd:", err)
