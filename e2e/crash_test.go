@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -141,8 +142,12 @@ func newCrashEnv(t *testing.T) *crashEnv {
 	}
 	t.Cleanup(func() {
 		e.stopDaemon()
-		if pids, _ := exec.Command("pgrep", "-f", filepath.Join(e.runtime, "run", "vms")+"/").Output(); len(pids) > 0 {
-			_ = exec.Command("pkill", "-KILL", "-f", filepath.Join(e.runtime, "run", "vms")+"/").Run()
+		// VMMs of this test's VMs (their argv names its private run dir).
+		pids, _ := exec.Command("pgrep", "-f", filepath.Join(e.runtime, "run", "vms")+"/").Output()
+		for _, p := range strings.Fields(string(pids)) {
+			if pid, err := strconv.Atoi(p); err == nil {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
 		}
 		_ = exec.Command("ip", "netns", "del", e.netns).Run()
 	})
