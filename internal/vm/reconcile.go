@@ -44,16 +44,16 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	return nil
 }
 
-// reconcileVM adopts v when its process still runs (and says where it is
-// attached), or cleans up after it.
-func (s *Service) reconcileVM(ctx context.Context, v store.VM) (attachment, bool) {
+// reconcileVM adopts v when its process still runs, or cleans up after it
+// (a run that never got its process leaves the VM's state as it was).
+func (s *Service) reconcileVM(ctx context.Context, v store.VM) {
 	rt, err := readHandles(s.runDir(v.ID))
 	if err != nil {
 		if v.State == store.VMStateRunning {
 			s.Log.InfoContext(ctx, "vm has no runtime handles; marking stopped", "vm", v.Name)
 			_ = s.Store.UpdateVMState(ctx, v.ID, store.VMStateStopped)
 		}
-		return attachment{}, false
+		return
 	}
 	b, berr := s.backend(rt.Handle.Backend)
 	alive := false
@@ -67,8 +67,10 @@ func (s *Service) reconcileVM(ctx context.Context, v store.VM) (attachment, bool
 			release(ctx, b, rt.Handle)
 		}
 		s.cleanup(ctx, v.ID, rt)
-		_ = s.Store.UpdateVMState(ctx, v.ID, store.VMStateStopped)
-		return attachment{}, false
+		if rt.Handle.PID != 0 || v.State == store.VMStateRunning {
+			_ = s.Store.UpdateVMState(ctx, v.ID, store.VMStateStopped)
+		}
+		return
 	}
 	s.runs.add(v.ID, rt)
 	if v.State != store.VMStateRunning {
@@ -76,7 +78,6 @@ func (s *Service) reconcileVM(ctx context.Context, v store.VM) (attachment, bool
 	}
 	s.runs.watch(s.runs.exitOf(b, rt.Handle), func() { s.onExit(v.ID, rt) })
 	s.Log.InfoContext(ctx, "adopted running vm", "vm", v.Name, "pid", rt.Handle.PID)
-	return rt.attachment(), true
 }
 
 // removeStrayRunDirs removes the runtime dirs of VMs that no longer exist.
