@@ -2,8 +2,6 @@ package image
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +10,6 @@ import (
 
 	"banger/internal/crashpoint"
 	"banger/internal/image/golden"
-	"banger/internal/store"
 )
 
 // fakeBuilder "builds" an image by writing a kernel, an initrd and a
@@ -45,19 +42,15 @@ func TestCrashDuringBuildLeavesNothing(t *testing.T) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := store.Open(ctx, filepath.Join(dir, "banger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t, dir)
 	agent := filepath.Join(dir, "banger-agent")
 	if err := os.WriteFile(agent, nil, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	newService := func() *Service {
-		return &Service{Store: st, Builder: fakeBuilder{}, ImagesDir: filepath.Join(dir, "images"), KernelsDir: filepath.Join(dir, "kernels"),
-			CacheDir: filepath.Join(dir, "cache"), TmpDir: filepath.Join(dir, "tmp"), AgentBinary: agent,
-			Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		s := serviceIn(st, dir)
+		s.Builder, s.AgentBinary = fakeBuilder{}, agent
+		return s
 	}
 	s := newService()
 	h, err := crashpoint.Parse(crashpoint.BuildPlaced)

@@ -17,13 +17,8 @@ import (
 func TestReconcileRemovesUnnamedDirs(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := store.Open(ctx, filepath.Join(dir, "banger.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	s := &Service{Store: st, ImagesDir: filepath.Join(dir, "images"), KernelsDir: filepath.Join(dir, "kernels"),
-		TmpDir: filepath.Join(dir, "tmp"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	st := openStore(t, dir)
+	s := serviceIn(st, dir)
 	files := []string{"images/kept/rootfs.ext4", "kernels/kept/vmlinuz", "images/cut/rootfs.ext4", "kernels/cut/vmlinuz", "tmp/pull-x/rootfs.ext4"}
 	for _, f := range files {
 		p := filepath.Join(dir, f)
@@ -47,4 +42,21 @@ func TestReconcileRemovesUnnamedDirs(t *testing.T) {
 			t.Errorf("%s: exists %v, want %v", f, err == nil, kept)
 		}
 	}
+}
+
+// openStore opens a store in dir, closed when the test ends.
+func openStore(t *testing.T, dir string) *store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), filepath.Join(dir, "banger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// serviceIn is an image service over st keeping its files under dir.
+func serviceIn(st *store.Store, dir string) *Service {
+	return &Service{Store: st, ImagesDir: filepath.Join(dir, "images"), KernelsDir: filepath.Join(dir, "kernels"),
+		CacheDir: filepath.Join(dir, "cache"), TmpDir: filepath.Join(dir, "tmp"), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
