@@ -351,6 +351,8 @@ type vmJSON struct {
 	PID   int    `json:"pid"`
 	Tap   string `json:"tap"`
 	IP    string `json:"ip"`
+	MAC   string `json:"mac"`
+	NAT   bool   `json:"nat"`
 }
 
 func (e *env) list() []vmJSON {

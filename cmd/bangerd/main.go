@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"banger/internal/config"
+	"banger/internal/crashpoint"
 	"banger/internal/daemon"
 	"banger/internal/vmm/builtin"
 )
@@ -39,8 +40,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	// The first signal drains the operations in flight (see daemon.Run);
+	// a second one ends the daemon at once.
+	go func() { <-ctx.Done(); stop() }()
 	signal.Ignore(syscall.SIGHUP)
-	if err := daemon.Run(ctx, cfg, daemon.Options{AgentBinary: *agent, Backends: backends}); err != nil {
+	if err := daemon.Run(ctx, cfg, daemon.Options{AgentBinary: *agent, Backends: backends, CrashAt: os.Getenv(crashpoint.Env)}); err != nil {
 		fmt.Fprintln(os.Stderr, "bangerd:", err)
 		os.Exit(1)
 	}

@@ -33,6 +33,25 @@ func (c *Client) CreateVM(ctx context.Context, req CreateVM, onEvent func(Event)
 	return stream(ctx, c, Endpoints.CreateVM, req, onEvent)
 }
 
+// HoldVM creates a VM with req.Remove set that lives as long as ctx: ready
+// is called with the VM once it is ready, and HoldVM returns when ctx
+// ends (the daemon then deletes the VM) or the create fails. The daemon
+// deletes the VM however the client goes away. A daemon that does not
+// hold VMs answers with the VM as its result, which HoldVM returns.
+func (c *Client) HoldVM(ctx context.Context, req CreateVM, onEvent func(Event), ready func(VM)) (VM, error) {
+	req.Remove = true
+	return stream(ctx, c, Endpoints.CreateVM, req, func(ev Event) {
+		var v VM
+		if ev.Type == "vm" && json.Unmarshal(ev.Result, &v) == nil {
+			ready(v)
+			return
+		}
+		if onEvent != nil {
+			onEvent(ev)
+		}
+	})
+}
+
 // VMAction runs start, stop, restart or kill on a VM.
 func (c *Client) VMAction(ctx context.Context, name, action string, onEvent func(Event)) (VM, error) {
 	return stream(ctx, c, Endpoints.VMAction, Empty{}, onEvent, name, action)

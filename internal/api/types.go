@@ -106,6 +106,11 @@ type CreateVM struct {
 	// guest at its first boot.
 	GitName  string `json:"git_name,omitempty"`
 	GitEmail string `json:"git_email,omitempty"`
+	// Remove ("rm") makes the VM live only as long as this request: the
+	// VM is sent as a "vm" event once it is ready and the stream stays
+	// open; when the client closes it, or the create fails, or the client
+	// goes away at any point, the daemon deletes the VM (Client.HoldVM).
+	Remove bool `json:"rm,omitempty"`
 }
 
 // SSHTarget tells the CLI how to reach a VM with the system ssh client.

@@ -79,6 +79,10 @@ func (a *app) startDaemon(ctx context.Context) error {
 	return fmt.Errorf("bangerd did not answer on %s within 15s; see %s", a.cfg.SocketPath(), a.cfg.LogPath())
 }
 
+// stopWait bounds how long `daemon stop` waits for bangerd to exit: its
+// drain (daemon.DrainTimeout + DrainGrace) and a little more.
+const stopWait = 2*time.Minute + 20*time.Second
+
 func (a *app) daemonCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "daemon", Short: "Start, stop or inspect bangerd"}
 	cmd.AddCommand(&cobra.Command{
@@ -120,8 +124,9 @@ func (a *app) daemonCmd() *cobra.Command {
 			if err := c.Shutdown(cmd.Context()); err != nil {
 				return err
 			}
-			// Wait up to 10s for the process to go; it is stopped either way.
-			wctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+			// Wait for the process to go: it drains the operations in
+			// flight first (up to 2 min, then 15 s for their rollback).
+			wctx, cancel := context.WithTimeout(cmd.Context(), stopWait)
 			defer cancel()
 			_ = poll.Until(wctx, 100*time.Millisecond, nil, func(context.Context) (bool, error) {
 				return syscall.Kill(p.PID, 0) != nil, nil

@@ -203,8 +203,16 @@ func (a *app) run(ctx context.Context, req api.CreateVM, rm bool, repo *workspac
 		case <-cctx.Done():
 		}
 	}()
-	vm, err := streamed(a, func(onEvent func(api.Event)) (api.VM, error) { return c.CreateVM(cctx, req, onEvent) })
-	if err != nil {
+	var vm api.VM
+	if rm {
+		// The daemon keeps the promise of --rm: the VM lives as long as
+		// this request, however this process ends.
+		var release func()
+		if vm, release, err = a.holdForRun(cctx, c, req); err != nil {
+			return err
+		}
+		defer release()
+	} else if vm, err = streamed(a, func(onEvent func(api.Event)) (api.VM, error) { return c.CreateVM(cctx, req, onEvent) }); err != nil {
 		return err
 	}
 	cancel()
@@ -228,6 +236,38 @@ func (a *app) run(ctx context.Context, req api.CreateVM, rm bool, repo *workspac
 		fmt.Fprintf(a.stderr, "VM %s keeps running: `banger vm ssh %s` to return, `banger vm delete %s` to remove it\n", vm.Name, vm.Name, vm.Name)
 	}
 	return exitStatus(code, sshErr)
+}
+
+// holdForRun creates the VM of `vm run --rm` held by its request (see
+// api.Client.HoldVM); release ends the request, which deletes the VM.
+// Cancelling cctx before the VM is ready abandons the create.
+func (a *app) holdForRun(cctx context.Context, c *api.Client, req api.CreateVM) (api.VM, func(), error) {
+	hctx, release := context.WithCancel(context.WithoutCancel(cctx))
+	readyc, errc := make(chan api.VM, 1), make(chan error, 1)
+	var res api.VM
+	pp := newProgress(a.stderr)
+	go func() {
+		var err error
+		res, err = c.HoldVM(hctx, req, pp.event, func(v api.VM) { readyc <- v })
+		errc <- err
+	}()
+	select {
+	case v := <-readyc:
+		pp.finish()
+		return v, func() { release(); <-errc }, nil
+	case err := <-errc:
+		pp.finish()
+		release()
+		if err == nil { // a daemon that does not hold VMs: the VM is its result
+			return res, func() {}, nil
+		}
+		return api.VM{}, nil, err
+	case <-cctx.Done():
+		release()
+		err := <-errc
+		pp.finish()
+		return api.VM{}, nil, err
+	}
 }
 
 func (a *app) vmSSHCmd() *cobra.Command {

@@ -38,6 +38,7 @@ func (h *Handlers) connect(w http.ResponseWriter, r *http.Request, _ api.Empty) 
 	if err := brw.Flush(); err != nil {
 		return
 	}
+	holding(r.Context())
 	splice(nc, brw, guest)
 }
 

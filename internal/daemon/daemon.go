@@ -20,6 +20,7 @@ import (
 
 	"banger/internal/access"
 	"banger/internal/config"
+	"banger/internal/crashpoint"
 	"banger/internal/disk"
 	"banger/internal/dns"
 	"banger/internal/forward"
@@ -42,6 +43,9 @@ type Options struct {
 	AgentBinary string
 	// Backends are the VMM backends the daemon offers (see vmm/builtin).
 	Backends *vmm.Registry
+	// CrashAt is the test-only crash step (BANGER_CRASH_AT, see
+	// internal/crashpoint); empty in normal use.
+	CrashAt string
 }
 
 // bangerd.log is capped at LogMax and rotated into LogKeep generations
@@ -90,6 +94,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		return err
 	}
 	defer svc.VMs.Close() // stops watching the VMs; they keep running
+	if err := svc.Images.Reconcile(ctx); err != nil {
+		log.Warn("reconcile images", "err", err)
+	}
 	if err := svc.VMs.Reconcile(ctx); err != nil {
 		log.Warn("reconcile", "err", err)
 	}
@@ -104,8 +111,11 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	h := &Handlers{VMs: svc.VMs, Images: svc.Images, Log: log, Socket: cfg.SocketPath(), Version: Version, Shutdown: cancel,
-		Access: &access.Policy{DaemonUID: os.Geteuid(), Groups: groups}}
-	srv := &http.Server{Handler: h.Routes(), ReadHeaderTimeout: 10 * time.Second, ConnContext: connContext}
+		Access: &access.Policy{DaemonUID: os.Geteuid(), Groups: groups}, ops: &ops{}}
+	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelReqs()
+	srv := &http.Server{Handler: h.Routes(), ReadHeaderTimeout: 10 * time.Second, ConnContext: connContext,
+		BaseContext: func(net.Listener) context.Context { return reqCtx }}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("bangerd started", "pid", os.Getpid(), "socket", cfg.SocketPath(), "version", Version,
@@ -117,10 +127,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 			return fmt.Errorf("serve: %w", err)
 		}
 	}
-	log.Info("bangerd stopping; VMs keep running")
-	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer scancel()
-	_ = srv.Shutdown(sctx)
+	log.Info("bangerd stopping; draining operations in flight; VMs keep running", "bound", DrainTimeout.String())
+	if !h.shutdown(srv, cancelReqs, DrainTimeout, DrainGrace) {
+		log.Warn("operations still in flight after the drain bound were cancelled")
+	}
 	return nil
 }
 
@@ -184,23 +194,12 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 	if err != nil {
 		return nil, err
 	}
-	images := &image.Service{
-		Store:       st,
-		Builder:     &golden.Builder{Log: &logWriter{log: log}},
-		ImagesDir:   cfg.ImagesDir(),
-		KernelsDir:  cfg.KernelsDir(),
-		CacheDir:    filepath.Join(cfg.CacheDir(), "debootstrap"),
-		TmpDir:      filepath.Join(cfg.StateDir, "tmp"),
-		AgentBinary: opts.AgentBinary,
-		Mirror:      cfg.DebianMirror,
-		Log:         log,
-
-		DefaultImage:   cfg.DefaultImage,
-		CatalogURL:     cfg.CatalogURL,
-		OCICacheDir:    filepath.Join(cfg.CacheDir(), "oci"),
-		BundleCacheDir: filepath.Join(cfg.CacheDir(), "bundles"),
+	images := imageService(cfg, opts, st, log)
+	crash, err := crashHook(opts.CrashAt, log)
+	if err != nil {
+		return nil, err
 	}
-	_ = os.RemoveAll(images.TmpDir) // scratch of builds interrupted by a crash
+	images.Crash = crash
 	vms := &vm.Service{
 		Store:        st,
 		Images:       images,
@@ -236,10 +235,40 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 			Log:         log,
 		},
 	}
+	vms.Crash = crash
 	vms.Templates = &vm.Templates{Dir: filepath.Join(cfg.StateDir, "templates")}
 	vms.AutoWarm = cfg.WarmOnFirstUse()
 	images.DeleteSnapshots = vms.Templates.DeleteImage
 	return &services{VMs: vms, Images: images}, nil
+}
+
+// imageService is the image service of the daemon configured by cfg.
+func imageService(cfg *config.Config, opts Options, st *store.Store, log *slog.Logger) *image.Service {
+	return &image.Service{
+		Store:       st,
+		Builder:     &golden.Builder{Log: &logWriter{log: log}},
+		ImagesDir:   cfg.ImagesDir(),
+		KernelsDir:  cfg.KernelsDir(),
+		CacheDir:    filepath.Join(cfg.CacheDir(), "debootstrap"),
+		TmpDir:      filepath.Join(cfg.StateDir, "tmp"),
+		AgentBinary: opts.AgentBinary,
+		Mirror:      cfg.DebianMirror,
+		Log:         log,
+
+		DefaultImage:   cfg.DefaultImage,
+		CatalogURL:     cfg.CatalogURL,
+		OCICacheDir:    filepath.Join(cfg.CacheDir(), "oci"),
+		BundleCacheDir: filepath.Join(cfg.CacheDir(), "bundles"),
+	}
+}
+
+// crashHook is the test-only crash hook at step (see internal/crashpoint).
+func crashHook(step string, log *slog.Logger) (crashpoint.Hook, error) {
+	crash, err := crashpoint.Parse(step)
+	if err == nil && crash.Step() != "" {
+		log.Warn("test-only crash hook armed", "step", crash.Step())
+	}
+	return crash, err
 }
 
 // logWriter sends a build's tool output to the daemon log, line by line.

@@ -34,6 +34,8 @@ type Handlers struct {
 	// Access admits callers by their peer credentials; nil admits every
 	// request as the daemon's own (handler tests).
 	Access *access.Policy
+	// ops counts the requests in flight for a drain; nil counts nothing.
+	ops *ops
 }
 
 type opKey struct{}
@@ -61,7 +63,7 @@ func (h *Handlers) Routes() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, &api.Error{Kind: api.KindUnknown, Message: "unknown method " + r.Method + " " + r.URL.Path})
 	})
-	return h.withOp(mux)
+	return h.withOp(h.counted(mux))
 }
 
 func (h *Handlers) withOp(next http.Handler) http.Handler {

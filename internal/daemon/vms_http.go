@@ -24,7 +24,7 @@ func (h *Handlers) vmRoutes(mux *http.ServeMux) {
 		in, err := h.VMs.Get(r.Context(), r.PathValue("name"))
 		return vmAPI(in), err
 	})
-	handleEvents(mux, h, ep.CreateVM, h.createVM)
+	route(mux, h, ep.CreateVM, h.createVM)
 	handleEvents(mux, h, ep.VMAction, h.vmAction)
 	handle(mux, h, ep.SetVM, func(r *http.Request, req api.SetVM) (api.VM, error) {
 		in, err := h.VMs.Set(r.Context(), r.PathValue("name"), setRequest(req))
@@ -60,9 +60,20 @@ func (h *Handlers) vmRoutes(mux *http.ServeMux) {
 	route(mux, h, ep.Connect, h.connect)
 }
 
-func (h *Handlers) createVM(r *http.Request, req api.CreateVM, p progress.Func) (api.VM, error) {
-	in, err := h.VMs.Create(r.Context(), createRequest(req), p)
-	return vmAPI(in), err
+// createVM creates a VM. With Remove the VM lives as long as the request:
+// once ready it is sent as a "vm" event, and the stream stays open until
+// the client closes it; then the VM is deleted.
+func (h *Handlers) createVM(w http.ResponseWriter, r *http.Request, req api.CreateVM) {
+	h.stream(w, r, func(p progress.Func, send func(api.Event)) (any, error) {
+		in, err := h.VMs.Create(r.Context(), createRequest(req), p)
+		if err != nil || !req.Remove {
+			return vmAPI(in), err
+		}
+		b, _ := json.Marshal(vmAPI(in))
+		send(api.Event{Type: "vm", Result: b})
+		holding(r.Context())
+		return vmAPI(in), h.VMs.HoldRemove(r.Context(), in.ID)
+	})
 }
 
 func (h *Handlers) vmAction(r *http.Request, _ api.Empty, p progress.Func) (api.VM, error) {
@@ -97,6 +108,7 @@ func (h *Handlers) forward(w http.ResponseWriter, r *http.Request, req api.Forwa
 		return
 	}
 	defer h.VMs.EndForward(f.ID)
+	holding(r.Context())
 	h.stream(w, r, func(_ progress.Func, send func(api.Event)) (any, error) {
 		b, _ := json.Marshal(forwardAPI(*f))
 		send(api.Event{Type: "forward", Result: b})

@@ -65,7 +65,7 @@ func parseSize(flag, s string) (int64, error) {
 // checks the whole request once.
 func createRequest(req api.CreateVM) vm.CreateRequest {
 	return vm.CreateRequest{Name: req.Name, Image: req.Image, VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB, DiskSize: req.DiskSize,
-		RootSize: req.RootSize, NAT: req.NAT, NoStart: req.NoStart, Cold: req.Cold, GitName: req.GitName, GitEmail: req.GitEmail}
+		RootSize: req.RootSize, NAT: req.NAT, NoStart: req.NoStart, Cold: req.Cold, GitName: req.GitName, GitEmail: req.GitEmail, Remove: req.Remove}
 }
 
 func setRequest(req api.SetVM) vm.SetRequest {

@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"banger/internal/access"
+	"banger/internal/crashpoint"
 	"banger/internal/hosttools"
 	"banger/internal/image/catalog"
 	"banger/internal/image/golden"
@@ -86,6 +87,9 @@ type Service struct {
 	// of an image; Delete calls it with the image's id once the image is
 	// gone.
 	DeleteSnapshots func(ctx context.Context, imageID string) error
+	// Crash is the test-only crash hook (see internal/crashpoint); the
+	// zero hook does nothing.
+	Crash crashpoint.Hook
 
 	images  inflight.Group[store.Image, progress.Event]  // builds, pulls and promotions under way, by image name
 	kernels inflight.Group[store.Kernel, progress.Event] // kernel pulls under way, by kernel name

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"banger/internal/crashpoint"
 	"banger/internal/image/golden"
 	"banger/internal/store"
 )
@@ -65,6 +66,20 @@ func (in *installation) image(ctx context.Context, img store.Image) (store.Image
 	return rec, nil
 }
 
+// kernelAndImage records k and img (booting k) in one transaction.
+func (in *installation) kernelAndImage(ctx context.Context, k store.Kernel, img store.Image) (store.Image, error) {
+	krec, rec, err := in.store.CreateKernelAndImage(ctx, k, img)
+	if err != nil {
+		return store.Image{}, err
+	}
+	in.undo = append(in.undo, func() {
+		bg := context.WithoutCancel(ctx)
+		_ = in.store.DeleteImage(bg, rec.ID)
+		_ = in.store.DeleteKernel(bg, krec.ID)
+	})
+	return rec, nil
+}
+
 func (s *Service) mkdirs() error {
 	for _, d := range []string{s.ImagesDir, s.KernelsDir, s.TmpDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -91,6 +106,7 @@ func (s *Service) installImage(ctx context.Context, dir string, img store.Image)
 	if err := in.place(dir, filepath.Join(s.ImagesDir, img.Name)); err != nil {
 		return store.Image{}, fmt.Errorf("install image %s: %w", img.Name, err)
 	}
+	s.Crash.At(crashpoint.ImagePlaced)
 	if rec, err = in.image(ctx, img); err != nil {
 		return store.Image{}, fmt.Errorf("record image %s: %w", img.Name, err)
 	}
@@ -137,15 +153,13 @@ func (s *Service) installBuild(ctx context.Context, name, source string, res gol
 	if err := in.place(filepath.Dir(res.Rootfs), idir); err != nil {
 		return img, fmt.Errorf("install image %s: %w", name, err)
 	}
+	s.Crash.At(crashpoint.BuildPlaced)
 	k := store.Kernel{Name: name, Path: filepath.Join(kdir, filepath.Base(res.Kernel)), Version: res.KernelVersion, Managed: true}
 	if res.Initrd != "" {
 		k.Initrd = filepath.Join(kdir, filepath.Base(res.Initrd))
 	}
-	if k, err = in.kernel(ctx, k); err != nil {
-		return img, fmt.Errorf("record kernel %s: %w", name, err)
-	}
-	img, err = in.image(ctx, store.Image{
-		Name: name, Rootfs: filepath.Join(idir, filepath.Base(res.Rootfs)), KernelID: k.ID,
+	img, err = in.kernelAndImage(ctx, k, store.Image{
+		Name: name, Rootfs: filepath.Join(idir, filepath.Base(res.Rootfs)),
 		SizeBytes: res.RootfsBytes, Managed: true, Source: source, Init: res.Init,
 	})
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"banger/internal/access"
+	"banger/internal/crashpoint"
 	"banger/internal/image/catalog"
 	"banger/internal/image/imageref"
 	"banger/internal/image/oci"
@@ -198,6 +199,7 @@ func (s *Service) pullOCI(ctx context.Context, name string, src oci.Source, size
 	if res.Init != "" {
 		p.Msg("pull", fmt.Sprintf("%s does not boot systemd: its VMs boot %s as PID 1", name, res.Init))
 	}
+	s.Crash.At(crashpoint.ImageStaged)
 	return s.installImage(ctx, filepath.Dir(res.Rootfs), store.Image{
 		Name: name, KernelID: k.ID, SizeBytes: res.SizeBytes, Managed: true, Source: source, Init: res.Init,
 		Rootfs: filepath.Join(s.ImagesDir, name, oci.RootfsFile),

@@ -27,6 +27,10 @@ const imageCols = "id, name, rootfs, kernel_id, size_bytes, managed, source, cre
 // CreatedAt by the current time; the stored record is returned. A KernelID
 // that does not exist yields ErrNotFound.
 func (s *Store) CreateImage(ctx context.Context, img Image) (Image, error) {
+	return s.insertImage(ctx, s.db, img)
+}
+
+func (s *Store) insertImage(ctx context.Context, db execer, img Image) (Image, error) {
 	if img.Name == "" {
 		return Image{}, errors.New("creating image: name is required")
 	}
@@ -43,7 +47,7 @@ func (s *Store) CreateImage(ctx context.Context, img Image) (Image, error) {
 		img.CreatedAt = s.now()
 	}
 	img.CreatedAt = img.CreatedAt.UTC()
-	_, err := s.db.ExecContext(ctx,
+	_, err := db.ExecContext(ctx,
 		"INSERT INTO images("+imageCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		img.ID, img.Name, img.Rootfs, nullString(img.KernelID), img.SizeBytes,
 		boolInt(img.Managed), img.Source, formatTime(img.CreatedAt), img.Init)

@@ -24,6 +24,10 @@ const kernelCols = "id, name, path, initrd, version, managed, created_at"
 // CreateKernel inserts k. An empty ID is replaced by NewID() and a zero
 // CreatedAt by the current time; the stored record is returned.
 func (s *Store) CreateKernel(ctx context.Context, k Kernel) (Kernel, error) {
+	return s.insertKernel(ctx, s.db, k)
+}
+
+func (s *Store) insertKernel(ctx context.Context, db execer, k Kernel) (Kernel, error) {
 	if k.Name == "" {
 		return Kernel{}, errors.New("creating kernel: name is required")
 	}
@@ -37,7 +41,7 @@ func (s *Store) CreateKernel(ctx context.Context, k Kernel) (Kernel, error) {
 		k.CreatedAt = s.now()
 	}
 	k.CreatedAt = k.CreatedAt.UTC()
-	_, err := s.db.ExecContext(ctx,
+	_, err := db.ExecContext(ctx,
 		"INSERT INTO kernels("+kernelCols+") VALUES (?, ?, ?, ?, ?, ?, ?)",
 		k.ID, k.Name, k.Path, k.Initrd, k.Version, boolInt(k.Managed), formatTime(k.CreatedAt))
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"banger/internal/access"
+	"banger/internal/crashpoint"
 	"banger/internal/disk"
 	"banger/internal/hosttools"
 	"banger/internal/image"
@@ -41,6 +42,11 @@ type CreateRequest struct {
 	// GitName and GitEmail, when set, become the guest's global git
 	// identity at the first boot (the host user's, sent by the CLI).
 	GitName, GitEmail string
+	// Remove makes the VM live only as long as the request that creates
+	// it (`vm run --rm`): a create that fails deletes it even after a
+	// failed boot, and the daemon deletes it when the request ends (see
+	// HoldRemove) or, after a crash, when it starts again.
+	Remove bool
 
 	checked        bool // Check passed and filled in the defaults
 	vcpusDefaulted bool // VCPUs is the default, which the backend may fit
@@ -134,14 +140,12 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func
 		return Info{}, err
 	}
 	s.fitVCPUs(ctx, &req, rd, img.Kernel)
-	rec, err := s.allocate(ctx, req, img.Image)
+	rec, err := s.record(ctx, req, img)
 	if err != nil {
 		return Info{}, err
 	}
 	p.Msg("create", fmt.Sprintf("VM %s: %d vcpu · %d MiB · %s disk · %s", rec.Name, rec.VCPUs, rec.MemoryMiB, units.FormatSize(rec.DiskBytes), rec.IP))
-	if err := s.makeDisks(ctx, rec, img, rd, req.RootBytes, req.Cold, p); err != nil {
-		_ = os.RemoveAll(s.vmDir(rec.ID))
-		_ = s.Store.DeleteVM(context.WithoutCancel(ctx), rec.ID)
+	if err := s.finishCreate(ctx, rec, img, rd, req, p); err != nil {
 		return Info{}, err
 	}
 	s.Log.InfoContext(ctx, "vm created", "vm", rec.Name, "id", rec.ID, "ip", rec.IP)
@@ -150,10 +154,57 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func
 		return s.reload(ctx, rec.ID)
 	}
 	in, err := s.startNamed(ctx, rec.ID, p, GitIdentity{Name: req.GitName, Email: req.GitEmail})
+	if err != nil && req.Remove {
+		if derr := s.Delete(context.WithoutCancel(ctx), rec.ID); derr != nil {
+			s.Log.WarnContext(ctx, "delete --rm VM after a failed start", "vm", rec.Name, "err", derr)
+		}
+	}
 	if err == nil && !req.Cold {
 		s.autoWarm(ctx, rec, img, req.RootBytes)
 	}
 	return in, err
+}
+
+// record writes the intent of a new VM in its directory, then its row.
+// Until finishCreate the VM counts as being created: Delete refuses it
+// and a daemon that crashes meanwhile deletes it when it starts again.
+func (s *Service) record(ctx context.Context, req CreateRequest, img image.Resolved) (store.VM, error) {
+	id := store.NewID()
+	dir := s.vmDir(id)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return store.VM{}, fmt.Errorf("create VM dir: %w", err)
+	}
+	if err := writeIntent(dir, intent{Creating: true, Remove: req.Remove}); err != nil {
+		_ = os.RemoveAll(dir)
+		return store.VM{}, err
+	}
+	s.markCreating(id)
+	rec, err := s.allocate(ctx, id, req, img.Image)
+	if err != nil {
+		s.doneCreating(id)
+		_ = os.RemoveAll(dir)
+		return store.VM{}, err
+	}
+	s.Crash.At(crashpoint.CreateRow)
+	return rec, nil
+}
+
+// finishCreate makes the disks of rec and ends its creating intent; when
+// that fails nothing of the VM remains.
+func (s *Service) finishCreate(ctx context.Context, rec store.VM, img image.Resolved, rd vmm.RootDisker, req CreateRequest, p progress.Func) error {
+	defer s.doneCreating(rec.ID)
+	err := s.makeDisks(ctx, rec, img, rd, req.RootBytes, req.Cold, p)
+	if err == nil {
+		s.Crash.At(crashpoint.CreateWorkDisk)
+		err = writeIntent(s.vmDir(rec.ID), intent{Remove: req.Remove})
+	}
+	if err != nil {
+		bg := context.WithoutCancel(ctx)
+		_ = s.Store.DeleteVM(bg, rec.ID)
+		_ = os.RemoveAll(s.vmDir(rec.ID))
+		return err
+	}
+	return nil
 }
 
 // fitVCPUs gives a request that left the vCPUs to the defaults what the
@@ -206,7 +257,7 @@ func requiredTools(b vmm.VMM) []string {
 
 // allocate picks the name, address and CID and inserts the row, under one
 // lock so that concurrent creates never collide.
-func (s *Service) allocate(ctx context.Context, req CreateRequest, img store.Image) (store.VM, error) {
+func (s *Service) allocate(ctx context.Context, id string, req CreateRequest, img store.Image) (store.VM, error) {
 	s.createMu.Lock()
 	defer s.createMu.Unlock()
 	usedIPs, err := s.Store.UsedIPs(ctx)
@@ -236,7 +287,7 @@ func (s *Service) allocate(ctx context.Context, req CreateRequest, img store.Ima
 		name = GenerateName(func(n string) bool { _, err := s.Store.GetVM(ctx, n); return err == nil })
 	}
 	rec := store.VM{
-		ID: store.NewID(), Name: name, ImageID: img.ID, VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB,
+		ID: id, Name: name, ImageID: img.ID, VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB,
 		DiskBytes: req.DiskBytes, NAT: s.NATDefault, IP: ip.String(), MAC: s.Net.MACFor(ip),
 		Backend: s.Backend, GuestCID: cid, State: store.VMStateCreated, OwnerUID: access.Owner(ctx),
 	}
@@ -255,13 +306,11 @@ func (s *Service) allocate(ctx context.Context, req CreateRequest, img store.Ima
 // seeded with the daemon's SSH key.
 func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved, rd vmm.RootDisker, room int64, cold bool, p progress.Func) error {
 	dir := s.vmDir(v.ID)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create VM dir: %w", err)
-	}
 	root, err := s.makeRootDisk(ctx, v, img, rd, room, cold, p)
 	if err != nil {
 		return fmt.Errorf("make the root disk of %s: %w", v.Name, err)
 	}
+	s.Crash.At(crashpoint.CreateRootDisk)
 	if err := s.recordRootDisk(ctx, v.ID, root); err != nil {
 		return err
 	}

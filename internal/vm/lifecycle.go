@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"banger/internal/crashpoint"
 	"banger/internal/progress"
 	"banger/internal/sshkey"
 	"banger/internal/store"
@@ -64,7 +65,9 @@ func (s *Service) haltLocked(ctx context.Context, v store.VM, force bool, p prog
 		s.runs.setStopping(rt, false)
 		return fmt.Errorf("stop %s: %w", v.Name, err)
 	}
+	s.Crash.At(crashpoint.StopHalted)
 	s.cleanup(context.WithoutCancel(ctx), v.ID, rt)
+	s.Crash.At(crashpoint.StopDetached)
 	s.Log.InfoContext(ctx, "vm stopped", "vm", v.Name, "forced", force)
 	if err := s.Store.UpdateVMState(ctx, v.ID, store.VMStateStopped); err != nil {
 		return err
@@ -122,6 +125,12 @@ func (s *Service) delete(ctx context.Context, name string, onlyStopped bool) (bo
 	if err != nil {
 		return false, err
 	}
+	if s.isCreating(v.ID) {
+		if onlyStopped {
+			return false, nil
+		}
+		return false, errCreating(v)
+	}
 	if !onlyStopped { // prune leaves a VM that is starting alone
 		s.starting.preempt(v.ID, &PreemptedError{VM: v.Name, By: "vm delete"})
 	}
@@ -133,19 +142,24 @@ func (s *Service) delete(ctx context.Context, name string, onlyStopped bool) (bo
 	return true, s.deleteLocked(ctx, v)
 }
 
+// deleteLocked removes v: its process, then its row, then its files. A
+// crash after the row is gone leaves files that no row names, which
+// Reconcile removes; never a row that names missing files.
 func (s *Service) deleteLocked(ctx context.Context, v store.VM) error {
 	if err := s.haltLocked(ctx, v, true, nil); err != nil {
 		return err
 	}
+	s.Crash.At(crashpoint.DeleteHalted)
+	if err := s.Store.DeleteVM(ctx, v.ID); err != nil {
+		return fmt.Errorf("delete %s: %w", v.Name, err)
+	}
+	s.Crash.At(crashpoint.DeleteRow)
 	if err := os.RemoveAll(s.vmDir(v.ID)); err != nil {
-		return fmt.Errorf("delete files of %s: %w", v.Name, err)
+		s.Log.WarnContext(ctx, "delete files", "vm", v.Name, "err", err)
 	}
 	_ = os.RemoveAll(s.runDir(v.ID))
 	if err := s.Guest.forget(v.ID); err != nil {
 		s.Log.WarnContext(ctx, "forget host key", "vm", v.Name, "err", err)
-	}
-	if err := s.Store.DeleteVM(ctx, v.ID); err != nil {
-		return fmt.Errorf("delete %s: %w", v.Name, err)
 	}
 	s.Log.InfoContext(ctx, "vm deleted", "vm", v.Name, "id", v.ID)
 	s.publish(ctx, Event{Kind: VMDeleted, ID: v.ID, Name: v.Name})

@@ -12,7 +12,10 @@ import (
 
 // Reconcile runs once when the daemon starts: VMs whose VMM process still
 // runs are adopted, the others are marked stopped and their taps, NAT rules
-// and runtime files removed. Taps of ours that no VM owns are deleted, and
+// and runtime files removed (a run recorded only as an intent, see
+// recordStart, included). VMs whose create a crash cut off, and --rm VMs,
+// are deleted. VMM processes that no VM owns are killed, and files of VMs
+// that do not exist removed. Taps of ours that no VM owns are deleted, and
 // so are NAT and tap rules no running VM owns; the adopted VMs get theirs
 // installed again.
 func (s *Service) Reconcile(ctx context.Context) error {
@@ -20,31 +23,37 @@ func (s *Service) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, v := range vms {
+		s.reconcileVM(ctx, v)
+	}
+	vms = s.removeUnfinished(ctx, vms)
+	s.killStrayVMMs(ctx)
 	owned := map[string]bool{}
 	var running []attachment
 	for _, v := range vms {
-		if a, ok := s.reconcileVM(ctx, v); ok {
-			owned[a.Tap] = true
-			running = append(running, a)
+		if rt := s.runs.get(v.ID); rt != nil {
+			owned[rt.Tap] = true
+			running = append(running, rt.attachment())
 		}
 	}
 	s.Net.sweepTaps(ctx, owned)
 	s.Net.reapply(ctx, running)
 	s.Net.sweepRules(ctx, running)
 	s.removeStrayRunDirs(vms)
+	s.removeStrayVMDirs(ctx, vms)
 	return nil
 }
 
-// reconcileVM adopts v when its process still runs (and says where it is
-// attached), or cleans up after it.
-func (s *Service) reconcileVM(ctx context.Context, v store.VM) (attachment, bool) {
+// reconcileVM adopts v when its process still runs, or cleans up after it
+// (a run that never got its process leaves the VM's state as it was).
+func (s *Service) reconcileVM(ctx context.Context, v store.VM) {
 	rt, err := readHandles(s.runDir(v.ID))
 	if err != nil {
 		if v.State == store.VMStateRunning {
 			s.Log.InfoContext(ctx, "vm has no runtime handles; marking stopped", "vm", v.Name)
 			_ = s.Store.UpdateVMState(ctx, v.ID, store.VMStateStopped)
 		}
-		return attachment{}, false
+		return
 	}
 	b, berr := s.backend(rt.Handle.Backend)
 	alive := false
@@ -54,9 +63,14 @@ func (s *Service) reconcileVM(ctx context.Context, v store.VM) (attachment, bool
 	}
 	if !alive {
 		s.Log.InfoContext(ctx, "vm process is gone; cleaning up", "vm", v.Name, "pid", rt.Handle.PID)
+		if berr == nil {
+			release(ctx, b, rt.Handle)
+		}
 		s.cleanup(ctx, v.ID, rt)
-		_ = s.Store.UpdateVMState(ctx, v.ID, store.VMStateStopped)
-		return attachment{}, false
+		if rt.Handle.PID != 0 || v.State == store.VMStateRunning {
+			_ = s.Store.UpdateVMState(ctx, v.ID, store.VMStateStopped)
+		}
+		return
 	}
 	rt.console = s.adoptConsole(v.ID)
 	s.runs.add(v.ID, rt)
@@ -65,7 +79,6 @@ func (s *Service) reconcileVM(ctx context.Context, v store.VM) (attachment, bool
 	}
 	s.runs.watch(s.runs.exitOf(b, rt.Handle), func() { s.onExit(v.ID, rt) })
 	s.Log.InfoContext(ctx, "adopted running vm", "vm", v.Name, "pid", rt.Handle.PID)
-	return rt.attachment(), true
 }
 
 // removeStrayRunDirs removes the runtime dirs of VMs that no longer exist.

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"banger/internal/access"
+	"banger/internal/crashpoint"
 	"banger/internal/event"
 	"banger/internal/forward"
 	"banger/internal/image"
@@ -76,11 +77,15 @@ type Service struct {
 	// AutoWarm makes the template of a cold-booted VM's image and shape in
 	// the background when there is none (config auto_warm).
 	AutoWarm bool
+	// Crash is the test-only crash hook (see internal/crashpoint); the
+	// zero hook does nothing.
+	Crash crashpoint.Hook
 
 	createMu sync.Mutex // serialises address and CID allocation
 	locksMu  sync.Mutex
 	locks    map[string]*sync.Mutex
-	starting starts // starts in flight, which kill, stop and delete pre-empt
+	starting starts          // starts in flight, which kill, stop and delete pre-empt
+	creating map[string]bool // VMs whose disks are being made; under locksMu
 	runs     registry
 	warming  sync.Map // templates being made in the background, by image/backend/shape
 	events   event.Bus[Event]

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"time"
 
+	"banger/internal/crashpoint"
 	"banger/internal/progress"
 	"banger/internal/store"
 	"banger/internal/vmm"
@@ -124,15 +124,15 @@ func (s *Service) start(ctx context.Context, v store.VM, p progress.Func, git Gi
 	if to, ok := b.(vmm.TapOwner); ok {
 		owner = to.TapOwner(plan.cfg)
 	}
+	if err := s.recordStart(v, plan, &u); err != nil {
+		return fmt.Errorf("start %s: %w", v.Name, err)
+	}
 	if err := s.Net.attach(ctx, plan.net, owner); err != nil {
 		return fmt.Errorf("start %s: %w", v.Name, err)
 	}
 	u.push(func() { s.Net.detach(bg, v.ID, plan.net) })
+	s.Crash.At(crashpoint.StartNet)
 	s.events.Publish(Event{Kind: BridgeReady, Bridge: s.Net.Bridge})
-	if err := os.MkdirAll(plan.cfg.Dir, 0o700); err != nil {
-		return fmt.Errorf("start %s: %w", v.Name, err)
-	}
-	u.push(func() { _ = os.RemoveAll(plan.cfg.Dir) })
 	con, err := s.pipeConsole(b, &plan.cfg, v.ID, owner)
 	if err != nil {
 		return fmt.Errorf("start %s: %w", v.Name, err)
@@ -169,10 +169,12 @@ func (s *Service) boot(ctx context.Context, v store.VM, b vmm.VMM, plan bootPlan
 		return nil, fmt.Errorf("start %s: %w", v.Name, err)
 	}
 	u.push(func() { _ = b.Kill(context.WithoutCancel(ctx), h) })
+	s.Crash.At(crashpoint.StartVMM)
 	rt := &runtime{Handle: h, Tap: plan.net.Tap, AgentSocket: plan.cfg.AgentSocket, SSHSocket: plan.cfg.SSHSocket, IP: v.IP, NAT: v.NAT, StartedAt: started}
 	if err := writeHandles(plan.cfg.Dir, rt); err != nil {
 		return nil, err
 	}
+	s.Crash.At(crashpoint.StartHandles)
 	s.Log.InfoContext(ctx, "vm started", "vm", v.Name, "pid", h.PID, "accel", h.Accel, "tap", plan.net.Tap)
 	return rt, nil
 }

@@ -191,6 +191,11 @@ func (l *Lifecycle) Kill(ctx context.Context, h Handle) error {
 // the reaper; for one adopted after a daemon restart it polls /proc.
 func (l *Lifecycle) Wait(ctx context.Context, h Handle) error { return l.Procs.Wait(ctx, h) }
 
+// Release runs the backend's cleanup for h without touching a process:
+// for a run whose process is gone, or was never started, when the daemon
+// finds its handles after a crash. h.Control locates the run's directory.
+func (l *Lifecycle) Release(ctx context.Context, h Handle) { l.cleanup(ctx, h) }
+
 // Status implements VMM.Status.
 func (l *Lifecycle) Status(_ context.Context, h Handle) (State, error) { return l.Procs.Status(h), nil }
 

@@ -34,6 +34,7 @@ type VMM struct {
 	starts    []vmm.Config
 	stops     []vmm.Handle
 	kills     []vmm.Handle
+	releases  []vmm.Handle
 	roots     map[string]string // root disk path -> image
 	rootSizes map[string]int64  // root disk path -> size asked for
 }
@@ -270,3 +271,30 @@ func (f *VMM) RootImage(path string) string {
 
 // RequiredTools implements vmm.ToolRequirer with Tools.
 func (f *VMM) RequiredTools() []string { return slices.Clone(f.Tools) }
+
+// Running returns the pids of the processes that still run, sorted.
+func (f *VMM) Running() []int {
+	f.mu.Lock()
+	var pids []int
+	for pid := range f.procs {
+		pids = append(pids, pid)
+	}
+	f.mu.Unlock()
+	slices.Sort(pids)
+	return slices.DeleteFunc(pids, func(pid int) bool { return !f.Alive(pid) })
+}
+
+// Release records h: the service asks the backend to undo what a run left
+// (vm's releaser).
+func (f *VMM) Release(_ context.Context, h vmm.Handle) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.releases = append(f.releases, h)
+}
+
+// Releases returns the handles Release was called with, in order.
+func (f *VMM) Releases() []vmm.Handle {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.releases)
+}
