@@ -40,7 +40,7 @@ type channels struct {
 // (the reaper under PID 1, nil otherwise); shutdown, when set, is offered
 // as the agent method "shutdown".
 func newChannels(log *slog.Logger, starter guestssh.Starter, shutdown func()) (*channels, error) {
-	hostKey, err := guestssh.HostKey(guestssh.HostKeyPath)
+	hostKey, err := guestssh.HostKey(guestssh.HostKeyPaths()...)
 	if err != nil {
 		return nil, err
 	}

@@ -13,14 +13,42 @@ import (
 	"syscall"
 
 	"golang.org/x/crypto/ssh"
+
+	"banger/internal/guestssh"
 )
 
 // SSHDir is where an image's sshd keeps its host keys.
 const SSHDir = "/etc/ssh"
 
+// sshdKey is the VM's own host key: the one the host wrote on its work
+// disk (guestssh.WorkHostKeyPath), or, from an older host, one made here.
+func sshdKey(root string) (ed25519.PublicKey, ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(filepath.Join(root, guestssh.WorkHostKeyPath))
+	if errors.Is(err, os.ErrNotExist) {
+		return ed25519.GenerateKey(rand.Reader)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	k, err := ssh.ParseRawPrivateKey(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parse %s: %w", guestssh.WorkHostKeyPath, err)
+	}
+	var priv ed25519.PrivateKey
+	switch k := k.(type) {
+	case *ed25519.PrivateKey:
+		priv = *k
+	case ed25519.PrivateKey:
+		priv = k
+	default:
+		return nil, nil, fmt.Errorf("%s is not an ed25519 key", guestssh.WorkHostKeyPath)
+	}
+	return priv.Public().(ed25519.PublicKey), priv, nil
+}
+
 // RekeySSHD gives the image's sshd, when it has one, a host key of its own:
 // a clone restored from a snapshot would otherwise share its template's.
-// It writes a new ed25519 key, removes the other host keys (they would be
+// It writes the VM's key (sshdKey), removes the other host keys (they would be
 // shared too) and has the running sshd reload (SIGHUP). root is "/" but in
 // tests; it returns the new public key ("" without sshd).
 func RekeySSHD(root string) (string, error) {
@@ -28,7 +56,7 @@ func RekeySSHD(root string) (string, error) {
 	if _, err := os.Stat(filepath.Join(dir, "sshd_config")); errors.Is(err, os.ErrNotExist) {
 		return "", nil
 	}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	pub, priv, err := sshdKey(root)
 	if err != nil {
 		return "", fmt.Errorf("sshd host key: %w", err)
 	}

@@ -1,12 +1,17 @@
 package guestinit
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
+
+	"banger/internal/guestssh"
 )
 
 func TestRekeySSHD(t *testing.T) {
@@ -59,5 +64,35 @@ func TestParentPID(t *testing.T) {
 	os.WriteFile(p, []byte("123 (ss hd) S 1 123 123 0 -1"), 0o600)
 	if got := parentPID(p); got != 1 {
 		t.Fatalf("parentPID = %d, want 1", got)
+	}
+}
+
+// TestRekeySSHDTakesTheHostsKey: with the key the host wrote on the work
+// disk, sshd gets that key, not one made in the guest.
+func TestRekeySSHDTakesTheHostsKey(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, SSHDir), 0o755)
+	os.WriteFile(filepath.Join(root, SSHDir, "sshd_config"), nil, 0o644)
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(root, guestssh.WorkHostKeyPath)
+	os.MkdirAll(filepath.Dir(work), 0o700)
+	if err := os.WriteFile(work, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	line, err := RekeySSHD(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := ssh.NewSignerFromKey(priv)
+	got, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+	if err != nil || string(got.Marshal()) != string(want.PublicKey().Marshal()) {
+		t.Fatalf("sshd's key %q is not the host's (%v)", line, err)
+	}
+	if again, _ := RekeySSHD(root); again != line {
+		t.Errorf("a second rekey gave %q, want the host's key again", again)
 	}
 }

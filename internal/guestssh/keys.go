@@ -12,9 +12,18 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// HostKeyPath is where the host writes the guest's SSH host key (OpenSSH
-// private key format) before the first boot.
+// HostKeyPath is where an image may carry the guest's SSH host key
+// (OpenSSH private key format).
 const HostKeyPath = "/etc/banger/ssh_host_ed25519_key"
+
+// WorkHostKeyPath is where the host writes each VM's own SSH host key
+// before its first boot: on the VM's work disk, which the host makes per
+// VM and the guest mounts on /root. The host pins its public half before
+// the VM boots, so no key is made in the guest.
+const WorkHostKeyPath = "/root/.banger/ssh_host_ed25519_key"
+
+// HostKeyPaths are where HostKey looks, in order.
+func HostKeyPaths() []string { return []string{WorkHostKeyPath, HostKeyPath} }
 
 // AuthorizedKeysPaths are the files read at every login attempt. The work
 // disk mounted on /root carries the daemon's key.
@@ -27,19 +36,23 @@ func AuthorizedKeysPaths() []string {
 // authorized_keys line).
 const CmdlineKeyParam = "banger.authkey"
 
-// HostKey loads the key at path or, when there is none, makes an ed25519
-// key that lives as long as the process. A key is never made on disk.
-func HostKey(path string) (ssh.Signer, error) {
-	b, err := os.ReadFile(path)
-	if err == nil {
+// HostKey loads the key at the first of paths that exists or, when there
+// is none, makes an ed25519 key that lives as long as the process. A key
+// is never made on disk.
+func HostKey(paths ...string) (ssh.Signer, error) {
+	for _, path := range paths {
+		b, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read host key %s: %w", path, err)
+		}
 		s, err := ssh.ParsePrivateKey(b)
 		if err != nil {
 			return nil, fmt.Errorf("parse host key %s: %w", path, err)
 		}
 		return s, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("read host key %s: %w", path, err)
 	}
 	return GenerateKey()
 }

@@ -41,6 +41,9 @@ func TestHostKey(t *testing.T) {
 	if string(got.PublicKey().Marshal()) != string(want.PublicKey().Marshal()) {
 		t.Error("HostKey did not load the key written by the host")
 	}
+	if got, err := HostKey(filepath.Join(dir, "missing"), path); err != nil || string(got.PublicKey().Marshal()) != string(want.PublicKey().Marshal()) {
+		t.Errorf("HostKey(missing, key) did not load the key: %v", err)
+	}
 	if err := os.WriteFile(path, []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -98,8 +98,9 @@ func TestCustomize(t *testing.T) {
 		}
 	}
 	keysUnit := read("etc/systemd/system/banger-hostkeys.service")
-	for _, want := range []string{"Before=ssh.service", "ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key", "ConditionPathExists=/usr/bin/ssh-keygen", "[ -s /etc/banger/ssh_host_ed25519_key ]; then install -m 0600 /etc/banger/ssh_host_ed25519_key /etc/ssh/ssh_host_ed25519_key",
-		`else ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key; fi`} {
+	for _, want := range []string{"Before=ssh.service", "ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key", "ConditionPathExists=/usr/bin/ssh-keygen", "After=local-fs.target banger-work.service",
+		"for k in /root/.banger/ssh_host_ed25519_key /etc/banger/ssh_host_ed25519_key;", `install -m 0600 "$k" /etc/ssh/ssh_host_ed25519_key`,
+		`done; ssh-keygen -q -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key`} {
 		if !strings.Contains(keysUnit, want) {
 			t.Errorf("banger-hostkeys.service lacks %q", want)
 		}

@@ -34,33 +34,42 @@ func Ensure(path string) (ssh.Signer, string, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, "", fmt.Errorf("read ssh key %s: %w", path, err)
 	}
+	key, line, err := NewKey("banger")
+	if err != nil {
+		return nil, "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, "", fmt.Errorf("create ssh key dir: %w", err)
+	}
+	if err := atomicfile.Write(path+".pub", []byte(line+"\n"), 0o644); err != nil {
+		return nil, "", err
+	}
+	if err := atomicfile.Write(path, key, 0o600); err != nil {
+		return nil, "", err
+	}
+	signer, err := ssh.ParsePrivateKey(key)
+	if err != nil {
+		return nil, "", fmt.Errorf("load generated ssh key: %w", err)
+	}
+	return signer, line, nil
+}
+
+// NewKey makes an ed25519 key: its private key in OpenSSH's file format
+// and its public key as an authorized_keys line (comment "banger").
+func NewKey(comment string) ([]byte, string, error) {
 	pub, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, "", fmt.Errorf("generate ssh key: %w", err)
 	}
-	block, err := ssh.MarshalPrivateKey(priv, "banger")
+	block, err := ssh.MarshalPrivateKey(priv, comment)
 	if err != nil {
 		return nil, "", fmt.Errorf("encode ssh key: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, "", fmt.Errorf("create ssh key dir: %w", err)
 	}
 	sshPub, err := ssh.NewPublicKey(pub)
 	if err != nil {
 		return nil, "", fmt.Errorf("encode ssh public key: %w", err)
 	}
-	line := authorizedLine(sshPub)
-	if err := atomicfile.Write(path+".pub", []byte(line+"\n"), 0o644); err != nil {
-		return nil, "", err
-	}
-	if err := atomicfile.Write(path, pem.EncodeToMemory(block), 0o600); err != nil {
-		return nil, "", err
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		return nil, "", fmt.Errorf("load generated ssh key: %w", err)
-	}
-	return signer, line, nil
+	return pem.EncodeToMemory(block), authorizedLine(sshPub), nil
 }
 
 func authorizedLine(k ssh.PublicKey) string {

@@ -6,13 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"banger/internal/agent"
+	"banger/internal/guestssh"
 	"banger/internal/poll"
 	"banger/internal/sshkey"
 	"banger/internal/vmm"
@@ -180,6 +184,24 @@ func (g *Guest) pin(id, line string) error {
 		return err
 	}
 	return g.KnownHosts.Callback(alias)(alias, nil, key)
+}
+
+// seedHostKey makes VM id's SSH host key, writes it into the work disk
+// seed dir (guestssh.WorkHostKeyPath, relative to /root) and pins it.
+func (g *Guest) seedHostKey(seed, id string) error {
+	key, line, err := sshkey.NewKey("root@" + sshkey.Alias(id))
+	if err != nil {
+		return err
+	}
+	rel, _ := strings.CutPrefix(guestssh.WorkHostKeyPath, agent.WorkMountPoint+"/")
+	dst := filepath.Join(seed, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return fmt.Errorf("seed the host key: %w", err)
+	}
+	if err := os.WriteFile(dst, key, 0o600); err != nil {
+		return fmt.Errorf("seed the host key: %w", err)
+	}
+	return g.pin(id, line)
 }
 
 // closeLink closes the run's agent connection, if it has one. For a run

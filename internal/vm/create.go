@@ -314,12 +314,15 @@ func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved,
 	if err := s.recordRootDisk(ctx, v.ID, root); err != nil {
 		return err
 	}
-	return s.makeWorkDisk(ctx, filepath.Join(dir, "work.ext4"), v.DiskBytes)
+	return s.makeWorkDisk(ctx, filepath.Join(dir, "work.ext4"), v.DiskBytes, v.ID)
 }
 
 // makeWorkDisk makes a work disk of size bytes at path, seeded with the
-// daemon's SSH key.
-func (s *Service) makeWorkDisk(ctx context.Context, path string, size int64) error {
+// daemon's SSH key. For a VM (vmID not empty) it also holds the VM's own
+// SSH host key, made here and pinned before the VM first boots: the agent
+// serves it, and an image's sshd gets it too, so no key is made in the
+// guest and none is learned from it.
+func (s *Service) makeWorkDisk(ctx context.Context, path string, size int64, vmID string) error {
 	_, authorized, err := sshkey.Ensure(s.Guest.KeyPath)
 	if err != nil {
 		return err
@@ -331,6 +334,11 @@ func (s *Service) makeWorkDisk(ctx context.Context, path string, size int64) err
 	defer os.RemoveAll(seed)
 	if err := disk.Seed(seed, authorized); err != nil {
 		return err
+	}
+	if vmID != "" {
+		if err := s.Guest.seedHostKey(seed, vmID); err != nil {
+			return err
+		}
 	}
 	return s.Disks.WorkDisk(ctx, path, size, seed, "banger-work")
 }

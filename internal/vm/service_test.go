@@ -567,6 +567,9 @@ func pinHostKey(t *testing.T, kh *sshkey.KnownHosts, alias string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := kh.Forget(alias); err != nil { // the key pinned at create
+		t.Fatal(err)
+	}
 	if err := kh.Callback(alias)("x:22", &net.TCPAddr{}, key.PublicKey()); err != nil {
 		t.Fatal(err)
 	}

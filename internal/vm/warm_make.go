@@ -104,7 +104,7 @@ func (s *Service) makeTemplate(ctx context.Context, b vmm.VMM, sn vmm.Snapshotte
 		return err
 	}
 	work := vmm.Disk{Path: filepath.Join(tp.Dir, "work.ext4"), Format: "raw"}
-	if err := s.makeWorkDisk(ctx, work.Path, templateWorkBytes); err != nil {
+	if err := s.makeWorkDisk(ctx, work.Path, templateWorkBytes, ""); err != nil {
 		return err
 	}
 	tp.Disks = []vmm.Disk{root, work}

@@ -203,11 +203,13 @@ type Disks struct {
 	WorkSizes  map[string]int64  // work disk path -> size
 	SeedKeys   map[string]string // work disk path -> seeded authorized_keys
 	SeedLabels map[string]string
+	// SeedHostKeys: work disk path -> the seeded SSH host key file.
+	SeedHostKeys map[string][]byte
 }
 
 // NewDisks returns fake disks.
 func NewDisks() *Disks {
-	return &Disks{WorkSizes: map[string]int64{}, SeedKeys: map[string]string{}, SeedLabels: map[string]string{}}
+	return &Disks{WorkSizes: map[string]int64{}, SeedKeys: map[string]string{}, SeedLabels: map[string]string{}, SeedHostKeys: map[string][]byte{}}
 }
 
 // WorkDisk implements vm.Disks.
@@ -224,5 +226,8 @@ func (d *Disks) WorkDisk(_ context.Context, path string, size int64, seed, label
 	d.WorkSizes[path] = size
 	d.SeedKeys[path] = string(key)
 	d.SeedLabels[path] = label
+	if b, err := os.ReadFile(filepath.Join(seed, ".banger", "ssh_host_ed25519_key")); err == nil {
+		d.SeedHostKeys[path] = b
+	}
 	return os.WriteFile(path, nil, 0o600)
 }
