@@ -47,12 +47,15 @@ func TestLifecycle(t *testing.T) {
 	gitcfg := filepath.Join(t.TempDir(), "gitconfig")
 	os.WriteFile(gitcfg, []byte("[user]\n\tname = Life Tester\n\temail = life@example.com\n"), 0o644)
 	t.Setenv("GIT_CONFIG_GLOBAL", gitcfg) // the CLI sends this identity to the guest
-	e.ok("vm", "create", "--name", "e2e-life", "--nat", "--root-size", "6G")
+	// --init systemd: the image's own init, with its services, instead of
+	// the agent as PID 1 (the other tests boot the agent).
+	e.ok("vm", "create", "--name", "e2e-life", "--nat", "--root-size", "6G", "--init", "systemd")
 	id := e.idFromLog("e2e-life")
 	vms := e.list()
 	if len(vms) != 1 || vms[0].State != "running" || vms[0].PID == 0 {
 		t.Fatalf("after create: %+v", vms)
 	}
+	checkSystemdWithHostsKey(t, e, "e2e-life")
 	// --nat installs this VM's rules (no traffic is sent through them).
 	if rules := e.nftRules(); !strings.Contains(rules, "ip saddr "+vms[0].IP) || !strings.Contains(rules, "masquerade") {
 		t.Errorf("no NAT rules for %s:\n%s", vms[0].IP, rules)
@@ -99,7 +102,7 @@ func TestLifecycle(t *testing.T) {
 	if out := e.ok("vm", "ssh", "e2e-life", "--", "sh", "-c", dfRoot); availGiB(t, out) < 6 {
 		t.Errorf("/ after a restart: %s", out)
 	}
-	if logs := e.ok("vm", "logs", "e2e-life"); !strings.Contains(logs, "e2e-life login:") && !strings.Contains(logs, "Debian GNU/Linux") {
+	if logs := e.ok("vm", "logs", "e2e-life"); !strings.Contains(logs, "e2e-life login:") && !strings.Contains(logs, "Debian GNU/Linux") && !strings.Contains(logs, "msg=booted") {
 		t.Errorf("vm logs shows no console output:\n%.2000s", logs)
 	}
 
@@ -160,4 +163,26 @@ func availGiB(t *testing.T, out string) int {
 	n, _ := strconv.Atoi(m[1])
 	t.Logf("/ has %dG free", n)
 	return n
+}
+
+// checkSystemdWithHostsKey: a VM made with --init systemd runs systemd as
+// PID 1 and the image's sshd, and sshd's host key is the one the host made
+// and pinned before the first boot.
+func checkSystemdWithHostsKey(t *testing.T, e *env, name string) {
+	t.Helper()
+	out := e.ok("vm", "exec", name, "--", "sh", "-c", "cat /proc/1/comm; systemctl is-active ssh.service; cut -d' ' -f2 /etc/ssh/ssh_host_ed25519_key.pub")
+	f := strings.Fields(out)
+	if len(f) != 3 || f[0] != "systemd" || f[1] != "active" {
+		t.Fatalf("PID 1, sshd, sshd key = %q; want systemd, active and a key", out)
+	}
+	known, err := os.ReadFile(filepath.Join(e.state, "ssh", "known_hosts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(known), f[2]) {
+		t.Errorf("sshd's host key %s is not the one banger pinned:\n%s", f[2], known)
+	}
+	if logs := e.ok("vm", "logs", name); !strings.Contains(logs, "login:") && !strings.Contains(logs, "Debian GNU/Linux") {
+		t.Errorf("a systemd boot shows no getty on the console:\n%.2000s", logs)
+	}
 }

@@ -78,6 +78,7 @@ type VM struct {
 	CreatedAt time.Time  `json:"created_at"`
 	Dir       string     `json:"dir,omitempty"`
 	Workspace *Workspace `json:"workspace,omitempty"`
+	Init      string     `json:"init,omitempty"`
 }
 
 // Workspace is the repository a VM holds.
@@ -111,6 +112,9 @@ type CreateVM struct {
 	// open; when the client closes it, or the create fails, or the client
 	// goes away at any point, the daemon deletes the VM (Client.HoldVM).
 	Remove bool `json:"rm,omitempty"`
+	// Init is what the VM boots as PID 1: "agent" (banger-agent) or
+	// "systemd" (the image's /sbin/init); empty for the image's choice.
+	Init string `json:"init,omitempty"`
 }
 
 // SSHTarget tells the CLI how to reach a VM with the system ssh client.

@@ -30,6 +30,7 @@ type vmFlags struct {
 	nat      bool
 	natSet   bool
 	cold     bool
+	init     string
 }
 
 func (f *vmFlags) add(cmd *cobra.Command) {
@@ -41,6 +42,7 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.rootSize, "root-size", "", "room on /: the root file system has at least this much free at the first boot, e.g. 10G (default: [vm_defaults] root_size, 4G)")
 	cmd.Flags().BoolVar(&f.nat, "nat", false, "give the VM outbound network access through NAT (default: nat_default from the config)")
 	cmd.Flags().BoolVar(&f.cold, "cold", false, "boot the VM even when a snapshot of its image could be restored (see `banger image warm`)")
+	cmd.Flags().StringVar(&f.init, "init", "", "what the VM boots as PID 1: agent (banger-agent: fast, no services) or systemd (the image's own init, with its services) (default: the image's choice; banger's image boots the agent)")
 	cmd.PreRun = func(cmd *cobra.Command, _ []string) { f.natSet = cmd.Flags().Changed("nat") }
 }
 
@@ -59,7 +61,10 @@ func (f *vmFlags) request(gitDir string) (api.CreateVM, error) {
 	if f.vcpu < 0 || f.memory < 0 {
 		return api.CreateVM{}, fmt.Errorf("--vcpu and --memory must be positive")
 	}
-	req := api.CreateVM{Name: f.name, Image: f.image, VCPUs: f.vcpu, MemoryMiB: f.memory, DiskSize: f.diskSize, RootSize: f.rootSize, Cold: f.cold}
+	if f.init != "" && f.init != "agent" && f.init != "systemd" {
+		return api.CreateVM{}, fmt.Errorf("--init %q: use agent or systemd", f.init)
+	}
+	req := api.CreateVM{Name: f.name, Image: f.image, VCPUs: f.vcpu, MemoryMiB: f.memory, DiskSize: f.diskSize, RootSize: f.rootSize, Cold: f.cold, Init: f.init}
 	req.GitName, req.GitEmail = gitIdentity(context.Background(), gitDir)
 	if f.natSet {
 		req.NAT = &f.nat
@@ -322,6 +327,9 @@ func (a *app) vmShowCmd() *cobra.Command {
 			{"disk", units.FormatSize(v.DiskBytes)}, {"nat", fmt.Sprint(v.NAT)}, {"backend", v.Backend},
 			{"accel", v.Accel}, {"pid", pid}, {"tap", v.Tap}, {"dir", v.Dir},
 			{"created", v.CreatedAt.Local().Format(time.RFC3339)},
+		}
+		if v.Init != "" {
+			rows = append(rows, [2]string{"init", v.Init})
 		}
 		if w := v.Workspace; w != nil {
 			rows = append(rows, [2]string{"workspace", fmt.Sprintf("%s -> %s (at %.12s)", w.HostPath, w.GuestPath, w.Head)})

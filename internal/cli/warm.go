@@ -46,6 +46,7 @@ func (a *app) imageWarmCmd() *cobra.Command {
 	}
 	cmd.Flags().IntVar(&req.VCPUs, "vcpu", 0, "vCPUs of the VMs that will restore it (default: the VM default)")
 	cmd.Flags().IntVar(&req.MemoryMiB, "memory", 0, "memory in MiB of the VMs that will restore it (default: the VM default)")
+	cmd.Flags().StringVar(&req.Init, "init", "", "the init of the VMs that will restore it: agent or systemd (default: the image's)")
 	cmd.Flags().BoolVar(&listThem, "list", false, "list the snapshots")
 	cmd.Flags().StringVar(&del, "delete", "", "delete the snapshot with this key (or a unique prefix of it)")
 	return cmd
@@ -57,9 +58,13 @@ func (a *app) listSnapshots(ctx context.Context, c *api.Client) error {
 		return err
 	}
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "KEY\tIMAGE\tVCPUS\tMEMORY\tBACKEND\tCREATED")
+	fmt.Fprintln(w, "KEY\tIMAGE\tVCPUS\tMEMORY\tINIT\tBACKEND\tCREATED")
 	for _, s := range snaps {
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d MiB\t%s\t%s\n", s.Key[:min(12, len(s.Key))], s.Image, s.VCPUs, s.MemoryMiB, s.Backend, ago(s.Created))
+		init := s.Init
+		if init == "" {
+			init = "image's"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d MiB\t%s\t%s\t%s\n", s.Key[:min(12, len(s.Key))], s.Image, s.VCPUs, s.MemoryMiB, init, s.Backend, ago(s.Created))
 	}
 	return w.Flush()
 }

@@ -11,7 +11,7 @@ import (
 func (h *Handlers) snapshotRoutes(mux *http.ServeMux) {
 	ep := api.Endpoints
 	handleEvents(mux, h, ep.WarmImage, func(r *http.Request, req api.WarmImage, p progress.Func) (api.Snapshot, error) {
-		tp, err := h.VMs.Warm(r.Context(), vm.WarmRequest{Image: r.PathValue("name"), VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB}, p)
+		tp, err := h.VMs.Warm(r.Context(), vm.WarmRequest{Image: r.PathValue("name"), VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB, Init: req.Init}, p)
 		return snapshotAPI(tp), err
 	})
 	handle(mux, h, ep.ListSnapshots, func(r *http.Request, _ api.Empty) ([]api.Snapshot, error) {
@@ -26,5 +26,5 @@ func (h *Handlers) snapshotRoutes(mux *http.ServeMux) {
 
 func snapshotAPI(tp vm.Template) api.Snapshot {
 	return api.Snapshot{Key: tp.Key, Image: tp.ImageName, Backend: tp.Backend, VCPUs: tp.VCPUs, MemoryMiB: tp.MemoryMiB,
-		Created: tp.Created, BootSeconds: tp.BootSeconds, Dir: tp.Dir}
+		Created: tp.Created, BootSeconds: tp.BootSeconds, Dir: tp.Dir, Init: tp.Init}
 }

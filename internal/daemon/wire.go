@@ -65,7 +65,7 @@ func parseSize(flag, s string) (int64, error) {
 // checks the whole request once.
 func createRequest(req api.CreateVM) vm.CreateRequest {
 	return vm.CreateRequest{Name: req.Name, Image: req.Image, VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB, DiskSize: req.DiskSize,
-		RootSize: req.RootSize, NAT: req.NAT, NoStart: req.NoStart, Cold: req.Cold, GitName: req.GitName, GitEmail: req.GitEmail, Remove: req.Remove}
+		RootSize: req.RootSize, NAT: req.NAT, NoStart: req.NoStart, Cold: req.Cold, GitName: req.GitName, GitEmail: req.GitEmail, Remove: req.Remove, Init: req.Init}
 }
 
 func setRequest(req api.SetVM) vm.SetRequest {
@@ -86,6 +86,7 @@ func vmAPI(in vm.Info) api.VM {
 		ID: in.ID, Name: in.Name, State: in.State, Image: in.ImageName, IP: in.IP, MAC: in.MAC,
 		VCPUs: in.VCPUs, MemoryMiB: in.MemoryMiB, DiskBytes: in.DiskBytes, NAT: in.NAT,
 		Backend: in.Backend, Accel: in.Accel, PID: in.PID, Tap: in.Tap, CreatedAt: in.CreatedAt, Dir: in.Dir,
+		Init: in.Init,
 	}
 }
 

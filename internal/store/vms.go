@@ -37,13 +37,16 @@ type VM struct {
 	RootFormat string
 	// OwnerUID is the uid of the user who created the VM (0, root, for
 	// VMs made before owners were recorded).
-	OwnerUID  int
+	OwnerUID int
+	// Init is the init the VM boots when not its image's: "agent" or
+	// "systemd"; empty for the image's.
+	Init      string
 	State     string // one of VMStateCreated, VMStateRunning, VMStateStopped
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
 
-const vmCols = "id, name, image_id, vcpus, memory_mib, disk_bytes, nat, ip, mac, backend, guest_cid, state, created_at, updated_at, root_disk, root_format, owner_uid"
+const vmCols = "id, name, image_id, vcpus, memory_mib, disk_bytes, nat, ip, mac, backend, guest_cid, state, created_at, updated_at, root_disk, root_format, owner_uid, init"
 
 func validState(s string) bool {
 	return s == VMStateCreated || s == VMStateRunning || s == VMStateStopped
@@ -86,10 +89,10 @@ func (s *Store) CreateVM(ctx context.Context, vm VM) (VM, error) {
 		cid = sql.NullInt64{Int64: int64(vm.GuestCID), Valid: true}
 	}
 	_, err := s.db.ExecContext(ctx,
-		"INSERT INTO vms("+vmCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		"INSERT INTO vms("+vmCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		vm.ID, vm.Name, vm.ImageID, vm.VCPUs, vm.MemoryMiB, vm.DiskBytes, boolInt(vm.NAT),
 		nullString(vm.IP), nullString(vm.MAC), vm.Backend, cid, vm.State,
-		formatTime(vm.CreatedAt), formatTime(vm.UpdatedAt), vm.RootDisk, vm.RootFormat, vm.OwnerUID)
+		formatTime(vm.CreatedAt), formatTime(vm.UpdatedAt), vm.RootDisk, vm.RootFormat, vm.OwnerUID, vm.Init)
 	if err != nil {
 		switch {
 		case isUnique(err):
@@ -205,7 +208,7 @@ func scanVM(r scanner) (VM, error) {
 		created, updated string
 	)
 	if err := r.Scan(&vm.ID, &vm.Name, &vm.ImageID, &vm.VCPUs, &vm.MemoryMiB, &vm.DiskBytes, &nat,
-		&ip, &mac, &vm.Backend, &cid, &vm.State, &created, &updated, &vm.RootDisk, &vm.RootFormat, &vm.OwnerUID); err != nil {
+		&ip, &mac, &vm.Backend, &cid, &vm.State, &created, &updated, &vm.RootDisk, &vm.RootFormat, &vm.OwnerUID, &vm.Init); err != nil {
 		return VM{}, err
 	}
 	vm.NAT = nat != 0

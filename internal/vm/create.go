@@ -47,6 +47,9 @@ type CreateRequest struct {
 	// failed boot, and the daemon deletes it when the request ends (see
 	// HoldRemove) or, after a crash, when it starts again.
 	Remove bool
+	// Init is what the VM boots as PID 1: InitImage (the image's choice),
+	// InitAgent or InitSystemd.
+	Init string
 
 	checked        bool // Check passed and filled in the defaults
 	vcpusDefaulted bool // VCPUs is the default, which the backend may fit
@@ -112,6 +115,9 @@ func (s *Service) Check(ctx context.Context, req *CreateRequest) error {
 	if err := s.validate(req); err != nil {
 		return err
 	}
+	if err := validInit(req.Init); err != nil {
+		return err
+	}
 	if req.Name != "" {
 		if _, err := s.Store.GetVM(ctx, req.Name); err == nil {
 			return fmt.Errorf("VM name %q: %w; pick another --name or delete the old VM", req.Name, store.ErrAlreadyExists)
@@ -137,6 +143,9 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func
 	}
 	img, err := s.Images.Ensure(ctx, req.Image, p)
 	if err != nil {
+		return Info{}, err
+	}
+	if err := checkInit(ctx, img, req.Init); err != nil {
 		return Info{}, err
 	}
 	s.fitVCPUs(ctx, &req, rd, img.Kernel)
@@ -290,6 +299,7 @@ func (s *Service) allocate(ctx context.Context, id string, req CreateRequest, im
 		ID: id, Name: name, ImageID: img.ID, VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB,
 		DiskBytes: req.DiskBytes, NAT: s.NATDefault, IP: ip.String(), MAC: s.Net.MACFor(ip),
 		Backend: s.Backend, GuestCID: cid, State: store.VMStateCreated, OwnerUID: access.Owner(ctx),
+		Init: req.Init,
 	}
 	if req.NAT != nil {
 		rec.NAT = *req.NAT

@@ -54,7 +54,7 @@ func (s *Service) templateMachine(ctx context.Context, b vmm.VMM, img image.Reso
 		}
 	}
 	return vmm.Config{
-		Kernel: kernel, Initrd: img.Kernel.Initrd, Cmdline: templateCmdline(img.Image.Init) + s.Guest.authKeyArg(),
+		Kernel: kernel, Initrd: img.Kernel.Initrd, Cmdline: templateCmdline(bootInit(img, shape.Init)) + s.Guest.authKeyArg(),
 		Disks: []vmm.Disk{{Path: img.Image.Rootfs, Format: "raw"}, {Format: "raw"}},
 		// A template has the agent's SSH channel where the backend offers
 		// one (the path is per VM; the port is part of the machine).
@@ -70,7 +70,7 @@ func (s *Service) templateFor(ctx context.Context, v store.VM, img image.Resolve
 	if !ok {
 		return Template{}, false
 	}
-	m, err := s.templateMachine(ctx, s.Backends[v.Backend], img, TemplateShape{VCPUs: v.VCPUs, MemoryMiB: v.MemoryMiB, RootBytes: room})
+	m, err := s.templateMachine(ctx, s.Backends[v.Backend], img, TemplateShape{VCPUs: v.VCPUs, MemoryMiB: v.MemoryMiB, RootBytes: room, Init: v.Init})
 	if err != nil {
 		return Template{}, false
 	}

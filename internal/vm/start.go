@@ -72,8 +72,8 @@ func (s *Service) plan(ctx context.Context, v store.VM, b vmm.VMM) (bootPlan, er
 		return bootPlan{}, err
 	}
 	cmdline := kernelCmdline(v, netip.PrefixFrom(ip, s.Net.Pool.Prefix().Bits()), s.Net.Pool.Gateway())
-	if img.Image.Init != "" {
-		cmdline += " init=" + img.Image.Init
+	if init := bootInit(img, v.Init); init != "" {
+		cmdline += " init=" + init
 	}
 	cmdline += s.Guest.authKeyArg()
 	cfg := vmm.Config{

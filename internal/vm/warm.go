@@ -25,6 +25,9 @@ type TemplateShape struct {
 	// RootBytes is the room on / its root disk was made with; a clone
 	// inherits it.
 	RootBytes int64 `json:",omitempty"`
+	// Init is the VM's init choice (InitAgent, InitSystemd; "" for the
+	// image's).
+	Init string `json:",omitempty"`
 }
 
 // templateParams are added to a template's kernel command line. The

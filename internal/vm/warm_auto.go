@@ -26,7 +26,7 @@ func (s *Service) autoWarm(ctx context.Context, v store.VM, img image.Resolved, 
 	if _, busy := s.warming.LoadOrStore(job, true); busy {
 		return
 	}
-	req := WarmRequest{Image: img.Image.Name, VCPUs: v.VCPUs, MemoryMiB: v.MemoryMiB}
+	req := WarmRequest{Image: img.Image.Name, VCPUs: v.VCPUs, MemoryMiB: v.MemoryMiB, Init: v.Init}
 	s.runs.spawn(func(ctx context.Context) {
 		defer s.warming.Delete(job)
 		tp, err := s.Warm(ctx, req, nil)

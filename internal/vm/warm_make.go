@@ -25,13 +25,14 @@ type WarmRequest struct {
 	Image     string
 	VCPUs     int
 	MemoryMiB int
+	Init      string // InitAgent, InitSystemd; "" for the image's
 }
 
 // templateShape is the shape of req with the defaults a VM created without
 // them gets (the vCPUs fitted to the backend as create fits them), and the
 // default room on /: templates are made with that room only.
 func (s *Service) templateShape(ctx context.Context, req WarmRequest, b vmm.VMM, img image.Resolved) TemplateShape {
-	shape := TemplateShape{VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB, RootBytes: s.Defaults.RootBytes}
+	shape := TemplateShape{VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB, RootBytes: s.Defaults.RootBytes, Init: req.Init}
 	if shape.VCPUs == 0 {
 		cr := CreateRequest{VCPUs: s.Defaults.VCPUs, vcpusDefaulted: true}
 		s.fitVCPUs(ctx, &cr, b, img.Kernel)
@@ -54,8 +55,14 @@ func (s *Service) Warm(ctx context.Context, req WarmRequest, p progress.Func) (T
 	if req.Image == "" {
 		req.Image = s.DefaultImage
 	}
+	if err := validInit(req.Init); err != nil {
+		return Template{}, err
+	}
 	img, err := s.Images.Ensure(ctx, req.Image, p)
 	if err != nil {
+		return Template{}, err
+	}
+	if err := checkInit(ctx, img, req.Init); err != nil {
 		return Template{}, err
 	}
 	shape := s.templateShape(ctx, req, b, img)
