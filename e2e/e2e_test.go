@@ -229,7 +229,7 @@ func (e *env) ensureImage() {
 func (e *env) recipeStamp() string {
 	h := sha256.New()
 	root := repoRoot(e.t)
-	for _, dir := range []string{"cmd/banger-agent", "internal/agent", "internal/guestinit", "internal/guestnet", "internal/guestssh", "internal/image/golden", "internal/rootfs"} {
+	for _, dir := range recipeDirs(e.t, root) {
 		_ = filepath.WalkDir(filepath.Join(root, dir), func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.go") {
 				return err
@@ -244,6 +244,25 @@ func (e *env) recipeStamp() string {
 		})
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// recipeDirs are the source dirs an image build depends on: every banger
+// package the agent is built from (it is installed in the image and is
+// its initramfs), the image builder and the rootfs customisation.
+func recipeDirs(t *testing.T, root string) []string {
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "./cmd/banger-agent")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list the agent's packages: %v", err)
+	}
+	dirs := []string{"internal/image/golden", "internal/rootfs"}
+	for _, p := range strings.Fields(string(out)) {
+		if rel, ok := strings.CutPrefix(p, "banger/"); ok {
+			dirs = append(dirs, rel)
+		}
+	}
+	return dirs
 }
 
 func (e *env) bangerHost(args ...string) {
