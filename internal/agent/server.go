@@ -112,10 +112,25 @@ func (s *Server) ServeConn(ctx context.Context, rw io.ReadWriter) error {
 	return err
 }
 
+// EOF on a serial port (no host connected) is read again after a pause
+// that starts at eofMin and doubles up to eofMax, and starts over after
+// each request: a host that connects soon after the last one left (the
+// next request of a burst; a clone restored from a snapshot taken just
+// after a request) is answered within milliseconds, while an idle guest
+// wakes five times a second.
+const (
+	eofMin = 5 * time.Millisecond
+	eofMax = 200 * time.Millisecond
+)
+
 func (s *Server) serve(ctx context.Context, rw io.ReadWriter, retryEOF bool) error {
 	r := bufio.NewReader(rw)
+	pause := eofMin
 	for ctx.Err() == nil {
 		line, err := r.ReadBytes('\n')
+		if len(line) > 0 {
+			pause = eofMin
+		}
 		if len(line) > 0 && line[len(line)-1] == '\n' {
 			resp := s.handle(line)
 			b, _ := json.Marshal(resp)
@@ -129,8 +144,9 @@ func (s *Server) serve(ctx context.Context, rw io.ReadWriter, retryEOF bool) err
 			}
 			select {
 			case <-ctx.Done():
-			case <-time.After(200 * time.Millisecond):
+			case <-time.After(pause):
 			}
+			pause = min(2*pause, eofMax)
 			continue
 		}
 		if err != nil {

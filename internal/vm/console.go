@@ -119,6 +119,17 @@ func (c *console) drain() {
 // left in the pipe. Safe on nil and more than once.
 func (c *console) stop() { c.end(100 * time.Millisecond) }
 
+// pending is how many bytes wait in the pipe (FIONREAD, alias TIOCINQ).
+func (c *console) pending() int {
+	rc, err := c.f.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	_ = rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.TIOCINQ) })
+	return n
+}
+
 // detach ends the drain at once, the VM still running (the daemon is
 // closing; the next one adopts the pipe).
 func (c *console) detach() { c.end(0) }
@@ -129,7 +140,13 @@ func (c *console) end(linger time.Duration) {
 	}
 	c.once.Do(func() {
 		if linger > 0 {
-			_ = c.f.SetReadDeadline(time.Now().Add(linger))
+			// What the process wrote before it went is in the pipe: wait
+			// (up to linger) until the drain has taken it, then end it.
+			deadline := time.Now().Add(linger)
+			for c.pending() > 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			_ = c.f.SetReadDeadline(time.Now())
 		} else {
 			_ = c.f.Close()
 		}

@@ -162,7 +162,13 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func
 	if req.NoStart {
 		return s.reload(ctx, rec.ID)
 	}
-	in, err := s.startNamed(ctx, rec.ID, p, GitIdentity{Name: req.GitName, Email: req.GitEmail})
+	// The work disk holds the git identity already; only [[file_sync]]
+	// (which may bring a ~/.gitconfig of its own) needs it set again.
+	var git GitIdentity
+	if len(s.Guest.FileSync) > 0 {
+		git = GitIdentity{Name: req.GitName, Email: req.GitEmail}
+	}
+	in, err := s.startNamed(ctx, rec.ID, p, git)
 	if err != nil && req.Remove {
 		if derr := s.Delete(context.WithoutCancel(ctx), rec.ID); derr != nil {
 			s.Log.WarnContext(ctx, "delete --rm VM after a failed start", "vm", rec.Name, "err", derr)
@@ -202,7 +208,8 @@ func (s *Service) record(ctx context.Context, req CreateRequest, img image.Resol
 // that fails nothing of the VM remains.
 func (s *Service) finishCreate(ctx context.Context, rec store.VM, img image.Resolved, rd vmm.RootDisker, req CreateRequest, p progress.Func) error {
 	defer s.doneCreating(rec.ID)
-	err := s.makeDisks(ctx, rec, img, rd, req.RootBytes, req.Cold, p)
+	git := GitIdentity{Name: req.GitName, Email: req.GitEmail}
+	err := s.makeDisks(ctx, rec, img, rd, req.RootBytes, req.Cold, git, p)
 	if err == nil {
 		s.Crash.At(crashpoint.CreateWorkDisk)
 		err = writeIntent(s.vmDir(rec.ID), intent{Remove: req.Remove})
@@ -314,7 +321,7 @@ func (s *Service) allocate(ctx context.Context, id string, req CreateRequest, im
 // makeDisks has the backend make the root disk, with room bytes of room
 // on / (or clones a template's), records it, and makes the work disk,
 // seeded with the daemon's SSH key.
-func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved, rd vmm.RootDisker, room int64, cold bool, p progress.Func) error {
+func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved, rd vmm.RootDisker, room int64, cold bool, git GitIdentity, p progress.Func) error {
 	dir := s.vmDir(v.ID)
 	root, err := s.makeRootDisk(ctx, v, img, rd, room, cold, p)
 	if err != nil {
@@ -324,15 +331,15 @@ func (s *Service) makeDisks(ctx context.Context, v store.VM, img image.Resolved,
 	if err := s.recordRootDisk(ctx, v.ID, root); err != nil {
 		return err
 	}
-	return s.makeWorkDisk(ctx, filepath.Join(dir, "work.ext4"), v.DiskBytes, v.ID)
+	return s.makeWorkDisk(ctx, filepath.Join(dir, "work.ext4"), v.DiskBytes, v.ID, git)
 }
 
 // makeWorkDisk makes a work disk of size bytes at path, seeded with the
-// daemon's SSH key. For a VM (vmID not empty) it also holds the VM's own
-// SSH host key, made here and pinned before the VM first boots: the agent
-// serves it, and an image's sshd gets it too, so no key is made in the
-// guest and none is learned from it.
-func (s *Service) makeWorkDisk(ctx context.Context, path string, size int64, vmID string) error {
+// daemon's SSH key and git's identity (~/.gitconfig). For a VM (vmID not
+// empty) it also holds the VM's own SSH host key, made here and pinned
+// before the VM first boots: the agent serves it, and an image's sshd gets
+// it too, so no key is made in the guest and none is learned from it.
+func (s *Service) makeWorkDisk(ctx context.Context, path string, size int64, vmID string, git GitIdentity) error {
 	_, authorized, err := sshkey.Ensure(s.Guest.KeyPath)
 	if err != nil {
 		return err
@@ -348,6 +355,11 @@ func (s *Service) makeWorkDisk(ctx context.Context, path string, size int64, vmI
 	if vmID != "" {
 		if err := s.Guest.seedHostKey(seed, vmID); err != nil {
 			return err
+		}
+	}
+	if git.Name != "" || git.Email != "" {
+		if err := os.WriteFile(filepath.Join(seed, ".gitconfig"), []byte(gitConfigFile(git)), 0o644); err != nil {
+			return fmt.Errorf("seed the git identity: %w", err)
 		}
 	}
 	return s.Disks.WorkDisk(ctx, path, size, seed, "banger-work")

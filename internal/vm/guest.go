@@ -90,6 +90,12 @@ func (g *Guest) waitReady(ctx context.Context, v guestVM, exited <-chan struct{}
 		return nil, g.waitSSH(ctx, v, exited, p, git)
 	}
 	link := g.newLink(v)
+	if h.Work && len(g.FileSync) == 0 && git.Name == "" && git.Email == "" {
+		// Nothing to do in the guest first: ready is the hello. The link
+		// is dialled now, in the background, for the first session.
+		go func() { _, _ = link.get(context.WithoutCancel(ctx)) }()
+		return link, nil
+	}
 	c, err := g.waitLink(ctx, v, link, exited)
 	if err == nil && !h.Work { // an agent under systemd may answer before the mount
 		err = g.waitWorkDisk(ctx, c, exited)

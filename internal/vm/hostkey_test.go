@@ -42,3 +42,18 @@ func TestHostKeyMadeAndPinnedBeforeBoot(t *testing.T) {
 		t.Error("two VMs got the same host key")
 	}
 }
+
+// TestGitIdentitySeeded: the host user's git identity is written onto the
+// new VM's work disk, so the guest needs no command run for it.
+func TestGitIdentitySeeded(t *testing.T) {
+	e := vmtest.New(t)
+	v := create(t, e, vm.CreateRequest{Name: "dev", GitName: "Dev Eloper", GitEmail: "dev@example.com", NoStart: true})
+	got := e.Disks.SeedGitConfigs[filepath.Join(e.VMDir(v.ID), "work.ext4")]
+	if got != "[user]\n\tname = \"Dev Eloper\"\n\temail = \"dev@example.com\"\n" {
+		t.Errorf("seeded .gitconfig %q", got)
+	}
+	plain := create(t, e, vm.CreateRequest{Name: "plain", NoStart: true})
+	if got, ok := e.Disks.SeedGitConfigs[filepath.Join(e.VMDir(plain.ID), "work.ext4")]; ok {
+		t.Errorf("a VM without a git identity got a .gitconfig: %q", got)
+	}
+}

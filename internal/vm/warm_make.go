@@ -111,7 +111,7 @@ func (s *Service) makeTemplate(ctx context.Context, b vmm.VMM, sn vmm.Snapshotte
 		return err
 	}
 	work := vmm.Disk{Path: filepath.Join(tp.Dir, "work.ext4"), Format: "raw"}
-	if err := s.makeWorkDisk(ctx, work.Path, templateWorkBytes, ""); err != nil {
+	if err := s.makeWorkDisk(ctx, work.Path, templateWorkBytes, "", GitIdentity{}); err != nil {
 		return err
 	}
 	tp.Disks = []vmm.Disk{root, work}
@@ -155,20 +155,28 @@ func (s *Service) bootAndSave(ctx context.Context, b vmm.VMM, sn vmm.Snapshotter
 	bctx, cancel := context.WithTimeout(ctx, s.Guest.bootTimeout())
 	defer cancel()
 	_, err = s.Guest.waitHello(bctx, gv, exited)
+	var saveErr error
 	if err == nil {
+		// The save happens with the host still connected to the agent's
+		// port: the guest is then waiting for a request, not pausing
+		// between reads of a port nobody is connected to, so a clone
+		// answers its first request at once.
 		err = s.Guest.withAgent(bctx, gv, agent.MethodSettle, func(c *agent.Client) error {
-			_, err := c.Settle(bctx)
-			return err
+			if _, err := c.Settle(bctx); err != nil {
+				return err
+			}
+			tp.BootSeconds = time.Since(started).Seconds()
+			p.Msg("snapshot", fmt.Sprintf("guest settled after %.1fs; saving", tp.BootSeconds))
+			saveErr = sn.Snapshot(ctx, h, tp.Dir)
+			return nil
 		})
 	}
 	if err != nil {
 		_ = b.Kill(context.WithoutCancel(ctx), h)
 		return fmt.Errorf("template guest did not settle: %w; its console is %s", err, cfg.ConsoleLog)
 	}
-	tp.BootSeconds = time.Since(started).Seconds()
-	p.Msg("snapshot", fmt.Sprintf("guest settled after %.1fs; saving", tp.BootSeconds))
-	if err := sn.Snapshot(ctx, h, tp.Dir); err != nil {
-		return err
+	if saveErr != nil {
+		return saveErr
 	}
 	tp.Created = time.Now().UTC()
 	return nil

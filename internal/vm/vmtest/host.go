@@ -205,11 +205,13 @@ type Disks struct {
 	SeedLabels map[string]string
 	// SeedHostKeys: work disk path -> the seeded SSH host key file.
 	SeedHostKeys map[string][]byte
+	// SeedGitConfigs: work disk path -> the seeded ~/.gitconfig.
+	SeedGitConfigs map[string]string
 }
 
 // NewDisks returns fake disks.
 func NewDisks() *Disks {
-	return &Disks{WorkSizes: map[string]int64{}, SeedKeys: map[string]string{}, SeedLabels: map[string]string{}, SeedHostKeys: map[string][]byte{}}
+	return &Disks{WorkSizes: map[string]int64{}, SeedKeys: map[string]string{}, SeedLabels: map[string]string{}, SeedHostKeys: map[string][]byte{}, SeedGitConfigs: map[string]string{}}
 }
 
 // WorkDisk implements vm.Disks.
@@ -228,6 +230,9 @@ func (d *Disks) WorkDisk(_ context.Context, path string, size int64, seed, label
 	d.SeedLabels[path] = label
 	if b, err := os.ReadFile(filepath.Join(seed, ".banger", "ssh_host_ed25519_key")); err == nil {
 		d.SeedHostKeys[path] = b
+	}
+	if b, err := os.ReadFile(filepath.Join(seed, ".gitconfig")); err == nil {
+		d.SeedGitConfigs[path] = string(b)
 	}
 	return os.WriteFile(path, nil, 0o600)
 }

@@ -138,7 +138,7 @@ func (q *QEMU) start(ctx context.Context, cfg vmm.Config, extra []string) (vmm.H
 		VM: cfg.ID, Argv: q.argv(cfg, extra), Dir: cfg.Dir,
 		LogPath: filepath.Join(cfg.Dir, logFileName), LogName: "qemu.log",
 		Ready: func(ctx context.Context) error { return qmpReady(ctx, qmpPath) },
-		Every: 50 * time.Millisecond, Timeout: q.startTimeout, What: "its QMP socket",
+		Every: 10 * time.Millisecond, Timeout: q.startTimeout, What: "its QMP socket",
 	})
 	if err != nil {
 		vmm.RemoveFiles(append(sockets, filepath.Join(cfg.Dir, pidFileName), filepath.Join(cfg.Dir, socketsFileName))...)
