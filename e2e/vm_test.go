@@ -170,11 +170,13 @@ func availGiB(t *testing.T, out string) int {
 // and pinned before the first boot.
 func checkSystemdWithHostsKey(t *testing.T, e *env, name string) {
 	t.Helper()
-	out := e.ok("vm", "exec", name, "--", "sh", "-c", "cat /proc/1/comm; systemctl is-active ssh.service; cut -d' ' -f2 /etc/ssh/ssh_host_ed25519_key.pub")
-	f := strings.Fields(out)
-	if len(f) != 3 || f[0] != "systemd" || f[1] != "active" {
-		t.Fatalf("PID 1, sshd, sshd key = %q; want systemd, active and a key", out)
-	}
+	// Ready is the agent's hello, which comes before sshd has started.
+	var f []string
+	waitFor(t, time.Minute, "systemd as PID 1 with sshd active", func() (bool, string) {
+		out := e.ok("vm", "exec", name, "--", "sh", "-c", "cat /proc/1/comm; systemctl is-active ssh.service; cut -d' ' -f2 /etc/ssh/ssh_host_ed25519_key.pub")
+		f = strings.Fields(out)
+		return len(f) == 3 && f[0] == "systemd" && f[1] == "active", out
+	})
 	known, err := os.ReadFile(filepath.Join(e.state, "ssh", "known_hosts"))
 	if err != nil {
 		t.Fatal(err)
