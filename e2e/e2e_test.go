@@ -449,8 +449,12 @@ func (e *env) nftRules() string {
 
 // idFromLog finds the id of the VM named name in the daemon log.
 func (e *env) idFromLog(name string) string {
+	// The log is shared by every run of the tests: the newest VM of the
+	// name is this run's.
 	b, _ := os.ReadFile(filepath.Join(e.state, "bangerd.log"))
-	for _, line := range strings.Split(string(b), "\n") {
+	lines := strings.Split(string(b), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		line := lines[i]
 		if strings.Contains(line, "msg=\"vm created\"") && strings.Contains(line, "vm="+name+" ") {
 			for _, f := range strings.Fields(line) {
 				if strings.HasPrefix(f, "id=") {
