@@ -5,7 +5,7 @@
 GO        ?= go
 BIN       := build/bin
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X banger/internal/daemon.Version=$(VERSION)
+LDFLAGS   := -s -w -X banger/internal/daemon.Version=$(VERSION) -X banger/internal/buildinfo.Version=$(VERSION)
 ARGS      ?=
 FUZZTIME  ?= 30s
 FUZZMIN   ?= 100x
