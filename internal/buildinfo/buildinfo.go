@@ -9,8 +9,13 @@ import (
 	"runtime/debug"
 )
 
-// Version is set at build time (the Makefile passes `git describe`).
-var Version = "dev"
+// Version and Commit are set at build time: the Makefile passes `git
+// describe` and `git rev-parse HEAD` (builds with -buildvcs=false record
+// no revision of their own).
+var (
+	Version = "dev"
+	Commit  = ""
+)
 
 // Info describes one build.
 type Info struct {
@@ -27,12 +32,13 @@ type Info struct {
 // recorded, if any).
 func Read(version string) Info {
 	bi, _ := debug.ReadBuildInfo() // nil when the binary carries none
-	return fromBuild(version, bi)
+	return fromBuild(version, Commit, bi)
 }
 
-// fromBuild describes the build bi (nil: unknown) of version.
-func fromBuild(version string, bi *debug.BuildInfo) Info {
-	info := Info{Version: version, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+// fromBuild describes the build bi (nil: unknown) of version, from
+// commit unless bi records its revision.
+func fromBuild(version, commit string, bi *debug.BuildInfo) Info {
+	info := Info{Version: version, Commit: commit, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
 	if bi == nil {
 		if info.Version == "" {
 			info.Version = "dev"
