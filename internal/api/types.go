@@ -57,6 +57,14 @@ type Ping struct {
 	Version string `json:"version"`
 	PID     int    `json:"pid"`
 	Socket  string `json:"socket"`
+	// The daemon's build, for `banger version`. Daemons older than these
+	// fields leave them out.
+	APIVersion string `json:"api_version,omitempty"` // Version, e.g. "v1"
+	Commit     string `json:"commit,omitempty"`      // the VCS revision it was built from
+	Modified   bool   `json:"modified,omitempty"`    // built from a work tree with uncommitted changes
+	GoVersion  string `json:"go_version,omitempty"`
+	OS         string `json:"os,omitempty"`
+	Arch       string `json:"arch,omitempty"`
 }
 
 // VM is a VM as the API shows it: the durable record plus live state.

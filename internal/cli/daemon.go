@@ -106,10 +106,7 @@ func (a *app) daemonCmd() *cobra.Command {
 		Short: "Stop bangerd; running VMs keep running and are found again at the next start",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := a.loadConfig(); err != nil {
-				return err
-			}
-			c, err := newClient(a.cfg.SocketPath())
+			c, err := a.runningClient()
 			if err != nil {
 				return err
 			}
@@ -139,10 +136,7 @@ func (a *app) daemonCmd() *cobra.Command {
 		Short: "Say whether bangerd runs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := a.loadConfig(); err != nil {
-				return err
-			}
-			c, err := newClient(a.cfg.SocketPath())
+			c, err := a.runningClient()
 			if err != nil {
 				return err
 			}

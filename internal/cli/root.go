@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"banger/internal/api"
+	"banger/internal/buildinfo"
 	"banger/internal/config"
 	"banger/internal/termtext"
 	"banger/internal/vmm"
@@ -111,5 +112,10 @@ func (a *app) rootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "config file (default $BANGER_CONFIG, /etc/banger/config.toml as root, else ~/.config/banger/config.toml)")
 	root.AddCommand(a.vmCmd(), a.imageCmd(), a.kernelCmd(), a.daemonCmd(), a.doctorCmd(), a.sshConfigCmd())
+	root.AddCommand(a.versionCmd())
+	root.Version = buildinfo.Read(buildinfo.Version).Version // --version; `banger version` says more
+	root.SetOut(a.stdout)                                    // help and shell completion
+	root.SetErr(a.stderr)
+	a.addCompletions(root)
 	return root
 }
