@@ -43,6 +43,7 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.nat, "nat", false, "give the VM outbound network access through NAT (default: nat_default from the config)")
 	cmd.Flags().BoolVar(&f.cold, "cold", false, "boot the VM even when a snapshot of its image could be restored (see `banger image warm`)")
 	cmd.Flags().StringVar(&f.init, "init", "", "what the VM boots as PID 1: agent (banger-agent: fast, no services) or systemd (the image's own init, with its services) (default: the image's choice; banger's image boots the agent)")
+	_ = cmd.RegisterFlagCompletionFunc("init", cobra.FixedCompletions([]string{"agent\tbanger-agent as PID 1", "systemd\tthe image's own init"}, cobra.ShellCompDirectiveNoFileComp))
 	cmd.PreRun = func(cmd *cobra.Command, _ []string) { f.natSet = cmd.Flags().Changed("nat") }
 }
 
