@@ -1,0 +1,136 @@
+package vm
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"banger/internal/store"
+)
+
+// MaxLifetime bounds --auto-stop and --ttl (ten years), far from where a
+// time.Duration overflows.
+const MaxLifetime = 10 * 365 * 24 * time.Hour
+
+// ParseLifetime parses a duration a user gives for flag (--auto-stop,
+// --ttl, auto_stop_stale_after): a Go duration of at least a second, or
+// "0" / "off" for none (0). An empty string is 0 too.
+func ParseLifetime(flag, s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "0" || strings.EqualFold(s, "off") {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < time.Second || d > MaxLifetime {
+		return 0, fmt.Errorf("%s %q: use a duration from 1s to %s such as 30m or 2h, or off", flag, s, MaxLifetime)
+	}
+	return d, nil
+}
+
+// lifetimeOf is the lifetime a create request asks for, its expiry
+// counted from now: AutoStop "" follows the daemon's default.
+func lifetimeOf(req CreateRequest, now time.Time) (store.Lifetime, error) {
+	l := store.Lifetime{AutoStop: store.AutoStopDefault}
+	if req.AutoStop != "" {
+		d, err := ParseLifetime("--auto-stop", req.AutoStop)
+		if err != nil {
+			return l, badRequest("%v", err)
+		}
+		l.AutoStop = d
+	}
+	ttl, err := ParseLifetime("--ttl", req.TTL)
+	if err != nil {
+		return l, badRequest("%v", err)
+	}
+	if ttl > 0 {
+		l.ExpiresAt = now.Add(ttl).UTC()
+	}
+	return l, nil
+}
+
+// recordLifetime writes the lifetime req asks for into the row of the
+// VM being created, rec.
+func (s *Service) recordLifetime(ctx context.Context, rec store.VM, req CreateRequest) error {
+	l, err := lifetimeOf(req, s.Lifetimes.now())
+	if err != nil {
+		return err
+	}
+	if l.AutoStop != store.AutoStopDefault {
+		if err := s.Store.SetVMAutoStop(ctx, rec.ID, l.AutoStop); err != nil {
+			return err
+		}
+	}
+	if !l.ExpiresAt.IsZero() {
+		return s.Store.SetVMExpiry(ctx, rec.ID, l.ExpiresAt)
+	}
+	return nil
+}
+
+// setLifetime applies a SetRequest's --ttl and --auto-stop to v: a TTL
+// counts from now ("off" removes it).
+func (s *Service) setLifetime(ctx context.Context, v store.VM, req SetRequest) error {
+	if req.AutoStop != nil {
+		d, err := ParseLifetime("--auto-stop", *req.AutoStop)
+		if err != nil {
+			return badRequest("%v", err)
+		}
+		if err := s.Store.SetVMAutoStop(ctx, v.ID, d); err != nil {
+			return err
+		}
+	}
+	if req.TTL == nil {
+		return nil
+	}
+	ttl, err := ParseLifetime("--ttl", *req.TTL)
+	if err != nil {
+		return badRequest("%v", err)
+	}
+	var at time.Time
+	if ttl > 0 {
+		at = s.Lifetimes.now().Add(ttl).UTC()
+	}
+	s.Log.InfoContext(ctx, "vm time to live set", "vm", v.Name, "ttl", ttl, "expires_at", at)
+	return s.Store.SetVMExpiry(ctx, v.ID, at)
+}
+
+// checkLifetime validates a SetRequest's lifetime fields before anything
+// changes.
+func (req SetRequest) checkLifetime() error {
+	for _, f := range []struct {
+		flag string
+		v    *string
+	}{{"--auto-stop", req.AutoStop}, {"--ttl", req.TTL}} {
+		if f.v == nil {
+			continue
+		}
+		if _, err := ParseLifetime(f.flag, *f.v); err != nil {
+			return badRequest("%v", err)
+		}
+	}
+	return nil
+}
+
+// autoStopOf is how long a VM with lifetime l may stay idle; 0 never.
+func (s *Service) autoStopOf(l store.Lifetime) time.Duration {
+	if l.AutoStop == store.AutoStopDefault {
+		return s.Lifetimes.AutoStop
+	}
+	return l.AutoStop
+}
+
+// lifetimeInfo fills in in's lifetime: its settings, and for a running VM
+// since when it has been idle.
+func (s *Service) lifetimeInfo(ctx context.Context, in *Info) {
+	l, err := s.Store.VMLifetime(ctx, in.ID)
+	if err != nil {
+		return
+	}
+	in.AutoStop = s.autoStopOf(l)
+	in.ExpiresAt = l.ExpiresAt
+	if in.Running {
+		in.IdleSince = s.idle.since(in.ID)
+	} else if in.State == store.VMStateStopped {
+		in.StoppedReason = l.StoppedReason
+	}
+}
