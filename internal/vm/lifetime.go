@@ -2,44 +2,24 @@ package vm
 
 import (
 	"context"
-	"fmt"
-	"strings"
 	"time"
 
 	"banger/internal/store"
+	"banger/internal/units"
 )
-
-// MaxLifetime bounds --auto-stop and --ttl (ten years), far from where a
-// time.Duration overflows.
-const MaxLifetime = 10 * 365 * 24 * time.Hour
-
-// ParseLifetime parses a duration a user gives for flag (--auto-stop,
-// --ttl, auto_stop_stale_after): a Go duration of at least a second, or
-// "0" / "off" for none (0). An empty string is 0 too.
-func ParseLifetime(flag, s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if s == "" || s == "0" || strings.EqualFold(s, "off") {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < time.Second || d > MaxLifetime {
-		return 0, fmt.Errorf("%s %q: use a duration from 1s to %s such as 30m or 2h, or off", flag, s, MaxLifetime)
-	}
-	return d, nil
-}
 
 // lifetimeOf is the lifetime a create request asks for, its expiry
 // counted from now: AutoStop "" follows the daemon's default.
 func lifetimeOf(req CreateRequest, now time.Time) (store.Lifetime, error) {
 	l := store.Lifetime{AutoStop: store.AutoStopDefault}
 	if req.AutoStop != "" {
-		d, err := ParseLifetime("--auto-stop", req.AutoStop)
+		d, err := units.ParseLifetime("--auto-stop", req.AutoStop)
 		if err != nil {
 			return l, badRequest("%v", err)
 		}
 		l.AutoStop = d
 	}
-	ttl, err := ParseLifetime("--ttl", req.TTL)
+	ttl, err := units.ParseLifetime("--ttl", req.TTL)
 	if err != nil {
 		return l, badRequest("%v", err)
 	}
@@ -71,7 +51,7 @@ func (s *Service) recordLifetime(ctx context.Context, rec store.VM, req CreateRe
 // counts from now ("off" removes it).
 func (s *Service) setLifetime(ctx context.Context, v store.VM, req SetRequest) error {
 	if req.AutoStop != nil {
-		d, err := ParseLifetime("--auto-stop", *req.AutoStop)
+		d, err := units.ParseLifetime("--auto-stop", *req.AutoStop)
 		if err != nil {
 			return badRequest("%v", err)
 		}
@@ -82,7 +62,7 @@ func (s *Service) setLifetime(ctx context.Context, v store.VM, req SetRequest) e
 	if req.TTL == nil {
 		return nil
 	}
-	ttl, err := ParseLifetime("--ttl", *req.TTL)
+	ttl, err := units.ParseLifetime("--ttl", *req.TTL)
 	if err != nil {
 		return badRequest("%v", err)
 	}
@@ -104,7 +84,7 @@ func (req SetRequest) checkLifetime() error {
 		if f.v == nil {
 			continue
 		}
-		if _, err := ParseLifetime(f.flag, *f.v); err != nil {
+		if _, err := units.ParseLifetime(f.flag, *f.v); err != nil {
 			return badRequest("%v", err)
 		}
 	}
