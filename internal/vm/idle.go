@@ -60,6 +60,7 @@ func orDefault[T comparable](v, def T) T {
 // service closes: see CheckLifetimes.
 func (s *Service) WatchLifetimes() {
 	every := orDefault(s.Lifetimes.Interval, DefaultCheckInterval)
+	s.Log.Info("watching for idle and expired VMs", "every", every.String(), "auto_stop_stale_after", s.Lifetimes.AutoStop.String())
 	s.runs.spawn(func(ctx context.Context) {
 		t := time.NewTicker(every)
 		defer t.Stop()
