@@ -186,25 +186,17 @@ func TestForwardInUseKeepsVMRunning(t *testing.T) {
 	}
 	checkAt(e, c, 0)
 	conn := dialEcho(t, f.Listen.String())
-	for range 4 {
-		checkAt(e, c, 10*time.Second)
-	}
-	if !mustGet(t, e, "served").Running {
+	if !runningAfter(t, e, c, "served", 4) {
 		t.Fatal("stopped while a connection through its forward is open")
 	}
 	conn.Close()
 	// A connection made and closed between two checks counts too.
 	dialEcho(t, f.Listen.String()).Close()
 	waitClosed(t, e.Service.Forwards, in.ID)
-	checkAt(e, c, 10*time.Second)
-	checkAt(e, c, 10*time.Second)
-	if !mustGet(t, e, "served").Running {
-		t.Fatal("stopped 10s after its forward was last used")
+	if !runningAfter(t, e, c, "served", 1) { // this check sees that connection
+		t.Fatal("stopped although its forward was used since the last check")
 	}
-	checkAt(e, c, 10*time.Second)
-	if mustGet(t, e, "served").Running {
-		t.Error("still running 20s after its forward was last used")
-	}
+	stopsTwoChecksAfter(t, e, c, "served", "its forward was last used")
 }
 
 func TestSessionKeepsVMRunning(t *testing.T) {
@@ -216,21 +208,32 @@ func TestSessionKeepsVMRunning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 4 {
-		checkAt(e, c, 10*time.Second)
-	}
-	if !mustGet(t, e, "shell").Running {
+	if !runningAfter(t, e, c, "shell", 4) {
 		t.Fatal("stopped while a session is open")
 	}
 	conn.Close()
 	conn.Close() // a second close ends no other session
-	checkAt(e, c, 10*time.Second)
-	if !mustGet(t, e, "shell").Running {
-		t.Fatal("stopped 10s after its session ended")
+	stopsTwoChecksAfter(t, e, c, "shell", "its last session ended")
+}
+
+// runningAfter runs n checks 10s apart and says whether VM name still runs.
+func runningAfter(t *testing.T, e *vmtest.Env, c *clock, name string, n int) bool {
+	t.Helper()
+	for range n {
+		checkAt(e, c, 10*time.Second)
 	}
-	checkAt(e, c, 10*time.Second)
-	if mustGet(t, e, "shell").Running {
-		t.Error("still running 20s after its last session ended")
+	return mustGet(t, e, name).Running
+}
+
+// stopsTwoChecksAfter checks that VM name, with --auto-stop 20s and now
+// idle since what, runs at the next check (10s) and stops at the one after.
+func stopsTwoChecksAfter(t *testing.T, e *vmtest.Env, c *clock, name, what string) {
+	t.Helper()
+	if !runningAfter(t, e, c, name, 1) {
+		t.Fatalf("stopped 10s after %s", what)
+	}
+	if runningAfter(t, e, c, name, 1) {
+		t.Errorf("still running 20s after %s", what)
 	}
 }
 
