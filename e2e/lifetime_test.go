@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -20,13 +21,13 @@ func TestIdleVMIsStopped(t *testing.T) {
 	if out := e.ok("vm", "show", "e2e-idle"); !strings.Contains(out, "auto-stop:") {
 		t.Errorf("vm show of a VM with --auto-stop:\n%s", out)
 	}
-	waitFor(t, time.Minute, "the idle VM stopped", func() (bool, string) {
-		vms := e.list()
-		return len(vms) == 1 && vms[0].State == "stopped", e.ok("vm", "list") + e.ok("vm", "show", "e2e-idle")
+	waitFor(t, time.Minute, "vm list to show the VM stopped (idle)", func() (bool, string) {
+		out := e.ok("vm", "list")
+		return strings.Contains(out, "stopped (idle)"), out
 	})
 	t.Logf("stopped %s after the create returned", time.Since(created).Round(time.Second))
-	if out := e.ok("vm", "list"); !strings.Contains(out, "stopped (idle)") {
-		t.Errorf("vm list of a VM stopped for idleness:\n%s", out)
+	if vms := e.list(); len(vms) != 1 || vms[0].State != "stopped" || vms[0].PID != 0 {
+		t.Errorf("vm list --json after the idle stop: %+v", vms)
 	}
 	if log := e.daemonLog(); !strings.Contains(log, "stopping idle vm") {
 		t.Errorf("the daemon log does not say it stopped an idle VM:\n%s", log)
@@ -49,7 +50,8 @@ func TestTTLDeletesVM(t *testing.T) {
 	defer stop()
 	go func() { _, _ = e.banger(busy, true, "vm", "ssh", "e2e-ttl", "--", "sh", "-c", "while :; do :; done") }()
 	waitFor(t, time.Minute, "the VM deleted at its time to live", func() (bool, string) {
-		return len(e.list()) == 0, e.ok("vm", "list")
+		vms := e.list()
+		return len(vms) == 0, fmt.Sprint(vms)
 	})
 	t.Logf("deleted %s after the create returned", time.Since(created).Round(time.Second))
 	stop()
