@@ -35,6 +35,20 @@ func TestIdleVMIsStopped(t *testing.T) {
 	e.ok("vm", "delete", "e2e-idle")
 }
 
+// A VM with --auto-stop 20s whose guest keeps its CPU busy, with no
+// session open, keeps running: the guest's load says it is in use.
+func TestBusyVMKeepsRunning(t *testing.T) {
+	e := newEnv(t, "busy", lifetimeCheck)
+	e.ok("vm", "create", "--name", "e2e-busy", "--auto-stop", "20s")
+	// A busy loop that outlives the session that starts it.
+	e.ok("vm", "ssh", "e2e-busy", "--", "sh", "-c", "nohup sh -c 'while :; do :; done' >/dev/null 2>&1 &")
+	time.Sleep(50 * time.Second) // the idle time would have run out twice over
+	if vms := e.list(); len(vms) != 1 || vms[0].State != "running" {
+		t.Fatalf("a VM whose CPU is busy was stopped: %+v\n%s", vms, e.daemonLog())
+	}
+	e.ok("vm", "delete", "e2e-busy")
+}
+
 // A VM made with --ttl 30s is deleted within a minute, running or not,
 // and leaves nothing behind.
 func TestTTLDeletesVM(t *testing.T) {
