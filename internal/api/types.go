@@ -87,6 +87,16 @@ type VM struct {
 	Dir       string     `json:"dir,omitempty"`
 	Workspace *Workspace `json:"workspace,omitempty"`
 	Init      string     `json:"init,omitempty"`
+	// Lifetime: AutoStopSeconds is how long the VM may stay idle before
+	// it is stopped (0: never); IdleSince is since when the running VM has
+	// been idle and StopsAt when it stops if it stays so; ExpiresAt is when
+	// it is deleted (its time to live). StoppedReason is "idle" for a VM
+	// stopped for idleness.
+	AutoStopSeconds int64      `json:"auto_stop_seconds,omitempty"`
+	IdleSince       *time.Time `json:"idle_since,omitempty"`
+	StopsAt         *time.Time `json:"stops_at,omitempty"`
+	ExpiresAt       *time.Time `json:"expires_at,omitempty"`
+	StoppedReason   string     `json:"stopped_reason,omitempty"`
 }
 
 // Workspace is the repository a VM holds.
@@ -123,6 +133,11 @@ type CreateVM struct {
 	// Init is what the VM boots as PID 1: "agent" (banger-agent) or
 	// "systemd" (the image's /sbin/init); empty for the image's choice.
 	Init string `json:"init,omitempty"`
+	// AutoStop ("30m", "off") stops the VM once idle that long; empty
+	// follows the daemon's auto_stop_stale_after. TTL ("2h") deletes it
+	// at that age; empty: never.
+	AutoStop string `json:"auto_stop,omitempty"`
+	TTL      string `json:"ttl,omitempty"`
 }
 
 // SSHTarget tells the CLI how to reach a VM with the system ssh client.
@@ -226,4 +241,8 @@ type SetVM struct {
 	VCPUs     *int  `json:"vcpus,omitempty"`
 	MemoryMiB *int  `json:"memory_mib,omitempty"`
 	NAT       *bool `json:"nat,omitempty"`
+	// TTL deletes the VM that long from now ("off": never); AutoStop is
+	// as in CreateVM.
+	TTL      *string `json:"ttl,omitempty"`
+	AutoStop *string `json:"auto_stop,omitempty"`
 }

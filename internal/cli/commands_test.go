@@ -227,7 +227,7 @@ func TestFlagValidation(t *testing.T) {
 		{[]string{"vm", "create", "--vcpu", "two"}, `banger: invalid argument "two" for "--vcpu" flag`},
 		{[]string{"vm", "list", "--bogus"}, "banger: unknown flag: --bogus\n"},
 		{[]string{"vm", "show"}, "banger: accepts 1 arg(s), received 0\n"},
-		{[]string{"vm", "set", "dev"}, "banger: nothing to change: give --vcpu, --memory or --nat\n"},
+		{[]string{"vm", "set", "dev"}, "banger: nothing to change: give --vcpu, --memory, --nat, --ttl or --auto-stop\n"},
 		{[]string{"vm", "run", "a", "b"}, `banger: unexpected argument "b": give one repository path, and put the command after --` + "\n"},
 		{[]string{"vm", "run", "--dry-run"}, "banger: --dry-run, --branch, --from and --include-untracked need a repository PATH\n"},
 		{[]string{"vm", "exec", "dev", "ls"}, "banger: put the command after --: banger vm exec dev -- CMD ARGS\n"},

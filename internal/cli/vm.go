@@ -31,6 +31,7 @@ type vmFlags struct {
 	natSet   bool
 	cold     bool
 	init     string
+	life     lifetimeFlags
 }
 
 func (f *vmFlags) add(cmd *cobra.Command) {
@@ -44,6 +45,7 @@ func (f *vmFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.cold, "cold", false, "boot the VM even when a snapshot of its image could be restored (see `banger image warm`)")
 	cmd.Flags().StringVar(&f.init, "init", "", "what the VM boots as PID 1: agent (banger-agent: fast, no services) or systemd (the image's own init, with its services) (default: the image's choice; banger's image boots the agent)")
 	_ = cmd.RegisterFlagCompletionFunc("init", cobra.FixedCompletions([]string{"agent\tbanger-agent as PID 1", "systemd\tthe image's own init"}, cobra.ShellCompDirectiveNoFileComp))
+	f.life.add(cmd)
 	cmd.PreRun = func(cmd *cobra.Command, _ []string) { f.natSet = cmd.Flags().Changed("nat") }
 }
 
@@ -70,7 +72,7 @@ func (f *vmFlags) request(gitDir string) (api.CreateVM, error) {
 	if f.natSet {
 		req.NAT = &f.nat
 	}
-	return req, nil
+	return req, f.life.apply(&req)
 }
 
 func (a *app) vmCmd() *cobra.Command {
@@ -292,7 +294,7 @@ func (a *app) vmListCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "list", Aliases: []string{"ps", "ls"}, Short: "List VMs", Args: cobra.NoArgs}
 	list := func(ctx context.Context, c *api.Client, _ []string) ([]api.VM, error) { return c.ListVMs(ctx) }
 	return listCmd(a, cmd, list, []string{"NAME", "STATE", "IMAGE", "IP", "VCPU", "MEM", "DISK", "CREATED"}, func(v api.VM) []string {
-		return []string{v.Name, v.State, v.Image, v.IP, fmt.Sprint(v.VCPUs), fmt.Sprintf("%dM", v.MemoryMiB),
+		return []string{v.Name, stateLabel(v), v.Image, v.IP, fmt.Sprint(v.VCPUs), fmt.Sprintf("%dM", v.MemoryMiB),
 			units.FormatSize(v.DiskBytes), ago(v.CreatedAt)}
 	})
 }
@@ -335,7 +337,7 @@ func (a *app) vmShowCmd() *cobra.Command {
 		if w := v.Workspace; w != nil {
 			rows = append(rows, [2]string{"workspace", fmt.Sprintf("%s -> %s (at %.12s)", w.HostPath, w.GuestPath, w.Head)})
 		}
-		return rows
+		return append(rows, lifetimeRows(v, time.Now())...)
 	})
 }
 
@@ -415,9 +417,10 @@ func (a *app) vmPruneCmd() *cobra.Command {
 func (a *app) vmSetCmd() *cobra.Command {
 	var vcpu, memory int
 	var nat bool
+	var life lifetimeFlags
 	cmd := &cobra.Command{
-		Use:   "set NAME [--vcpu N] [--memory MiB] [--nat=true|false]",
-		Short: "Change a VM's vCPUs or memory (while it is stopped) or its NAT (at once)",
+		Use:   "set NAME [--vcpu N] [--memory MiB] [--nat=true|false] [--ttl DURATION] [--auto-stop DURATION]",
+		Short: "Change a VM's vCPUs or memory (while it is stopped), its NAT (at once), or its time to live and auto-stop",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var req api.SetVM
@@ -430,8 +433,11 @@ func (a *app) vmSetCmd() *cobra.Command {
 			if cmd.Flags().Changed("nat") {
 				req.NAT = &nat
 			}
+			if err := setLifetime(cmd, &life, &req); err != nil {
+				return err
+			}
 			if req == (api.SetVM{}) {
-				return fmt.Errorf("nothing to change: give --vcpu, --memory or --nat")
+				return fmt.Errorf("nothing to change: give --vcpu, --memory, --nat, --ttl or --auto-stop")
 			}
 			c, err := a.client(cmd.Context())
 			if err != nil {
@@ -442,11 +448,14 @@ func (a *app) vmSetCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "%s: %d vcpu · %d MiB · nat %v\n", v.Name, v.VCPUs, v.MemoryMiB, v.NAT)
+			printSetLifetime(a.stdout, v, req)
 			return nil
 		},
 	}
 	cmd.Flags().IntVar(&vcpu, "vcpu", 0, "virtual CPUs, from the next start")
 	cmd.Flags().IntVar(&memory, "memory", 0, "memory in MiB, from the next start")
 	cmd.Flags().BoolVar(&nat, "nat", false, "outbound NAT (applied at once if the VM runs)")
+	cmd.Flags().StringVar(&life.ttl, "ttl", "", "delete the VM this long from now, e.g. 1h (extends or shortens its time to live); off never")
+	cmd.Flags().StringVar(&life.autoStop, "auto-stop", "", autoStopHelp)
 	return cmd
 }

@@ -66,6 +66,11 @@ type Config struct {
 	// AutoWarm (default true) makes the snapshot of a cold-booted VM's
 	// image and shape in the background, so the next one restores it.
 	AutoWarm *bool `toml:"auto_warm"`
+	// AutoStopStaleAfter stops a VM idle for that long ("30m"; default
+	// off); LifetimeCheckInterval is how often the daemon looks (see
+	// lifetime.go and docs/operations.md).
+	AutoStopStaleAfter    string `toml:"auto_stop_stale_after"`
+	LifetimeCheckInterval string `toml:"lifetime_check_interval"`
 
 	// Backends holds the keys the VMM backends own (the VMM binary, ...),
 	// top-level in the file like the rest; see vmm.Backend.Settings.

@@ -35,6 +35,7 @@ func (c *Config) Validate(reg *vmm.Registry) error {
 	errs = append(errs, c.validateNetwork()...)
 	errs = append(errs, c.validateSources()...)
 	errs = append(errs, c.validateTimes()...)
+	errs = append(errs, c.validateLifetimes()...)
 	errs = append(errs, c.VMDefaults.validate()...)
 	for i, f := range c.FileSync {
 		errs = append(errs, f.validate(fmt.Sprintf("file_sync[%d]", i))...)

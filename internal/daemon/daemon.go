@@ -100,6 +100,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 	if err := svc.VMs.Reconcile(ctx); err != nil {
 		log.Warn("reconcile", "err", err)
 	}
+	svc.VMs.WatchLifetimes()
 	nm := &names{vms: svc.VMs, log: log, sshPath: cfg.SSHConfigPath(), proxy: cliProxy(cfg.SocketPath()), run: dns.Exec}
 	nm.startDNS(ctx, cfg.DNSAddr)
 	if nm.srv != nil {
@@ -238,6 +239,9 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 	vms.Crash = crash
 	vms.Templates = &vm.Templates{Dir: filepath.Join(cfg.StateDir, "templates")}
 	vms.AutoWarm = cfg.WarmOnFirstUse()
+	if vms.Lifetimes, err = lifetimes(cfg); err != nil {
+		return nil, err
+	}
 	images.DeleteSnapshots = vms.Templates.DeleteImage
 	return &services{VMs: vms, Images: images}, nil
 }

@@ -65,11 +65,12 @@ func parseSize(flag, s string) (int64, error) {
 // checks the whole request once.
 func createRequest(req api.CreateVM) vm.CreateRequest {
 	return vm.CreateRequest{Name: req.Name, Image: req.Image, VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB, DiskSize: req.DiskSize,
-		RootSize: req.RootSize, NAT: req.NAT, NoStart: req.NoStart, Cold: req.Cold, GitName: req.GitName, GitEmail: req.GitEmail, Remove: req.Remove, Init: req.Init}
+		RootSize: req.RootSize, NAT: req.NAT, NoStart: req.NoStart, Cold: req.Cold, GitName: req.GitName, GitEmail: req.GitEmail, Remove: req.Remove, Init: req.Init,
+		AutoStop: req.AutoStop, TTL: req.TTL}
 }
 
 func setRequest(req api.SetVM) vm.SetRequest {
-	return vm.SetRequest{VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB, NAT: req.NAT}
+	return vm.SetRequest{VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB, NAT: req.NAT, TTL: req.TTL, AutoStop: req.AutoStop}
 }
 
 func workspace(ws api.Workspace) vm.Workspace {
@@ -82,12 +83,14 @@ func vmAPI(in vm.Info) api.VM {
 		ws = &api.Workspace{HostPath: in.Workspace.HostPath, GuestPath: in.Workspace.GuestPath, Head: in.Workspace.Head,
 			UpdatedAt: in.Workspace.UpdatedAt}
 	}
-	return api.VM{Workspace: ws,
+	out := api.VM{Workspace: ws,
 		ID: in.ID, Name: in.Name, State: in.State, Image: in.ImageName, IP: in.IP, MAC: in.MAC,
 		VCPUs: in.VCPUs, MemoryMiB: in.MemoryMiB, DiskBytes: in.DiskBytes, NAT: in.NAT,
 		Backend: in.Backend, Accel: in.Accel, PID: in.PID, Tap: in.Tap, CreatedAt: in.CreatedAt, Dir: in.Dir,
 		Init: in.Init,
 	}
+	lifetimeAPI(&out, in)
+	return out
 }
 
 // pruneAPI lists the deleted VMs; none is [] on the wire.

@@ -73,6 +73,9 @@ type Forward struct {
 	Started time.Time
 	ln      net.Listener
 	cancel  context.CancelFunc
+	// open and accepted count the connections through it now and ever;
+	// guarded by the manager's lock (see Use).
+	open, accepted int
 }
 
 // Manager holds the active forwards.
@@ -124,8 +127,38 @@ func (m *Manager) serve(ctx context.Context, f *Forward) {
 			}
 			return
 		}
-		go m.pipe(ctx, f, c)
+		m.count(f, 1)
+		go func() {
+			defer m.count(f, -1)
+			m.pipe(ctx, f, c)
+		}()
 	}
+}
+
+// count records a connection through f opening (+1) or ending (-1).
+func (m *Manager) count(f *Forward, delta int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f.open += delta
+	if delta > 0 {
+		f.accepted++
+	}
+}
+
+// Use says how the forwards to a VM are used: the connections open
+// through them now, and how many they have accepted since they began.
+// A caller that samples it sees use between samples as a change of
+// accepted (idle detection does).
+func (m *Manager) Use(vmID string) (open, accepted int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, f := range m.active {
+		if f.VMID == vmID {
+			open += f.open
+			accepted += f.accepted
+		}
+	}
+	return open, accepted
 }
 
 func (m *Manager) pipe(ctx context.Context, f *Forward, c net.Conn) {

@@ -125,12 +125,12 @@ func (s *Store) VMsUsingImage(ctx context.Context, imageID string) ([]VM, error)
 }
 
 // UpdateVMState records the desired/last-known state of VM id and bumps
-// its UpdatedAt.
+// its UpdatedAt. It clears the VM's stopped reason (see Lifetime).
 func (s *Store) UpdateVMState(ctx context.Context, id, state string) error {
 	if !validState(state) {
 		return fmt.Errorf("updating vm %q: invalid state %q (want created, running or stopped)", id, state)
 	}
-	res, err := s.db.ExecContext(ctx, "UPDATE vms SET state = ?, updated_at = ? WHERE id = ?",
+	res, err := s.db.ExecContext(ctx, "UPDATE vms SET state = ?, updated_at = ?, stopped_reason = '' WHERE id = ?",
 		state, formatTime(s.now()), id)
 	if err != nil {
 		return fmt.Errorf("updating vm %q state to %q: %w", id, state, err)

@@ -33,5 +33,5 @@ func (s *Service) Connect(ctx context.Context, name string) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to VM %s over its agent: %w", v.Name, err)
 	}
-	return conn, nil
+	return s.trackSession(v.ID, conn), nil
 }

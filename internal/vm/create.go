@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"time"
 
 	"banger/internal/access"
 	"banger/internal/crashpoint"
@@ -50,6 +51,10 @@ type CreateRequest struct {
 	// Init is what the VM boots as PID 1: InitImage (the image's choice),
 	// InitAgent or InitSystemd.
 	Init string
+	// AutoStop ("30m", "off") is how long the VM may stay idle before it
+	// is stopped; empty follows the daemon's auto_stop_stale_after. TTL
+	// ("2h") is the age at which it is deleted; empty or "off": never.
+	AutoStop, TTL string
 
 	checked        bool // Check passed and filled in the defaults
 	vcpusDefaulted bool // VCPUs is the default, which the backend may fit
@@ -103,7 +108,8 @@ func (s *Service) validate(req *CreateRequest) error {
 	if req.RootBytes < 0 || req.RootBytes > 16<<40 {
 		return badRequest("--root-size %d bytes: use at most 16T", req.RootBytes)
 	}
-	return nil
+	_, err := lifetimeOf(*req, time.Time{})
+	return err
 }
 
 // Check is the whole validation of a create request: it fills in the
@@ -209,7 +215,10 @@ func (s *Service) record(ctx context.Context, req CreateRequest, img image.Resol
 func (s *Service) finishCreate(ctx context.Context, rec store.VM, img image.Resolved, rd vmm.RootDisker, req CreateRequest, p progress.Func) error {
 	defer s.doneCreating(rec.ID)
 	git := GitIdentity{Name: req.GitName, Email: req.GitEmail}
-	err := s.makeDisks(ctx, rec, img, rd, req.RootBytes, req.Cold, git, p)
+	err := s.recordLifetime(ctx, rec, req)
+	if err == nil {
+		err = s.makeDisks(ctx, rec, img, rd, req.RootBytes, req.Cold, git, p)
+	}
 	if err == nil {
 		s.Crash.At(crashpoint.CreateWorkDisk)
 		err = writeIntent(s.vmDir(rec.ID), intent{Remove: req.Remove})

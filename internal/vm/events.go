@@ -17,6 +17,11 @@ const (
 	VMStopped   EventKind = "vm-stopped" // stopped, killed, or its process exited
 	VMDeleted   EventKind = "vm-deleted"
 	BridgeReady EventKind = "bridge-ready" // the bridge exists and holds the gateway address
+	// VMIdleStopped follows the VMStopped of a VM stopped for being idle,
+	// and VMExpired the VMDeleted of one whose time to live ended; Reason
+	// says more.
+	VMIdleStopped EventKind = "vm-idle-stopped"
+	VMExpired     EventKind = "vm-expired"
 )
 
 // Event is something that happened to a VM or to the host network.
@@ -25,6 +30,7 @@ type Event struct {
 	ID     string // the VM's id; empty for BridgeReady
 	Name   string // the VM's name; empty for BridgeReady
 	Bridge string // for BridgeReady
+	Reason string // for VMIdleStopped and VMExpired
 }
 
 // settleTimeout bounds how long an operation waits for the subscribers of

@@ -80,6 +80,8 @@ type Service struct {
 	// Crash is the test-only crash hook (see internal/crashpoint); the
 	// zero hook does nothing.
 	Crash crashpoint.Hook
+	// Lifetimes configures idle stop and time to live (see idle.go).
+	Lifetimes Lifetimes
 
 	createMu sync.Mutex // serialises address and CID allocation
 	locksMu  sync.Mutex
@@ -89,6 +91,7 @@ type Service struct {
 	runs     registry
 	warming  sync.Map // templates being made in the background, by image/backend/shape
 	events   event.Bus[Event]
+	idle     idleTracker // sessions and idle stretches of running VMs
 }
 
 // The errors the service's methods wrap. Callers that map them to their
@@ -157,6 +160,15 @@ type Info struct {
 	// ViaAgent says the running VM is reached over its agent's SSH
 	// channel rather than the network (see Connect).
 	ViaAgent bool
+	// AutoStop is how long the VM may stay idle before it is stopped (0:
+	// never); IdleSince is since when the running VM has been idle (zero
+	// before the first check). ExpiresAt is when it is deleted (zero:
+	// never). StoppedReason says why a stopped VM stopped by itself
+	// ("idle"), if it did.
+	AutoStop      time.Duration
+	IdleSince     time.Time
+	ExpiresAt     time.Time
+	StoppedReason string
 }
 
 func (s *Service) info(ctx context.Context, v store.VM) Info {
@@ -177,6 +189,7 @@ func (s *Service) info(ctx context.Context, v store.VM) Info {
 	} else if v.State == store.VMStateRunning {
 		in.State = store.VMStateStopped
 	}
+	s.lifetimeInfo(ctx, &in)
 	return in
 }
 

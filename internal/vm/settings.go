@@ -59,6 +59,9 @@ type SetRequest struct {
 	VCPUs     *int
 	MemoryMiB *int
 	NAT       *bool
+	// TTL, when set, deletes the VM that long from now ("off": never);
+	// AutoStop sets its --auto-stop (see CreateRequest).
+	TTL, AutoStop *string
 }
 
 // Set changes a VM's vCPUs and memory (while it is stopped; they apply at
@@ -76,6 +79,9 @@ func (s *Service) Set(ctx context.Context, name string, req SetRequest) (Info, e
 	}
 	if (req.VCPUs != nil && *req.VCPUs < 1) || (req.MemoryMiB != nil && *req.MemoryMiB < 1) {
 		return Info{}, badRequest("--vcpu and --memory must be positive")
+	}
+	if err := req.checkLifetime(); err != nil {
+		return Info{}, err
 	}
 	next := CreateRequest{Name: v.Name, Image: v.ImageID, VCPUs: v.VCPUs, MemoryMiB: v.MemoryMiB, DiskBytes: v.DiskBytes}
 	if req.VCPUs != nil {
@@ -97,6 +103,9 @@ func (s *Service) Set(ctx context.Context, name string, req SetRequest) (Info, e
 		}
 	}
 	if err := s.Store.UpdateVMSpec(ctx, v.ID, next.VCPUs, next.MemoryMiB, nat); err != nil {
+		return Info{}, err
+	}
+	if err := s.setLifetime(ctx, v, req); err != nil {
 		return Info{}, err
 	}
 	s.Log.InfoContext(ctx, "vm settings changed", "vm", v.Name, "vcpus", next.VCPUs, "memory_mib", next.MemoryMiB, "nat", nat)
