@@ -66,6 +66,8 @@ type Config struct {
 	// AutoWarm (default true) makes the snapshot of a cold-booted VM's
 	// image and shape in the background, so the next one restores it.
 	AutoWarm *bool `toml:"auto_warm"`
+	// OperationsKeep is how long finished operation records are kept.
+	OperationsKeep string `toml:"operations_keep"`
 
 	// Backends holds the keys the VMM backends own (the VMM binary, ...),
 	// top-level in the file like the rest; see vmm.Backend.Settings.

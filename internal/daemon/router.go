@@ -16,6 +16,7 @@ import (
 	"banger/internal/access"
 	"banger/internal/api"
 	"banger/internal/image"
+	"banger/internal/operation"
 	"banger/internal/progress"
 	"banger/internal/vm"
 )
@@ -34,6 +35,9 @@ type Handlers struct {
 	// Access admits callers by their peer credentials; nil admits every
 	// request as the daemon's own (handler tests).
 	Access *access.Policy
+	// Ops runs and keeps the long operations; nil makes one over the VM
+	// service's store when the routes are built (handler tests).
+	Ops *operation.Service
 	// ops counts the requests in flight for a drain; nil counts nothing.
 	ops *ops
 }
@@ -54,8 +58,12 @@ func newOpID() string {
 
 // Routes returns the API's handler.
 func (h *Handlers) Routes() http.Handler {
+	if h.Ops == nil {
+		h.Ops = &operation.Service{Store: h.VMs.Store, Log: h.Log}
+	}
 	mux := http.NewServeMux()
 	h.systemRoutes(mux)
+	h.opRoutes(mux)
 	h.vmRoutes(mux)
 	h.imageRoutes(mux)
 	h.snapshotRoutes(mux)

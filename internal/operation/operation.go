@@ -235,9 +235,9 @@ func (s *Service) prune(ctx context.Context) {
 }
 
 // Drain waits until no operation runs or ctx ends, then cancels the ones
-// still running (cause: the daemon stops) and waits for them until grace
-// ends. It reports whether every operation had finished by itself.
-func (s *Service) Drain(ctx, grace context.Context) bool {
+// still running (cause: the daemon stops) and waits grace at most for
+// them to end. It reports whether every operation had finished by itself.
+func (s *Service) Drain(ctx context.Context, grace time.Duration) bool {
 	idle := make(chan struct{})
 	go func() { s.wg.Wait(); close(idle) }()
 	select {
@@ -250,9 +250,11 @@ func (s *Service) Drain(ctx, grace context.Context) bool {
 		op.Cancel(errors.New(Interrupted))
 	}
 	s.mu.Unlock()
+	t := time.NewTimer(grace)
+	defer t.Stop()
 	select {
 	case <-idle:
-	case <-grace.Done():
+	case <-t.C:
 	}
 	return false
 }
