@@ -54,7 +54,7 @@ func (h *Handlers) waitOp(w http.ResponseWriter, r *http.Request, _ api.Empty) {
 
 // startOp starts fn as an operation of kind on target, by the caller of r.
 func (h *Handlers) startOp(r *http.Request, kind, target string, fn func(ctx context.Context, p progress.Func) (any, error)) (*operation.Op, error) {
-	return h.Ops.Start(r.Context(), operation.Spec{Kind: kind, Target: target, Run: fn})
+	return h.Ops.Start(r.Context(), operation.Spec{ID: OpID(r.Context()), Kind: kind, Target: target, Run: fn})
 }
 
 // handleOp registers fn for an endpoint whose work is a long operation,

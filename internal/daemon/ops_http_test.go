@@ -98,6 +98,8 @@ func TestCancelCreateLeavesNothing(t *testing.T) {
 	}
 	if err := <-errc; err == nil {
 		t.Fatal("the cancelled create succeeded")
+	} else if e := apiErr(t, err); e.OpID != op.ID {
+		t.Errorf("the create's error names op %q; want its operation %q", e.OpID, op.ID)
 	}
 	if _, err := d.env.Store.GetVM(ctx, "doomed"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("VM row after cancel: %v, want none", err)

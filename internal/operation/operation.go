@@ -64,6 +64,10 @@ type Service struct {
 // which carries the values of the context Start was given (the caller)
 // but not its cancellation.
 type Spec struct {
+	// ID is the record's id; empty for a new random one. The daemon gives
+	// the id of the request that starts the operation, so that the "(op
+	// ID)" of its errors names the record.
+	ID     string
 	Kind   string
 	Target string
 	Run    func(ctx context.Context, p progress.Func) (any, error)
@@ -99,7 +103,14 @@ func newID() string {
 // Start records the operation sp as running, by the caller in ctx, and
 // runs it in a goroutine of its own.
 func (s *Service) Start(ctx context.Context, sp Spec) (*Op, error) {
-	rec := store.Operation{ID: newID(), Kind: sp.Kind, Target: sp.Target, State: store.OpRunning,
+	id := sp.ID
+	if id == "" {
+		id = newID()
+	}
+	if _, running := s.Running(id); running {
+		return nil, fmt.Errorf("operation %s is already running", id)
+	}
+	rec := store.Operation{ID: id, Kind: sp.Kind, Target: sp.Target, State: store.OpRunning,
 		UID: access.Owner(ctx), Started: s.now()}
 	if err := s.Store.PutOperation(ctx, rec); err != nil {
 		return nil, err
