@@ -124,6 +124,7 @@ func (s *Service) Start(ctx context.Context, sp Spec) (*Op, error) {
 	s.running[rec.ID] = op
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.log().Info("operation started", "op", rec.ID, "kind", rec.Kind, "target", rec.Target, "uid", rec.UID)
 	go s.run(octx, op, sp)
 	return op, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -185,5 +186,35 @@ func TestSubscribe(t *testing.T) {
 	<-op.Done()
 	if res, err := op.Result(); res != "img" || err != nil {
 		t.Errorf("result %v, %v", res, err)
+	}
+}
+
+// TestDrainCancelsWhatRunsPastTheBound: a stopping daemon waits for its
+// operations, then cancels the ones still running, which end cancelled
+// with the reason.
+func TestDrainCancelsWhatRunsPastTheBound(t *testing.T) {
+	s, _, _ := newService(t)
+	started := make(chan struct{})
+	op, err := s.Start(context.Background(), Spec{Kind: "image build", Run: func(ctx context.Context, _ progress.Func) (any, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	bound, cancel := context.WithCancel(context.Background())
+	cancel() // the bound has passed
+	if s.Drain(bound, time.Minute) {
+		t.Error("Drain reports every operation finished")
+	}
+	<-op.Done()
+	rec, _ := s.Get(context.Background(), op.ID())
+	if rec.State != store.OpCancelled || !strings.Contains(rec.Error, Interrupted) {
+		t.Errorf("record after the drain: %+v", rec)
+	}
+	if !s.Drain(context.Background(), time.Minute) {
+		t.Error("Drain with nothing running reports operations cut off")
 	}
 }
