@@ -42,7 +42,7 @@ func (h *Handlers) waitOp(w http.ResponseWriter, r *http.Request, _ api.Empty) {
 	}
 	h.stream(w, r, func(p progress.Func, send func(api.Event)) (any, error) {
 		if op, ok := h.Ops.Running(id); ok {
-			_, _ = h.attach(r.Context(), op, p, send, false, true)
+			_, _ = h.attach(r.Context(), op, send, false, true)
 			if r.Context().Err() != nil {
 				return nil, r.Context().Err()
 			}
@@ -81,18 +81,19 @@ func handleOp[Req, Resp any](mux *http.ServeMux, h *Handlers, e api.Endpoint[Req
 // follow answers r with op's progress and its result. The client may go:
 // the operation goes on.
 func (h *Handlers) follow(w http.ResponseWriter, r *http.Request, op *operation.Op) {
-	h.stream(w, r, func(p progress.Func, send func(api.Event)) (any, error) {
-		return h.attach(r.Context(), op, p, send, false, false)
+	h.stream(w, r, func(_ progress.Func, send func(api.Event)) (any, error) {
+		return h.attach(r.Context(), op, send, false, false)
 	})
 }
 
-// attach passes op's progress to p until op ends, and returns its result.
+// attach sends op's progress until op ends, and returns its result (the
+// operation service logs the progress).
 // The first progress event is preceded by an api.EventOperation naming
 // op (so an operation that fails before its first event is answered as a
 // refused request); with replay the latest event before attaching is sent
 // first. When ctx ends first, attach returns ctx's error, having cancelled
 // op and waited for its end when leave says so (a --rm VM's create).
-func (h *Handlers) attach(ctx context.Context, op *operation.Op, p progress.Func, send func(api.Event), leave, replay bool) (any, error) {
+func (h *Handlers) attach(ctx context.Context, op *operation.Op, send func(api.Event), leave, replay bool) (any, error) {
 	events, latest, unsub := op.Subscribe()
 	defer unsub()
 	named := false
@@ -102,7 +103,7 @@ func (h *Handlers) attach(ctx context.Context, op *operation.Op, p progress.Func
 			b, _ := json.Marshal(operationAPI(op.Record()))
 			send(api.Event{Type: api.EventOperation, Result: b})
 		}
-		p(e)
+		send(progressEvent(e))
 	}
 	if replay && latest != nil {
 		emit(*latest)

@@ -188,12 +188,10 @@ func (h *Handlers) stream(w http.ResponseWriter, r *http.Request, op func(progre
 		}
 	}
 	p := func(e progress.Event) {
-		typ := "progress"
 		if e.Total == 0 {
-			typ = "log"
 			h.Log.InfoContext(ctx, e.Message, "op", OpID(ctx), "step", e.Step)
 		}
-		send(api.Event{Type: typ, Step: e.Step, Done: e.Done, Total: e.Total, Message: e.Message})
+		send(progressEvent(e))
 	}
 	res, err := op(p, send)
 	mu.Lock()
@@ -215,4 +213,14 @@ func (h *Handlers) stream(w http.ResponseWriter, r *http.Request, op func(progre
 		return
 	}
 	send(api.Event{Type: "result", Result: b})
+}
+
+// progressEvent is e on the wire: a "progress" event, or a "log" event
+// for a plain message.
+func progressEvent(e progress.Event) api.Event {
+	typ := "progress"
+	if e.Total == 0 {
+		typ = "log"
+	}
+	return api.Event{Type: typ, Step: e.Step, Done: e.Done, Total: e.Total, Message: e.Message}
 }

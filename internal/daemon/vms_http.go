@@ -78,8 +78,8 @@ func (h *Handlers) createVM(w http.ResponseWriter, r *http.Request, req api.Crea
 		h.follow(w, r, op)
 		return
 	}
-	h.stream(w, r, func(p progress.Func, send func(api.Event)) (any, error) {
-		res, err := h.attach(r.Context(), op, p, send, true, false)
+	h.stream(w, r, func(_ progress.Func, send func(api.Event)) (any, error) {
+		res, err := h.attach(r.Context(), op, send, true, false)
 		v, _ := res.(api.VM)
 		if err != nil {
 			return v, err

@@ -144,11 +144,15 @@ func (s *Service) run(ctx context.Context, op *Op, sp Spec) {
 	s.prune(context.WithoutCancel(ctx))
 }
 
-// progress records e as the operation's latest and passes it on; a new
-// step is written to the store, so that a record read after a crash says
-// where the operation was.
+// progress records e as the operation's latest, logs it when it is a
+// message and passes it on; a new step is written to the store, so that
+// a record read after a crash says where the operation was.
 func (s *Service) progress(ctx context.Context, op *Op, e progress.Event) {
-	if rec, newStep := op.publish(e); newStep {
+	rec, newStep := op.publish(e)
+	if e.Total == 0 {
+		s.log().InfoContext(ctx, e.Message, "op", rec.ID, "step", e.Step)
+	}
+	if newStep {
 		if err := s.Store.PutOperation(context.WithoutCancel(ctx), rec); err != nil {
 			s.log().Warn("record operation progress", "op", rec.ID, "err", err)
 		}
