@@ -201,6 +201,10 @@ func (h *Handlers) stream(w http.ResponseWriter, r *http.Request, op func(progre
 		h.fail(w, r, err)
 		return
 	}
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		h.Log.InfoContext(ctx, "the client left", "op", OpID(ctx))
+		return
+	}
 	if err != nil {
 		e, _ := apiError(ctx, err)
 		h.Log.WarnContext(ctx, "operation failed", "op", OpID(ctx), "err", e.Message)
