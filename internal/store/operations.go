@@ -33,14 +33,19 @@ type Operation struct {
 
 const opCols = "id, kind, target, state, step, message, done, total, error, uid, started_at, ended_at"
 
+// opTime is the form of an operation's times: fixed width, so that the
+// database orders and compares them as text correctly (RFC 3339 with
+// trimmed fractions does not, within a second). parseTime reads it.
+func opTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
+
 // PutOperation inserts op or replaces the record with its id.
 func (s *Store) PutOperation(ctx context.Context, op Operation) error {
 	ended := ""
 	if !op.Ended.IsZero() {
-		ended = formatTime(op.Ended)
+		ended = opTime(op.Ended)
 	}
 	_, err := s.db.ExecContext(ctx, "INSERT OR REPLACE INTO operations("+opCols+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		op.ID, op.Kind, op.Target, op.State, op.Step, op.Message, op.Done, op.Total, op.Error, op.UID, formatTime(op.Started), ended)
+		op.ID, op.Kind, op.Target, op.State, op.Step, op.Message, op.Done, op.Total, op.Error, op.UID, opTime(op.Started), ended)
 	if err != nil {
 		return fmt.Errorf("record operation %s: %w", op.ID, err)
 	}
@@ -67,7 +72,7 @@ func (s *Store) ListOperations(ctx context.Context) ([]Operation, error) {
 // DeleteOperationsEndedBefore removes the finished operations that ended
 // before t and returns how many.
 func (s *Store) DeleteOperationsEndedBefore(ctx context.Context, t time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, "DELETE FROM operations WHERE state != ? AND ended_at != '' AND ended_at < ?", OpRunning, formatTime(t))
+	res, err := s.db.ExecContext(ctx, "DELETE FROM operations WHERE state != ? AND ended_at != '' AND ended_at < ?", OpRunning, opTime(t))
 	if err != nil {
 		return 0, fmt.Errorf("prune operations: %w", err)
 	}
@@ -78,7 +83,7 @@ func (s *Store) DeleteOperationsEndedBefore(ctx context.Context, t time.Time) (i
 // with reason, ended at t (a daemon that starts: none of them runs any
 // more), and returns how many.
 func (s *Store) FailRunningOperations(ctx context.Context, reason string, t time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, "UPDATE operations SET state = ?, error = ?, ended_at = ? WHERE state = ?", OpFailed, reason, formatTime(t), OpRunning)
+	res, err := s.db.ExecContext(ctx, "UPDATE operations SET state = ?, error = ?, ended_at = ? WHERE state = ?", OpFailed, reason, opTime(t), OpRunning)
 	if err != nil {
 		return 0, fmt.Errorf("mark interrupted operations: %w", err)
 	}
