@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -104,4 +105,34 @@ func TestOpsCancelAndWait(t *testing.T) {
 		t.Errorf("ops list: %+v", ops)
 	}
 	e.ok("vm", "delete", name2)
+}
+
+// TestOpsRunningAcrossACrashShowFailed: an operation that was running when
+// bangerd was killed is shown failed, with the reason, by the next daemon.
+func TestOpsRunningAcrossACrashShowFailed(t *testing.T) {
+	e := newEnv(t, "opcrash")
+	name := fmt.Sprintf("e2e-opcrash-%d", os.Getpid())
+	opID := e.detachedCreate("--name", name, "--cold")
+	waitFor(t, 2*time.Minute, "the create to boot", func() (bool, string) {
+		op := e.op(opID)
+		if op.State != "running" {
+			t.Fatalf("the create ended before the crash: %+v", op)
+		}
+		return op.Step == "boot" || op.Step == "ssh", op.Step
+	})
+	_ = syscall.Kill(-e.daemon.Process.Pid, syscall.SIGKILL)
+	_ = e.daemon.Wait()
+	e.daemon = nil
+	e.startDaemon()
+	op := e.op(opID)
+	if op.State != "failed" || op.Error != "the daemon stopped while it ran" || op.Step == "" {
+		t.Errorf("record after the crash: %+v; want failed, with the reason and the step it was in", op)
+	}
+	if out, code := e.banger(context.Background(), true, "ops", "wait", opID); code == 0 || !strings.Contains(out, "the daemon stopped while it ran") {
+		t.Errorf("ops wait of the interrupted create: exit %d\n%s", code, out)
+	}
+	for _, v := range e.list() { // reconcile adopted or removed it
+		e.ok("vm", "delete", v.Name)
+	}
+	e.assertNoTrace(e.idFromLog(name))
 }
