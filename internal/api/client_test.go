@@ -186,6 +186,14 @@ func TestEveryEndpoint(t *testing.T) {
 			func(c *Client) (any, error) { return nil, c.DeleteKernel(ctx, "k") }, nil},
 		{"BundleKernel", "POST", "/v1/kernels/k/bundle", "", `{"out":"/o"}`, `{"kind":"kernel","name":"k"}`,
 			func(c *Client) (any, error) { return c.BundleKernel(ctx, "k", BundleRequest{Out: "/o"}) }, Bundle{Kind: "kernel", Name: "k"}},
+		{"ListOps", "GET", "/v1/ops", "all=1", "", `[{"id":"o1","kind":"vm create","state":"running","uid":0,"started":"0001-01-01T00:00:00Z"}]`,
+			func(c *Client) (any, error) { return c.ListOperations(ctx, true) }, []Operation{{ID: "o1", Kind: "vm create", State: OpRunning}}},
+		{"GetOp", "GET", "/v1/ops/o1", "", "", `{"id":"o1","state":"failed","error":"e"}`,
+			func(c *Client) (any, error) { return c.GetOperation(ctx, "o1") }, Operation{ID: "o1", State: OpFailed, Error: "e"}},
+		{"WaitOp", "POST", "/v1/ops/o1/wait", "", "", `{"id":"o1","state":"succeeded"}`,
+			func(c *Client) (any, error) { return c.WaitOperation(ctx, "o1", nil) }, Operation{ID: "o1", State: OpSucceeded}},
+		{"CancelOp", "POST", "/v1/ops/o1/cancel", "", "", `{"id":"o1","state":"cancelled"}`,
+			func(c *Client) (any, error) { return c.CancelOperation(ctx, "o1") }, Operation{ID: "o1", State: OpCancelled}},
 	}
 	f := &fakeDaemon{}
 	c := serveFake(t, f)

@@ -114,6 +114,11 @@ type EndpointTable struct {
 	GetKernel    Endpoint[Empty, Kernel]
 	DeleteKernel Endpoint[Empty, Deleted]
 	BundleKernel Endpoint[BundleRequest, Bundle]
+
+	ListOps  Endpoint[Empty, []Operation] // query all=1: every record kept, not only the last hour's
+	GetOp    Endpoint[Empty, Operation]
+	WaitOp   Endpoint[Empty, Operation] // the operation's progress, then its record
+	CancelOp Endpoint[Empty, Operation]
 }
 
 // Endpoints is the API. It is never changed.
@@ -157,4 +162,9 @@ var Endpoints = EndpointTable{
 	GetKernel:    Endpoint[Empty, Kernel]{"GET", "/kernels/{name}", ReplyJSON},
 	DeleteKernel: Endpoint[Empty, Deleted]{"DELETE", "/kernels/{name}", ReplyJSON},
 	BundleKernel: Endpoint[BundleRequest, Bundle]{"POST", "/kernels/{name}/bundle", ReplyJSON},
+
+	ListOps:  Endpoint[Empty, []Operation]{"GET", "/ops", ReplyJSON},
+	GetOp:    Endpoint[Empty, Operation]{"GET", "/ops/{id}", ReplyJSON},
+	WaitOp:   Endpoint[Empty, Operation]{"POST", "/ops/{id}/wait", ReplyEvents},
+	CancelOp: Endpoint[Empty, Operation]{"POST", "/ops/{id}/cancel", ReplyJSON},
 }

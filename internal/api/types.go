@@ -43,7 +43,7 @@ func (e *Error) Error() string {
 // Event is one line of a streamed response (application/x-ndjson).
 // A stream ends with exactly one event of type "result" or "error".
 type Event struct {
-	Type    string          `json:"type"` // "progress", "log", "result", "error"
+	Type    string          `json:"type"` // "progress", "log", "operation", "result", "error"
 	Step    string          `json:"step,omitempty"`
 	Done    int64           `json:"done,omitempty"`
 	Total   int64           `json:"total,omitempty"`

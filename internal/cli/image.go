@@ -21,7 +21,7 @@ func (a *app) imageCmd() *cobra.Command {
 		Short: "Build an image from its recipe (debian-bookworm: debootstrap from the Debian archive)",
 		Args:  cobra.ExactArgs(1),
 		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
-			img, err := streamed(a, func(onEvent func(api.Event)) (api.Image, error) {
+			img, _, err := followOp(ctx, a, c, false, func(ctx context.Context, onEvent func(api.Event)) (api.Image, error) {
 				return c.BuildImage(ctx, api.BuildImage{Name: args[0], Force: force}, onEvent)
 			})
 			if err != nil {
@@ -140,6 +140,7 @@ func pullRef(ref string) string {
 
 func (a *app) imagePullCmd() *cobra.Command {
 	var name, size, kernel string
+	var detach bool
 	cmd := &cobra.Command{
 		Use:   "pull REF",
 		Short: "Install an image from the catalog, a registry (alpine:3.19), an OCI layout directory or a docker-archive file",
@@ -154,10 +155,10 @@ udev or sshd needed); any other (no init, busybox, alpine) boots banger's
 agent as PID 1. Neither needs network access at first boot.`,
 		Args: cobra.ExactArgs(1),
 		RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
-			img, err := streamed(a, func(onEvent func(api.Event)) (api.Image, error) {
+			img, detached, err := followOp(ctx, a, c, detach, func(ctx context.Context, onEvent func(api.Event)) (api.Image, error) {
 				return c.PullImage(ctx, api.PullImage{Ref: pullRef(args[0]), Name: name, Size: size, Kernel: kernel}, onEvent)
 			})
-			if err != nil {
+			if err != nil || detached {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "%s %s (kernel %s)\n", img.Name, units.FormatSize(img.SizeBytes), img.Kernel)
@@ -167,6 +168,7 @@ agent as PID 1. Neither needs network access at first boot.`,
 	cmd.Flags().StringVar(&name, "name", "", "image name (default: derived from REF, e.g. alpine:3.19 -> alpine-3.19)")
 	cmd.Flags().StringVar(&size, "size", "", "rootfs size of a container image, e.g. 4G (default: content x 1.5, at least 1G)")
 	cmd.Flags().StringVar(&kernel, "kernel", "", "kernel to boot the image with (default: the catalog's, else the default image's)")
+	cmd.Flags().BoolVar(&detach, "detach", false, "print the id of the pull's operation and return at once; `banger ops wait ID` follows it")
 	return cmd
 }
 

@@ -29,6 +29,9 @@ func newProgress(w io.Writer) *progressPrinter {
 }
 
 func (p *progressPrinter) event(ev api.Event) {
+	if ev.Type == api.EventOperation { // names the operation; nothing to draw
+		return
+	}
 	if ev.Total > 0 {
 		if !p.tty {
 			fmt.Fprintf(p.w, "%s: %d/%d\n", ev.Step, ev.Done, ev.Total)

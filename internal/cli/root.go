@@ -36,6 +36,9 @@ type app struct {
 	// start starts the daemon when none answers; nil means startDaemon.
 	// Tests set it so that they never start a real bangerd.
 	start func(context.Context) error
+	// sigs, when set, replaces Ctrl-C and SIGTERM for the commands that
+	// follow an operation (tests).
+	sigs chan os.Signal
 }
 
 func (a *app) loadConfig() error {
@@ -111,7 +114,7 @@ func (a *app) rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "config file (default $BANGER_CONFIG, /etc/banger/config.toml as root, else ~/.config/banger/config.toml)")
-	root.AddCommand(a.vmCmd(), a.imageCmd(), a.kernelCmd(), a.daemonCmd(), a.doctorCmd(), a.sshConfigCmd())
+	root.AddCommand(a.vmCmd(), a.imageCmd(), a.kernelCmd(), a.daemonCmd(), a.doctorCmd(), a.sshConfigCmd(), a.opsCmd())
 	root.AddCommand(a.versionCmd())
 	root.Version = buildinfo.Read(buildinfo.Version).Version // --version; `banger version` says more
 	root.SetOut(a.stdout)                                    // help and shell completion

@@ -91,7 +91,7 @@ func (a *app) vmCmd() *cobra.Command {
 			Short: action.short,
 			Args:  cobra.ExactArgs(1),
 			RunE: a.withClient(func(ctx context.Context, c *api.Client, args []string) error {
-				vm, err := streamed(a, func(onEvent func(api.Event)) (api.VM, error) {
+				vm, _, err := followOp(ctx, a, c, false, func(ctx context.Context, onEvent func(api.Event)) (api.VM, error) {
 					return c.VMAction(ctx, args[0], action.name, onEvent)
 				})
 				if err != nil {
@@ -107,7 +107,7 @@ func (a *app) vmCmd() *cobra.Command {
 
 func (a *app) vmCreateCmd() *cobra.Command {
 	var f vmFlags
-	var noStart bool
+	var noStart, detach bool
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create a long-lived VM (and start it unless --no-start)",
@@ -122,8 +122,10 @@ func (a *app) vmCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			vm, err := streamed(a, func(onEvent func(api.Event)) (api.VM, error) { return c.CreateVM(cmd.Context(), req, onEvent) })
-			if err != nil {
+			vm, detached, err := followOp(cmd.Context(), a, c, detach, func(ctx context.Context, onEvent func(api.Event)) (api.VM, error) {
+				return c.CreateVM(ctx, req, onEvent)
+			})
+			if err != nil || detached {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "%s %s %s\n", vm.Name, vm.State, vm.IP)
@@ -132,6 +134,7 @@ func (a *app) vmCreateCmd() *cobra.Command {
 	}
 	f.add(cmd)
 	cmd.Flags().BoolVar(&noStart, "no-start", false, "create the VM without booting it")
+	cmd.Flags().BoolVar(&detach, "detach", false, "print the id of the create's operation and return at once; `banger ops wait ID` follows it")
 	return cmd
 }
 
@@ -220,7 +223,9 @@ func (a *app) run(ctx context.Context, req api.CreateVM, rm bool, repo *workspac
 			return err
 		}
 		defer release()
-	} else if vm, err = streamed(a, func(onEvent func(api.Event)) (api.VM, error) { return c.CreateVM(cctx, req, onEvent) }); err != nil {
+	} else if vm, _, err = followOp(ctx, a, c, false, func(ctx context.Context, onEvent func(api.Event)) (api.VM, error) {
+		return c.CreateVM(ctx, req, onEvent)
+	}); err != nil {
 		return err
 	}
 	cancel()

@@ -34,7 +34,7 @@ func (a *app) imageWarmCmd() *cobra.Command {
 			case len(args) != 1:
 				return errors.New("name the image to warm (or give --list or --delete KEY)")
 			}
-			s, err := streamed(a, func(onEvent func(api.Event)) (api.Snapshot, error) {
+			s, _, err := followOp(ctx, a, c, false, func(ctx context.Context, onEvent func(api.Event)) (api.Snapshot, error) {
 				return c.WarmImage(ctx, args[0], req, onEvent)
 			})
 			if err != nil {

@@ -71,6 +71,8 @@ type Config struct {
 	// lifetime.go and docs/operations.md).
 	AutoStopStaleAfter    string `toml:"auto_stop_stale_after"`
 	LifetimeCheckInterval string `toml:"lifetime_check_interval"`
+	// OperationsKeep is how long finished operation records are kept.
+	OperationsKeep string `toml:"operations_keep"`
 
 	// Backends holds the keys the VMM backends own (the VMM binary, ...),
 	// top-level in the file like the rest; see vmm.Backend.Settings.

@@ -329,6 +329,7 @@ func TestValidateErrors(t *testing.T) {
 		{"catalog url http localhost", func(c *Config) { c.CatalogURL = "http://localhost:8080/catalog.json" }, `must use https://`},
 		{"stop timeout", func(c *Config) { c.StopTimeout = "30" }, `stop_timeout "30": use a positive duration`},
 		{"stop timeout negative", func(c *Config) { c.StopTimeout = "-5s" }, `stop_timeout "-5s"`},
+		{"operations keep", func(c *Config) { c.OperationsKeep = "a day" }, `operations_keep "a day"`},
 		{"console log size too small", func(c *Config) { c.ConsoleLogSize = "1K" }, `console_log_size "1K": use a size of at least 4K`},
 		{"console log size bad", func(c *Config) { c.ConsoleLogSize = "lots" }, `console_log_size "lots"`},
 		{"disk size", func(c *Config) { c.VMDefaults.DiskSize = "lots" }, `vm_defaults.disk_size: bad size "lots": use a number with a unit`},

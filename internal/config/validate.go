@@ -121,6 +121,9 @@ func (c *Config) validateTimes() problems {
 	if _, err := c.StopTimeoutDuration(); err != nil {
 		p = append(p, err)
 	}
+	if _, err := c.OperationsKeepDuration(); err != nil {
+		p = append(p, err)
+	}
 	if _, err := c.ConsoleLogBytes(); err != nil {
 		p = append(p, err)
 	}

@@ -28,6 +28,7 @@ import (
 	"banger/internal/image/golden"
 	"banger/internal/logcap"
 	"banger/internal/network"
+	"banger/internal/operation"
 	"banger/internal/sshkey"
 	"banger/internal/store"
 	"banger/internal/vm"
@@ -111,7 +112,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	h := &Handlers{VMs: svc.VMs, Images: svc.Images, Log: log, Socket: cfg.SocketPath(), Version: Version, Shutdown: cancel,
+	h := &Handlers{VMs: svc.VMs, Images: svc.Images, Ops: svc.Ops, Log: log, Socket: cfg.SocketPath(), Version: Version, Shutdown: cancel,
 		Access: &access.Policy{DaemonUID: os.Geteuid(), Groups: groups}, ops: &ops{}}
 	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelReqs()
@@ -172,6 +173,7 @@ func parseLevel(s string) slog.Level {
 type services struct {
 	VMs    *vm.Service
 	Images *image.Service
+	Ops    *operation.Service
 }
 
 func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store, log *slog.Logger) (*services, error) {
@@ -243,7 +245,11 @@ func wire(ctx context.Context, cfg *config.Config, opts Options, st *store.Store
 		return nil, err
 	}
 	images.DeleteSnapshots = vms.Templates.DeleteImage
-	return &services{VMs: vms, Images: images}, nil
+	ops, err := operations(ctx, cfg, st, log)
+	if err != nil {
+		return nil, err
+	}
+	return &services{VMs: vms, Images: images, Ops: ops}, nil
 }
 
 // imageService is the image service of the daemon configured by cfg.

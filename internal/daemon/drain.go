@@ -105,16 +105,18 @@ func (h *Handlers) counted(next http.Handler) http.Handler {
 }
 
 // shutdown stops srv after draining h's operations: new requests are
-// refused at once, the ones in flight get DrainTimeout to finish, then
-// cancelReqs cancels every request (holds end, unfinished operations roll
-// back) and srv gets DrainGrace to see them return.
+// refused at once, the requests and operations in flight get bound to
+// finish, then the operations still running are cancelled (they roll
+// back) and get grace to end, cancelReqs cancels every request (holds
+// end) and srv gets grace to see them return.
 func (h *Handlers) shutdown(srv *http.Server, cancelReqs context.CancelFunc, bound, grace time.Duration) bool {
 	dctx, cancel := context.WithTimeout(context.Background(), bound)
 	drained := h.ops.drain(dctx)
+	opsDone := h.Ops == nil || h.Ops.Drain(dctx, grace)
 	cancel()
 	cancelReqs()
 	sctx, scancel := context.WithTimeout(context.Background(), grace)
 	defer scancel()
 	_ = srv.Shutdown(sctx)
-	return drained
+	return drained && opsDone
 }

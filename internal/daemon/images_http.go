@@ -22,15 +22,16 @@ func (h *Handlers) imageRoutes(mux *http.ServeMux) {
 	handle(mux, h, ep.DeleteImage, func(r *http.Request, _ api.Empty) (api.Deleted, error) {
 		return api.Deleted{Deleted: r.PathValue("name")}, h.Images.Delete(r.Context(), r.PathValue("name"))
 	})
-	handleEvents(mux, h, ep.BuildImage, func(r *http.Request, req api.BuildImage, p progress.Func) (api.Image, error) {
-		return h.describe(r.Context())(h.Images.Build(r.Context(), req.Name, req.Force, p))
-	})
-	handleEvents(mux, h, ep.PullImage, func(r *http.Request, req api.PullImage, p progress.Func) (api.Image, error) {
+	handleOp(mux, h, ep.BuildImage, buildOp,
+		func(ctx context.Context, _ *http.Request, req api.BuildImage, p progress.Func) (api.Image, error) {
+			return h.describe(ctx)(h.Images.Build(ctx, req.Name, req.Force, p))
+		})
+	handleOp(mux, h, ep.PullImage, pullOp, func(ctx context.Context, _ *http.Request, req api.PullImage, p progress.Func) (api.Image, error) {
 		pr, err := pullRequest(req)
 		if err != nil {
 			return api.Image{}, err
 		}
-		return h.describe(r.Context())(h.Images.Pull(r.Context(), pr, p))
+		return h.describe(ctx)(h.Images.Pull(ctx, pr, p))
 	})
 	handle(mux, h, ep.RegisterImage, func(r *http.Request, req api.RegisterImage) (api.Image, error) {
 		return h.describe(r.Context())(h.Images.Register(r.Context(), registerRequest(req)))

@@ -16,6 +16,7 @@ import (
 	"banger/internal/access"
 	"banger/internal/api"
 	"banger/internal/image"
+	"banger/internal/operation"
 	"banger/internal/progress"
 	"banger/internal/vm"
 )
@@ -34,6 +35,9 @@ type Handlers struct {
 	// Access admits callers by their peer credentials; nil admits every
 	// request as the daemon's own (handler tests).
 	Access *access.Policy
+	// Ops runs and keeps the long operations; nil makes one over the VM
+	// service's store when the routes are built (handler tests).
+	Ops *operation.Service
 	// ops counts the requests in flight for a drain; nil counts nothing.
 	ops *ops
 }
@@ -54,8 +58,12 @@ func newOpID() string {
 
 // Routes returns the API's handler.
 func (h *Handlers) Routes() http.Handler {
+	if h.Ops == nil {
+		h.Ops = &operation.Service{Store: h.VMs.Store, Log: h.Log}
+	}
 	mux := http.NewServeMux()
 	h.systemRoutes(mux)
+	h.opRoutes(mux)
 	h.vmRoutes(mux)
 	h.imageRoutes(mux)
 	h.snapshotRoutes(mux)
@@ -180,12 +188,10 @@ func (h *Handlers) stream(w http.ResponseWriter, r *http.Request, op func(progre
 		}
 	}
 	p := func(e progress.Event) {
-		typ := "progress"
 		if e.Total == 0 {
-			typ = "log"
 			h.Log.InfoContext(ctx, e.Message, "op", OpID(ctx), "step", e.Step)
 		}
-		send(api.Event{Type: typ, Step: e.Step, Done: e.Done, Total: e.Total, Message: e.Message})
+		send(progressEvent(e))
 	}
 	res, err := op(p, send)
 	mu.Lock()
@@ -193,6 +199,10 @@ func (h *Handlers) stream(w http.ResponseWriter, r *http.Request, op func(progre
 	mu.Unlock()
 	if err != nil && before {
 		h.fail(w, r, err)
+		return
+	}
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		h.Log.InfoContext(ctx, "the client left", "op", OpID(ctx))
 		return
 	}
 	if err != nil {
@@ -207,4 +217,14 @@ func (h *Handlers) stream(w http.ResponseWriter, r *http.Request, op func(progre
 		return
 	}
 	send(api.Event{Type: "result", Result: b})
+}
+
+// progressEvent is e on the wire: a "progress" event, or a "log" event
+// for a plain message.
+func progressEvent(e progress.Event) api.Event {
+	typ := "progress"
+	if e.Total == 0 {
+		typ = "log"
+	}
+	return api.Event{Type: typ, Step: e.Step, Done: e.Done, Total: e.Total, Message: e.Message}
 }

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"net/http"
 
 	"banger/internal/api"
@@ -10,10 +11,11 @@ import (
 
 func (h *Handlers) snapshotRoutes(mux *http.ServeMux) {
 	ep := api.Endpoints
-	handleEvents(mux, h, ep.WarmImage, func(r *http.Request, req api.WarmImage, p progress.Func) (api.Snapshot, error) {
-		tp, err := h.VMs.Warm(r.Context(), vm.WarmRequest{Image: r.PathValue("name"), VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB, Init: req.Init}, p)
-		return snapshotAPI(tp), err
-	})
+	handleOp(mux, h, ep.WarmImage, warmOp,
+		func(ctx context.Context, r *http.Request, req api.WarmImage, p progress.Func) (api.Snapshot, error) {
+			tp, err := h.VMs.Warm(ctx, vm.WarmRequest{Image: r.PathValue("name"), VCPUs: req.VCPUs, MemoryMiB: req.MemoryMiB, Init: req.Init}, p)
+			return snapshotAPI(tp), err
+		})
 	handle(mux, h, ep.ListSnapshots, func(r *http.Request, _ api.Empty) ([]api.Snapshot, error) {
 		tps, err := h.VMs.Snapshots()
 		return list(tps, snapshotAPI), err

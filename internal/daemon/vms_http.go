@@ -25,7 +25,7 @@ func (h *Handlers) vmRoutes(mux *http.ServeMux) {
 		return vmAPI(in), err
 	})
 	route(mux, h, ep.CreateVM, h.createVM)
-	handleEvents(mux, h, ep.VMAction, h.vmAction)
+	handleOp(mux, h, ep.VMAction, vmActionOp, h.vmAction)
 	handle(mux, h, ep.SetVM, func(r *http.Request, req api.SetVM) (api.VM, error) {
 		in, err := h.VMs.Set(r.Context(), r.PathValue("name"), setRequest(req))
 		return vmAPI(in), err
@@ -60,23 +60,38 @@ func (h *Handlers) vmRoutes(mux *http.ServeMux) {
 	route(mux, h, ep.Connect, h.connect)
 }
 
-// createVM creates a VM. With Remove the VM lives as long as the request:
-// once ready it is sent as a "vm" event, and the stream stays open until
-// the client closes it; then the VM is deleted.
+// createVM creates a VM as an operation (see ops_http.go) that goes on when
+// the client leaves. With Remove the VM lives as long as the request
+// instead: a client that leaves during the create cancels it; once ready
+// the VM is sent as a "vm" event, and the stream stays open until the
+// client closes it; then the VM is deleted.
 func (h *Handlers) createVM(w http.ResponseWriter, r *http.Request, req api.CreateVM) {
-	h.stream(w, r, func(p progress.Func, send func(api.Event)) (any, error) {
-		in, err := h.VMs.Create(r.Context(), createRequest(req), p)
-		if err != nil || !req.Remove {
-			return vmAPI(in), err
+	op, err := h.startOp(r, "vm create", req.Name, func(ctx context.Context, p progress.Func) (any, error) {
+		in, err := h.VMs.Create(ctx, createRequest(req), p)
+		return vmAPI(in), err
+	})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if !req.Remove {
+		h.follow(w, r, op)
+		return
+	}
+	h.stream(w, r, func(_ progress.Func, send func(api.Event)) (any, error) {
+		res, err := h.attach(r.Context(), op, send, true, false)
+		v, _ := res.(api.VM)
+		if err != nil {
+			return v, err
 		}
-		b, _ := json.Marshal(vmAPI(in))
+		b, _ := json.Marshal(v)
 		send(api.Event{Type: "vm", Result: b})
 		holding(r.Context())
-		return vmAPI(in), h.VMs.HoldRemove(r.Context(), in.ID)
+		return v, h.VMs.HoldRemove(r.Context(), v.ID)
 	})
 }
 
-func (h *Handlers) vmAction(r *http.Request, _ api.Empty, p progress.Func) (api.VM, error) {
+func (h *Handlers) vmAction(ctx context.Context, r *http.Request, _ api.Empty, p progress.Func) (api.VM, error) {
 	var op func(context.Context, string, progress.Func) (vm.Info, error)
 	switch r.PathValue("action") {
 	case "start":
@@ -90,7 +105,7 @@ func (h *Handlers) vmAction(r *http.Request, _ api.Empty, p progress.Func) (api.
 	default:
 		return api.VM{}, &api.Error{Kind: api.KindUnknown, Message: "unknown VM action " + r.PathValue("action")}
 	}
-	in, err := op(r.Context(), r.PathValue("name"), p)
+	in, err := op(ctx, r.PathValue("name"), p)
 	return vmAPI(in), err
 }
 

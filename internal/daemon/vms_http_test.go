@@ -134,8 +134,12 @@ func TestCreateStreamsProgressThenResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The stream names its operation first (ops wait, ops cancel).
+	if op, ok := api.OperationOf(events[0]); !ok || op.Kind != "vm create" || op.Target != "streamed" || op.State != api.OpRunning {
+		t.Errorf("first event %+v, want the operation of the create", events[0])
+	}
 	var steps []string
-	for _, ev := range events {
+	for _, ev := range events[1:] {
 		if ev.Type != "log" || ev.Message == "" {
 			t.Errorf("event %+v, want a log event with a message", ev)
 		}
@@ -244,7 +248,11 @@ func TestLifecycleOverClient(t *testing.T) {
 		t.Fatalf("SSHTarget = %+v, %v", tg, err)
 	}
 	var steps []string
-	stopped, err := d.client.VMAction(ctx, "cycle", "stop", func(ev api.Event) { steps = append(steps, ev.Step) })
+	stopped, err := d.client.VMAction(ctx, "cycle", "stop", func(ev api.Event) {
+		if ev.Type != api.EventOperation {
+			steps = append(steps, ev.Step)
+		}
+	})
 	if err != nil || stopped.State != "stopped" || stopped.PID != 0 || len(steps) == 0 || steps[0] != "stop" {
 		t.Fatalf("stop = %+v, %v, steps %v", stopped, err, steps)
 	}

@@ -10,6 +10,7 @@ import (
 	"banger/internal/api"
 	"banger/internal/forward"
 	"banger/internal/image"
+	"banger/internal/store"
 	"banger/internal/units"
 	"banger/internal/vm"
 )
@@ -32,7 +33,7 @@ func apiError(ctx context.Context, err error) (*api.Error, int) {
 	switch {
 	case errors.Is(err, image.ErrInvalid):
 		e.Kind, code = api.KindBadRequest, http.StatusBadRequest
-	case errors.Is(err, vm.ErrNotFound), errors.Is(err, image.ErrNotFound), errors.Is(err, image.ErrNoRecipe):
+	case errors.Is(err, vm.ErrNotFound), errors.Is(err, image.ErrNotFound), errors.Is(err, image.ErrNoRecipe), errors.Is(err, store.ErrNotFound):
 		e.Kind, code = api.KindNotFound, http.StatusNotFound
 	case errors.Is(err, vm.ErrAlreadyExists), errors.Is(err, image.ErrAlreadyExists):
 		e.Kind, code = api.KindAlreadyExists, http.StatusConflict

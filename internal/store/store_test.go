@@ -555,3 +555,32 @@ func migrateOldVM(t *testing.T, version int) (*Store, Image) {
 	t.Cleanup(func() { s.Close() })
 	return s, img
 }
+
+// TestOperationsOrderAndPruneWithinASecond: operation times compare
+// correctly as text even within one second (RFC 3339 with trimmed
+// fractions puts 12:00:00Z after 12:00:00.5Z).
+func TestOperationsOrderAndPruneWithinASecond(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "banger.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	t0 := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	for i, id := range []string{"whole", "half"} {
+		at := t0.Add(time.Duration(i) * 500 * time.Millisecond)
+		if err := s.PutOperation(ctx, Operation{ID: id, Kind: "vm create", State: OpSucceeded, Started: at, Ended: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ops, err := s.ListOperations(ctx)
+	if err != nil || len(ops) != 2 || ops[0].ID != "half" {
+		t.Fatalf("newest first: %+v, %v", ops, err)
+	}
+	if n, err := s.DeleteOperationsEndedBefore(ctx, t0.Add(250*time.Millisecond)); err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v; want the one that ended at 12:00:00", n, err)
+	}
+	if _, err := s.GetOperation(ctx, "half"); err != nil {
+		t.Errorf("the later record was pruned: %v", err)
+	}
+}

@@ -175,9 +175,11 @@ func (s *Service) Create(ctx context.Context, req CreateRequest, p progress.Func
 		git = GitIdentity{Name: req.GitName, Email: req.GitEmail}
 	}
 	in, err := s.startNamed(ctx, rec.ID, p, git)
-	if err != nil && req.Remove {
+	// A cancelled create is undone whole, as a --rm one that failed: no
+	// VM is left behind.
+	if err != nil && (req.Remove || ctx.Err() != nil) {
 		if derr := s.Delete(context.WithoutCancel(ctx), rec.ID); derr != nil {
-			s.Log.WarnContext(ctx, "delete --rm VM after a failed start", "vm", rec.Name, "err", derr)
+			s.Log.WarnContext(ctx, "delete the VM of a failed --rm or cancelled create", "vm", rec.Name, "err", derr)
 		}
 	}
 	if err == nil && !req.Cold {
