@@ -108,6 +108,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		defer nm.srv.Close()
 	}
 	defer svc.VMs.Subscribe(nm.handle).Close()
+	defer svc.VMs.Subscribe(lifetimeOps(context.WithoutCancel(ctx), svc.Ops, log)).Close()
 	nm.writeSSHConfig(ctx)
 
 	ctx, cancel := context.WithCancel(ctx)

@@ -274,3 +274,17 @@ func (s *Service) Drain(ctx context.Context, grace time.Duration) bool {
 	}
 	return false
 }
+
+// Note records an operation the daemon did by itself and has finished
+// (a VM stopped for being idle, one deleted when its time to live ended):
+// a succeeded record whose message says why.
+func (s *Service) Note(ctx context.Context, kind, target, why string) error {
+	now := s.now()
+	rec := store.Operation{ID: newID(), Kind: kind, Target: target, State: store.OpSucceeded,
+		Step: kind, Message: why, Started: now, Ended: now}
+	if err := s.Store.PutOperation(ctx, rec); err != nil {
+		return fmt.Errorf("record %s of %s: %w", kind, target, err)
+	}
+	s.log().Info("operation done by the daemon", "op", rec.ID, "kind", kind, "target", target, "why", why)
+	return nil
+}
