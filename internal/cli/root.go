@@ -111,5 +111,6 @@ func (a *app) rootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "config file (default $BANGER_CONFIG, /etc/banger/config.toml as root, else ~/.config/banger/config.toml)")
 	root.AddCommand(a.vmCmd(), a.imageCmd(), a.kernelCmd(), a.daemonCmd(), a.doctorCmd(), a.sshConfigCmd())
+	root.AddCommand(a.uiCmd())
 	return root
 }
