@@ -196,7 +196,7 @@ async function createVM(ev) {
   ev.preventDefault();
   showError("");
   const f = new FormData(ev.target);
-  const req = { nat: f.get("nat") === "on" };
+  const req = { nat: f.get("nat") === "on", cold: f.get("cold") === "on" };
   if (f.get("name")) req.name = f.get("name");
   if (f.get("image")) req.image = f.get("image");
   if (f.get("vcpus")) req.vcpus = Number(f.get("vcpus"));
