@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -89,19 +90,29 @@ func TestUIInABrowser(t *testing.T) {
 	run(t, ctx, "see the guest's boot output in the console", 60*time.Second,
 		chromedp.Click(row+` a.name`),
 		chromedp.WaitVisible(`#panel-console .xterm-rows`),
-		waitText(`#panel-console .xterm-rows`, "Linux"),
+		// The guest kernel's lines, "[    0.244698] ...".
+		waitMatch(`#panel-console .xterm-rows`, regexp.MustCompile(`\[\s*\d+\.\d{6}\]`)),
 		shot("vm-console"),
 	)
 	run(t, ctx, "run a command in the shell", 60*time.Second,
 		chromedp.Click(`#tab-shell`),
-		waitText(`#panel-shell .xterm-rows`, "#"),
+		waitMatch(`#panel-shell .xterm-rows`, regexp.MustCompile(`[#$] *$`)),
 		chromedp.SendKeys(`#panel-shell .xterm-helper-textarea`, "echo ui-$((6*7))"+kb.Enter),
 		waitText(`#panel-shell .xterm-rows`, "ui-42"),
 		shot("vm-shell"),
 	)
-	run(t, ctx, "the stats tab and the pages at phone size", 60*time.Second,
+	run(t, ctx, "the stats tab, the VM's chart and the pages at phone size", 90*time.Second,
 		chromedp.Click(`#tab-stats`),
+		waitMatch(`#stats-text`, regexp.MustCompile(`memory .* used of`)),
 		shot("vm-stats"),
+		chromedp.Navigate("http://"+addr+"/#/"),
+		// Uptime comes from the agent's stats, pushed on the event stream.
+		waitMatch(row+` .uptime`, regexp.MustCompile(`\d+s$`)),
+		chromedp.Sleep(5*time.Second), // a few more samples for the chart
+		shot("vms-stats"),
+		chromedp.Navigate("http://"+addr+"/#/host"),
+		chromedp.WaitVisible(`#host-checks li`),
+		shot("host"),
 		chromedp.Navigate("http://"+addr+"/#/images"),
 		chromedp.WaitVisible(`#image-rows tr`),
 		shot("images"),
@@ -175,15 +186,24 @@ func run(t *testing.T, ctx context.Context, step string, timeout time.Duration, 
 
 // waitText waits until the text of sel contains want.
 func waitText(sel, want string) chromedp.Action {
+	return waitMatch(sel, regexp.MustCompile(regexp.QuoteMeta(want)))
+}
+
+// waitMatch waits until the text of sel (one of its lines) matches re.
+func waitMatch(sel string, re *regexp.Regexp) chromedp.Action {
 	return chromedp.ActionFunc(func(ctx context.Context) error {
+		var text string
 		for {
-			var text string
-			if err := chromedp.Text(sel, &text, chromedp.ByQuery).Do(ctx); err == nil && strings.Contains(text, want) {
-				return nil
+			if err := chromedp.Text(sel, &text, chromedp.ByQuery).Do(ctx); err == nil {
+				for _, line := range strings.Split(text, "\n") {
+					if re.MatchString(strings.TrimRight(line, " \u00a0")) {
+						return nil
+					}
+				}
 			}
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("%s never showed %q: %w", sel, want, ctx.Err())
+				return fmt.Errorf("%s never matched %s (it showed %q): %w", sel, re, lastLines(text, 5), ctx.Err())
 			case <-time.After(200 * time.Millisecond):
 			}
 		}

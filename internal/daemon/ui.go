@@ -12,6 +12,7 @@ import (
 	"banger/internal/access"
 	"banger/internal/api"
 	"banger/internal/config"
+	"banger/internal/doctor"
 	"banger/internal/sshkey"
 	"banger/internal/ui"
 )
@@ -46,7 +47,7 @@ func (h *Handlers) uiAPI() http.Handler {
 // serveUI serves the web UI on cfg.UIAddr (loopback; "off": not at all)
 // until the returned stop is called. A UI that cannot listen is logged
 // and left off: the daemon serves its API regardless.
-func (h *Handlers) serveUI(ctx context.Context, cfg *config.Config, log *slog.Logger) (stop func()) {
+func (h *Handlers) serveUI(ctx context.Context, cfg *config.Config, opts Options, log *slog.Logger) (stop func()) {
 	if cfg.UIAddr == "off" {
 		return func() {}
 	}
@@ -62,6 +63,7 @@ func (h *Handlers) serveUI(ctx context.Context, cfg *config.Config, log *slog.Lo
 		KeyPath:    cfg.SSHKeyPath,
 		KnownHosts: &sshkey.KnownHosts{Path: cfg.KnownHostsPath()},
 		Log:        log,
+		Doctor:     doctorOf(cfg, opts),
 	}
 	srv := &http.Server{Handler: h.UI.Handler(), ReadHeaderTimeout: 10 * time.Second,
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
@@ -77,5 +79,16 @@ func (h *Handlers) serveUI(ctx context.Context, cfg *config.Config, log *slog.Lo
 		if srv.Shutdown(sctx) != nil {
 			srv.Close()
 		}
+	}
+}
+
+// doctorOf runs `banger doctor`'s checks with the daemon's config, for the
+// UI's Host page.
+func doctorOf(cfg *config.Config, opts Options) func(context.Context) doctor.Report {
+	return func(ctx context.Context) doctor.Report {
+		return doctor.Run(ctx, doctor.Inputs{
+			StateDir: cfg.StateDir, RuntimeDir: cfg.RuntimeDir, BridgeName: cfg.BridgeName,
+			VMM: cfg.VMM, Backends: opts.Backends, Env: cfg.VMMEnv(nil),
+		})
 	}
 }

@@ -33,7 +33,7 @@ func TestUIServesTheAPIAsTheSessionsUser(t *testing.T) {
 	d.h.Access = &access.Policy{DaemonUID: os.Geteuid(), Groups: groupsOf{1000: true}}
 	dir := t.TempDir()
 	cfg := &config.Config{UIAddr: "127.0.0.1:0", StateDir: dir, SSHKeyPath: filepath.Join(dir, "id")}
-	stop := d.h.serveUI(context.Background(), cfg, d.h.Log)
+	stop := d.h.serveUI(context.Background(), cfg, Options{}, d.h.Log)
 	defer stop()
 	if d.h.UI == nil {
 		t.Fatal("serveUI left the UI off")

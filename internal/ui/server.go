@@ -18,6 +18,7 @@ import (
 
 	"banger/internal/access"
 	"banger/internal/api"
+	"banger/internal/doctor"
 	"banger/internal/event"
 	"banger/internal/sshkey"
 	"banger/internal/vm"
@@ -46,6 +47,8 @@ type Server struct {
 	Log        *slog.Logger
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Doctor runs `banger doctor`'s checks for the Host page; nil: none.
+	Doctor func(context.Context) doctor.Report
 	// StatsEvery is how often the event stream samples the running VMs'
 	// stats (2 s when zero).
 	StatsEvery time.Duration
@@ -77,6 +80,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /ui/events", s.events)
 	mux.HandleFunc("GET /ui/console/{name}", s.console)
 	mux.HandleFunc("GET /ui/shell/{name}", s.shell)
+	mux.HandleFunc("GET /ui/host", s.host)
 	static := http.FileServerFS(mustSub(assets, "assets"))
 	mux.Handle("GET /assets/", http.StripPrefix("/assets", static))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {

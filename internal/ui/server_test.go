@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -17,8 +18,10 @@ import (
 
 	"banger/internal/access"
 	"banger/internal/api"
+	"banger/internal/doctor"
 	"banger/internal/event"
 	"banger/internal/vm"
+	"banger/internal/vmm"
 )
 
 // fakeVMs is the VM service's events and nothing else.
@@ -350,5 +353,30 @@ func TestEventStreamPushesTheListOnEveryVMEvent(t *testing.T) {
 			}
 			sawStats = true
 		}
+	}
+}
+
+func TestHostPageShowsDoctorsChecks(t *testing.T) {
+	f := newFixture(t)
+	f.srv.Doctor = func(context.Context) doctor.Report {
+		return doctor.Report{VMM: "qemu", Checks: []doctor.Check{
+			{Name: "kvm", Status: vmm.CheckWarn, Detail: "no /dev/kvm", Fix: "load kvm"},
+			{Name: "qemu", Status: vmm.CheckOK, Hard: true},
+		}}
+	}
+	if resp := f.do(t, "GET", "/ui/host", nil, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("host page without a session: %d", resp.StatusCode)
+	}
+	resp := f.do(t, "GET", "/ui/host", f.session(t), nil)
+	var rep HostReport
+	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
+		t.Fatal(err)
+	}
+	want := HostReport{VMM: "qemu", Checks: []HostCheck{
+		{Name: "kvm", Status: "warn", Detail: "no /dev/kvm", Fix: "load kvm"},
+		{Name: "qemu", Status: "ok", Hard: true},
+	}}
+	if fmt.Sprint(rep) != fmt.Sprint(want) {
+		t.Fatalf("host page %+v, want %+v", rep, want)
 	}
 }

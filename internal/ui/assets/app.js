@@ -316,11 +316,49 @@ function selectTab(tab) {
   }
   if (tab === "shell" && !vmPage.shell) openShell(state.vm);
   if (tab === "stats") renderStatsTab(state.stats[state.vm]);
+  if (tab === "ports") loadPorts(state.vm);
   for (const f of vmPage.fits) { try { f.fit(); } catch (_) {} }
   if (tab === "shell" && vmPage.shell) vmPage.shell.t.focus();
 }
 
+async function loadPorts(name) {
+  showError("");
+  try {
+    const ports = await (await api("GET", "/vms/" + encodeURIComponent(name) + "/ports")).json();
+    $("#port-rows").replaceChildren(...(ports || []).map((p) => el("tr", {},
+      el("td", {}, p.proto), el("td", {}, p.address), el("td", {}, String(p.port)), el("td", {}, p.process || ""))));
+  } catch (e) { showError(e.message); }
+}
+
 // ---- Images page ----
+
+async function pullImage(ev) {
+  ev.preventDefault();
+  showError("");
+  const f = new FormData(ev.target);
+  const req = { ref: f.get("ref") };
+  if (f.get("name")) req.name = f.get("name");
+  const out = $("#pull-progress"), bar = $("#pull-bar"), btn = $("#pull-submit");
+  btn.disabled = true;
+  bar.hidden = false;
+  bar.removeAttribute("value");
+  out.textContent = "";
+  try {
+    const img = await apiEvents("POST", "/images/pull", req, (e) => {
+      if (e.total) { bar.max = e.total; bar.value = e.done; }
+      if (e.message) { out.textContent += e.message + "\n"; out.scrollTop = out.scrollHeight; }
+    });
+    out.textContent += `pulled ${img.name}\n`;
+    ev.target.reset();
+    loadImages();
+  } catch (e) {
+    out.textContent += "failed: " + e.message + "\n";
+    showError(e.message);
+  } finally {
+    btn.disabled = false;
+    bar.hidden = true;
+  }
+}
 
 async function loadImages() {
   showError("");
@@ -342,6 +380,26 @@ async function loadImages() {
   } catch (e) { showError(e.message); }
 }
 
+// ---- Host page ----
+
+async function loadHost() {
+  showError("");
+  $("#host-wait").hidden = false;
+  $("#host-checks").replaceChildren();
+  try {
+    const resp = await fetch("/ui/host");
+    if (!resp.ok) throw new Error(await apiError(resp));
+    const rep = await resp.json();
+    $("#host-vmm").textContent = rep.vmm ? "VMM: " + rep.vmm : "no usable VMM";
+    const mark = { ok: "✓", warn: "!", fail: "✗", info: "i" };
+    $("#host-checks").replaceChildren(...(rep.checks || []).map((c) => el("li", { class: "check-" + c.status },
+      el("span", { class: "mark", "aria-label": c.status }, mark[c.status] || "?"),
+      el("div", {}, el("strong", {}, c.name), c.detail ? el("div", { class: "detail" }, c.detail) : "",
+        c.fix ? el("div", { class: "fix" }, "Fix: " + c.fix) : ""))));
+  } catch (e) { showError(e.message); }
+  $("#host-wait").hidden = true;
+}
+
 // ---- routing ----
 
 function route() {
@@ -352,8 +410,9 @@ function route() {
     page = "vm";
     state.vm = decodeURIComponent(hash.slice(5));
   } else if (hash === "#/images") page = "images";
+  else if (hash === "#/host") page = "host";
   state.page = page;
-  for (const p of ["vms", "vm", "images"]) $("#page-" + p).hidden = p !== page;
+  for (const p of ["vms", "vm", "images", "host"]) $("#page-" + p).hidden = p !== page;
   for (const a of document.querySelectorAll("nav a")) a.toggleAttribute("aria-current", a.dataset.page === page || (page === "vm" && a.dataset.page === "vms"));
   if (page === "vm") {
     $("#vm-title").textContent = state.vm;
@@ -362,11 +421,14 @@ function route() {
     selectTab("console");
   }
   if (page === "images" || page === "vms") loadImages();
+  if (page === "host") loadHost();
   $("#main").focus({ preventScroll: true });
 }
 
 function init() {
   $("#create-form").addEventListener("submit", createVM);
+  $("#pull-form").addEventListener("submit", pullImage);
+  $("#ports-refresh").addEventListener("click", () => loadPorts(state.vm));
   for (const b of document.querySelectorAll("[role=tab]")) b.addEventListener("click", () => selectTab(b.dataset.tab));
   $(".tabs").addEventListener("keydown", (e) => {
     const tabs = [...document.querySelectorAll("[role=tab]")];
