@@ -34,8 +34,8 @@ async function apiError(resp) {
   }
 }
 
-async function api(method, path, body) {
-  const opts = { method, headers: {} };
+async function api(method, path, body, signal) {
+  const opts = { method, headers: {}, signal };
   if (body !== undefined) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);
@@ -47,8 +47,8 @@ async function api(method, path, body) {
 
 // apiEvents calls an endpoint that answers with NDJSON events and hands
 // each progress or log event to onEvent; it resolves with the result.
-async function apiEvents(method, path, body, onEvent) {
-  const resp = await api(method, path, body);
+async function apiEvents(method, path, body, onEvent, signal) {
+  const resp = await api(method, path, body, signal);
   const reader = resp.body.getReader();
   const dec = new TextDecoder();
   let buf = "";
@@ -321,12 +321,44 @@ function selectTab(tab) {
   if (tab === "shell" && vmPage.shell) vmPage.shell.t.focus();
 }
 
+// forwards are the port forwards this page holds open, by guest port:
+// each is a POST /forwards stream that lasts until it is aborted.
+const forwards = {};
+
+function forwardCell(name, port) {
+  const cell = el("td", {});
+  const f = forwards[name + ":" + port];
+  if (f) {
+    cell.append(el("a", { href: "http://" + f.listen + "/", target: "_blank", rel: "noopener" }, f.listen || "…"), " ",
+      el("button", { onclick: () => { f.abort.abort(); delete forwards[name + ":" + port]; loadPorts(name); } }, "Stop"));
+    return cell;
+  }
+  cell.append(el("button", { onclick: () => startForward(name, port) }, "Forward"));
+  return cell;
+}
+
+async function startForward(name, port) {
+  const key = name + ":" + port;
+  const f = { abort: new AbortController(), listen: "" };
+  forwards[key] = f;
+  loadPorts(name);
+  try {
+    await apiEvents("POST", "/vms/" + encodeURIComponent(name) + "/forwards", { spec: "0:" + port }, (e) => {
+      if (e.type === "forward") { f.listen = e.result.listen; loadPorts(name); }
+    }, f.abort.signal);
+  } catch (e) {
+    if (e.name !== "AbortError") showError(e.message);
+  }
+  if (forwards[key] === f) { delete forwards[key]; loadPorts(name); }
+}
+
 async function loadPorts(name) {
   showError("");
   try {
     const ports = await (await api("GET", "/vms/" + encodeURIComponent(name) + "/ports")).json();
     $("#port-rows").replaceChildren(...(ports || []).map((p) => el("tr", {},
-      el("td", {}, p.proto), el("td", {}, p.address), el("td", {}, String(p.port)), el("td", {}, p.process || ""))));
+      el("td", {}, p.proto), el("td", {}, p.address), el("td", {}, String(p.port)), el("td", {}, p.process || ""),
+      p.proto.startsWith("tcp") ? forwardCell(name, p.port) : el("td", {}))));
   } catch (e) { showError(e.message); }
 }
 
