@@ -81,6 +81,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /ui/console/{name}", s.console)
 	mux.HandleFunc("GET /ui/shell/{name}", s.shell)
 	mux.HandleFunc("GET /ui/host", s.host)
+	mux.HandleFunc("GET /ui/workspace/{name}/patch", s.patch)
 	static := http.FileServerFS(mustSub(assets, "assets"))
 	mux.Handle("GET /assets/", http.StripPrefix("/assets", static))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {

@@ -55,6 +55,8 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/v1/vms":
 		_ = json.NewEncoder(w).Encode(f.vms)
+	case r.URL.Path == "/v1/vms/plain":
+		_ = json.NewEncoder(w).Encode(api.VM{Name: "plain", State: "running"})
 	case strings.HasSuffix(r.URL.Path, "/stats"):
 		_ = json.NewEncoder(w).Encode(api.Stats{Load1: 0.5, MemTotal: 100, MemAvailable: 40, UptimeSeconds: 9})
 	default:
@@ -378,5 +380,20 @@ func TestHostPageShowsDoctorsChecks(t *testing.T) {
 	}}
 	if fmt.Sprint(rep) != fmt.Sprint(want) {
 		t.Fatalf("host page %+v, want %+v", rep, want)
+	}
+}
+
+func TestWorkspacePatchErrorsInTheAPIsWords(t *testing.T) {
+	f := newFixture(t)
+	ck := f.session(t)
+	for path, want := range map[string]string{
+		"/ui/workspace/plain/patch": "VM plain has no workspace",
+		"/ui/workspace/ghost/patch": "no such thing",
+	} {
+		resp := f.do(t, "GET", path, ck, nil)
+		var e api.Error
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode == http.StatusOK || !strings.Contains(e.Message, want) {
+			t.Errorf("GET %s: %d %+v (%v), want an error saying %q", path, resp.StatusCode, e, err, want)
+		}
 	}
 }

@@ -190,15 +190,23 @@ func (s *Server) apiCall(ctx context.Context, method, path string, out any) erro
 	return json.Unmarshal(rec.body.Bytes(), out)
 }
 
-// failAPI answers with err as the API words it.
+// failAPI answers with err as the API words it: an API error as it came,
+// anything else as a failed operation.
 func (s *Server) failAPI(w http.ResponseWriter, r *http.Request, err error) {
-	w.Header().Set("Content-Type", "application/json")
-	code := http.StatusBadRequest
-	if e, ok := err.(*api.Error); ok && e.Kind == api.KindNotFound {
-		code = http.StatusNotFound
+	e, ok := err.(*api.Error)
+	if !ok {
+		e = &api.Error{Kind: api.KindFailed, Message: err.Error()}
 	}
+	code := http.StatusBadRequest
+	switch e.Kind {
+	case api.KindNotFound:
+		code = http.StatusNotFound
+	case api.KindForbidden:
+		code = http.StatusForbidden
+	}
+	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(api.Error{Kind: api.KindFailed, Message: err.Error()})
+	_ = json.NewEncoder(w).Encode(e)
 }
 
 // recorder is an in-memory http.ResponseWriter for apiCall; it keeps at

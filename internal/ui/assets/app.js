@@ -317,6 +317,7 @@ function selectTab(tab) {
   if (tab === "shell" && !vmPage.shell) openShell(state.vm);
   if (tab === "stats") renderStatsTab(state.stats[state.vm]);
   if (tab === "ports") loadPorts(state.vm);
+  if (tab === "workspace") renderWorkspace();
   for (const f of vmPage.fits) { try { f.fit(); } catch (_) {} }
   if (tab === "shell" && vmPage.shell) vmPage.shell.t.focus();
 }
@@ -359,6 +360,32 @@ async function loadPorts(name) {
     $("#port-rows").replaceChildren(...(ports || []).map((p) => el("tr", {},
       el("td", {}, p.proto), el("td", {}, p.address), el("td", {}, String(p.port)), el("td", {}, p.process || ""),
       p.proto.startsWith("tcp") ? forwardCell(name, p.port) : el("td", {}))));
+  } catch (e) { showError(e.message); }
+}
+
+function renderWorkspace() {
+  const v = state.vms.find((x) => x.name === state.vm);
+  const ws = v && v.workspace;
+  $("#ws-none").hidden = !!ws;
+  $("#ws-actions").hidden = !ws;
+  $("#ws-info").replaceChildren(...(ws ? [["Host repository", ws.host_path], ["In the guest", ws.guest_path],
+    ["Base commit", ws.head], ["Updated", ws.updated_at ? new Date(ws.updated_at).toLocaleString() : ""]]
+    .flatMap(([k, val]) => [el("dt", {}, k), el("dd", {}, val || "–")]) : []));
+}
+
+// downloadPatch fetches the workspace's patch and saves it as a file; an
+// error is shown as the daemon words it.
+async function downloadPatch(since) {
+  showError("");
+  try {
+    const resp = await fetch("/ui/workspace/" + encodeURIComponent(state.vm) + "/patch" + (since ? "?since=base" : ""));
+    if (!resp.ok) throw new Error(await apiError(resp));
+    const url = URL.createObjectURL(await resp.blob());
+    const a = el("a", { href: url, download: state.vm + ".patch" });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
   } catch (e) { showError(e.message); }
 }
 
@@ -461,6 +488,8 @@ function init() {
   $("#create-form").addEventListener("submit", createVM);
   $("#pull-form").addEventListener("submit", pullImage);
   $("#ports-refresh").addEventListener("click", () => loadPorts(state.vm));
+  $("#ws-patch").addEventListener("click", () => downloadPatch(false));
+  $("#ws-patch-base").addEventListener("click", () => downloadPatch(true));
   for (const b of document.querySelectorAll("[role=tab]")) b.addEventListener("click", () => selectTab(b.dataset.tab));
   $(".tabs").addEventListener("keydown", (e) => {
     const tabs = [...document.querySelectorAll("[role=tab]")];
