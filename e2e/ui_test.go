@@ -100,11 +100,22 @@ func TestUIInABrowser(t *testing.T) {
 		chromedp.Focus(`#panel-shell .xterm-helper-textarea`),
 		// Typed text as an input method inserts it: chromedp's synthetic
 		// key events reach xterm.js twice (keydown and char) per key.
-		input.InsertText("echo ui-$((6*7))"),
-		input.DispatchKeyEvent(input.KeyRawDown).WithKey("Enter").WithCode("Enter").WithWindowsVirtualKeyCode(13),
-		input.DispatchKeyEvent(input.KeyUp).WithKey("Enter").WithCode("Enter").WithWindowsVirtualKeyCode(13),
+		input.InsertText("echo ui-$((6*7))"), enter(),
 		waitText(`#panel-shell .xterm-rows`, "ui-42"),
+		// Ctrl-C interrupts a command in the guest.
+		input.InsertText("sleep 600; echo not-interrupted"), enter(),
+		chromedp.Sleep(time.Second),
+		input.DispatchKeyEvent(input.KeyRawDown).WithKey("c").WithCode("KeyC").WithWindowsVirtualKeyCode(67).WithModifiers(input.ModifierCtrl),
+		input.DispatchKeyEvent(input.KeyUp).WithKey("c").WithCode("KeyC").WithWindowsVirtualKeyCode(67).WithModifiers(input.ModifierCtrl),
+		input.InsertText("echo after-$((1+1))"), enter(),
+		waitText(`#panel-shell .xterm-rows`, "after-2"),
 		shot("vm-shell"),
+		chromedp.Click(`#tab-ports`),
+		chromedp.WaitVisible(`#ports-refresh`),
+		shot("vm-ports"),
+		chromedp.Click(`#tab-workspace`),
+		chromedp.WaitVisible(`#ws-none`),
+		shot("vm-workspace"),
 	)
 	run(t, ctx, "the stats tab, the VM's chart and the pages at phone size", 90*time.Second,
 		chromedp.Click(`#tab-stats`),
@@ -179,6 +190,14 @@ func browserContext(t *testing.T, path string) (context.Context, context.CancelF
 		t.Fatalf("start chromium: %v", err)
 	}
 	return ctx, func() { cancelB(); cancelA() }
+}
+
+// enter presses Enter in the focused element.
+func enter() chromedp.Action {
+	return chromedp.Tasks{
+		input.DispatchKeyEvent(input.KeyRawDown).WithKey("Enter").WithCode("Enter").WithWindowsVirtualKeyCode(13),
+		input.DispatchKeyEvent(input.KeyUp).WithKey("Enter").WithCode("Enter").WithWindowsVirtualKeyCode(13),
+	}
 }
 
 // run runs the actions of one step within timeout, failing the test with
