@@ -137,6 +137,9 @@ func TestUIInABrowser(t *testing.T) {
 		chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(1)),
 		shot("vms-phone"),
 		chromedp.EmulateViewport(1280, 800, chromedp.EmulateScale(1)),
+		emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}}),
+		shot("vms-dark"),
+		emulation.SetEmulatedMedia().WithFeatures([]*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}}),
 	)
 	run(t, ctx, "stop and delete the VM and see the list empty", 2*time.Minute,
 		chromedp.Click(row+` button[data-action=stop]`),
