@@ -13,12 +13,18 @@ FUZZMIN   ?= 100x
 FUZZFLAGS ?=
 SCRIPTS   := $(wildcard scripts/*.sh) .ci/run
 
-.PHONY: all build deps deps-dev test unit e2e lint run bench fuzz clean
+.PHONY: all build deps deps-dev test unit e2e lint run bench fuzz clean ui
 
 all: build
 
 deps:
 	bash scripts/deps.sh
+
+# The web UI's vendored xterm.js and uPlot, fetched again from npm at the
+# versions pinned in the script (the output is checked in; see
+# docs/dependencies.md). Nothing else needs it: the files are committed.
+ui:
+	bash scripts/ui-vendor.sh
 
 # The host packages plus what the tests and the bench use.
 deps-dev:

@@ -8,37 +8,21 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/vishvananda/netns"
 )
 
 // inNetns runs fn on a thread inside the test's network namespace, so that
 // its sockets live there.
 func (e *env) inNetns(fn func()) {
 	e.t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
+	if err := withNetns(e.netns, fn); err != nil {
 		e.t.Fatal(err)
 	}
-	defer orig.Close()
-	ns, err := netns.GetFromName(e.netns)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer ns.Close()
-	if err := netns.Set(ns); err != nil {
-		e.t.Fatal(err)
-	}
-	defer netns.Set(orig)
-	fn()
 }
 
 const guestServer = `nohup perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(LocalPort => 8080, Listen => 5, ReuseAddr => 1) or die; while ($c = $s->accept) { print $c "hello from guest\n"; close $c }' >/dev/null 2>&1 &`

@@ -2,7 +2,7 @@
 # Install the host packages banger needs (see docs/host-requirements.md).
 #
 # Usage: scripts/deps.sh [--dev]
-#   --dev   also install development and test tools (shellcheck, busybox-static)
+#   --dev   also install development and test tools (shellcheck, busybox-static, chromium)
 #
 # Debian and Ubuntu (and their derivatives) are supported. On other
 # distributions the script prints the equivalent package names and exits 1.
@@ -28,13 +28,14 @@ readonly DEV_PKGS=(
 	shellcheck     # make lint
 	busybox-static # tests and bench: a busybox-only image, the floor's initramfs
 	procps         # e2e: pgrep checks that no VMM process is left
+	chromium       # e2e: the web UI's browser test (headless, driven by chromedp)
 )
 
 # Equivalent names elsewhere, in the same order as RUNTIME_PKGS and DEV_PKGS.
 readonly FEDORA_PKGS="qemu-system-x86-core qemu-img debootstrap debian-keyring e2fsprogs openssh-clients iproute nftables zstd ca-certificates git"
-readonly FEDORA_DEV_PKGS="ShellCheck busybox procps-ng"
+readonly FEDORA_DEV_PKGS="ShellCheck busybox procps-ng chromium"
 readonly ARCH_PKGS="qemu-system-x86 qemu-img debootstrap debian-archive-keyring e2fsprogs openssh iproute2 nftables zstd ca-certificates git"
-readonly ARCH_DEV_PKGS="shellcheck busybox procps-ng"
+readonly ARCH_DEV_PKGS="shellcheck busybox procps-ng chromium"
 
 die() {
 	printf 'deps.sh: %s\n' "$*" >&2

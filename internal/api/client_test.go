@@ -120,6 +120,8 @@ func TestEveryEndpoint(t *testing.T) {
 			func(c *Client) (any, error) { return c.Ping(ctx) }, Ping{Version: "v", PID: 7, Socket: "/s"}},
 		{"Shutdown", "POST", "/v1/shutdown", "", "", `{"status":"shutting down"}`,
 			func(c *Client) (any, error) { return nil, c.Shutdown(ctx) }, nil},
+		{"UILogin", "POST", "/v1/ui/login", "", "", `{"url":"http://127.0.0.1:7878/login?token=t"}`,
+			func(c *Client) (any, error) { return c.UILogin(ctx) }, UILogin{URL: "http://127.0.0.1:7878/login?token=t"}},
 		{"ListVMs", "GET", "/v1/vms", "", "", `[{"name":"a"},{"name":"b"}]`,
 			func(c *Client) (any, error) { return c.ListVMs(ctx) }, []VM{{Name: "a"}, {Name: "b"}}},
 		{"CreateVM", "POST", "/v1/vms", "", `{"name":"a","vcpus":2,"nat":true}`, `{"name":"a","vcpus":2}`,

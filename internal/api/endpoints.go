@@ -77,6 +77,7 @@ type Stream struct{}
 type EndpointTable struct {
 	Ping     Endpoint[Empty, Ping]
 	Shutdown Endpoint[Empty, Status]
+	UILogin  Endpoint[Empty, UILogin] // a one-time login URL of the web UI
 
 	ListVMs      Endpoint[Empty, []VM]
 	CreateVM     Endpoint[CreateVM, VM]
@@ -125,6 +126,7 @@ type EndpointTable struct {
 var Endpoints = EndpointTable{
 	Ping:     Endpoint[Empty, Ping]{"GET", "/ping", ReplyJSON},
 	Shutdown: Endpoint[Empty, Status]{"POST", "/shutdown", ReplyJSON},
+	UILogin:  Endpoint[Empty, UILogin]{"POST", "/ui/login", ReplyJSON},
 
 	ListVMs:      Endpoint[Empty, []VM]{"GET", "/vms", ReplyJSON},
 	CreateVM:     Endpoint[CreateVM, VM]{"POST", "/vms", ReplyEvents},

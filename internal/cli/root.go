@@ -115,7 +115,7 @@ func (a *app) rootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "config file (default $BANGER_CONFIG, /etc/banger/config.toml as root, else ~/.config/banger/config.toml)")
 	root.AddCommand(a.vmCmd(), a.imageCmd(), a.kernelCmd(), a.daemonCmd(), a.doctorCmd(), a.sshConfigCmd(), a.opsCmd())
-	root.AddCommand(a.versionCmd())
+	root.AddCommand(a.versionCmd(), a.uiCmd())
 	root.Version = buildinfo.Read(buildinfo.Version).Version // --version; `banger version` says more
 	root.SetOut(a.stdout)                                    // help and shell completion
 	root.SetErr(a.stderr)

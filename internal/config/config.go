@@ -32,6 +32,8 @@ const (
 	// rotated console.log.1 of the same size is kept besides).
 	DefaultConsoleLogSize = "8M"
 	DefaultDNSAddr        = "127.0.0.1:5354"
+	// DefaultUIAddr is where bangerd serves the web UI (banger ui).
+	DefaultUIAddr = "127.0.0.1:7878"
 
 	DefaultVCPUs     = 1
 	DefaultMemoryMiB = 1024
@@ -63,6 +65,8 @@ type Config struct {
 	// ConsoleLogSize caps each VM's serial console log.
 	ConsoleLogSize string `toml:"console_log_size"`
 	DNSAddr        string `toml:"dns_addr"`
+	// UIAddr is the loopback address of the web UI; "off" disables it.
+	UIAddr string `toml:"ui_addr"`
 	// AutoWarm (default true) makes the snapshot of a cold-booted VM's
 	// image and shape in the background, so the next one restores it.
 	AutoWarm *bool `toml:"auto_warm"`
@@ -298,6 +302,7 @@ func (c *Config) applyDefaults(h Host, reg *vmm.Registry) error {
 	setDefault(&c.StopTimeout, DefaultStopTimeout)
 	setDefault(&c.BootTimeout, DefaultBootTimeout)
 	setDefault(&c.DNSAddr, DefaultDNSAddr)
+	setDefault(&c.UIAddr, DefaultUIAddr)
 	setDefault(&c.SSHKeyPath, filepath.Join(c.StateDir, "ssh", "id_ed25519"))
 	c.applyBackendDefaults(reg)
 	return nil

@@ -31,7 +31,7 @@ func TestDocsExampleLoads(t *testing.T) {
 	}
 	// Every key in Config must be documented.
 	keys := []string{"state_dir", "runtime_dir", "log_level", "vmm", "bridge_name", "cidr", "nat_default", "default_image",
-		"debian_mirror", "catalog_url", "ssh_key_path", "stop_timeout", "boot_timeout", "console_log_size", "dns_addr", "auto_warm", "operations_keep",
+		"debian_mirror", "catalog_url", "ssh_key_path", "stop_timeout", "boot_timeout", "console_log_size", "dns_addr", "ui_addr", "auto_warm", "operations_keep",
 		"vcpu", "memory_mib", "disk_size", "root_size", "[[file_sync]]", "host", "guest", "mode"}
 	// And every key a built-in backend owns.
 	for _, b := range reg.Backends() {

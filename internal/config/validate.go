@@ -88,6 +88,11 @@ func (c *Config) validateNetwork() problems {
 			p.add(`dns_addr %q: use a loopback address and port such as "127.0.0.1:5354", or "off"`, c.DNSAddr)
 		}
 	}
+	if c.UIAddr != "off" {
+		if ap, err := netip.ParseAddrPort(c.UIAddr); err != nil || !ap.Addr().IsLoopback() {
+			p.add(`ui_addr %q: use a loopback address and port such as "127.0.0.1:7878", or "off"`, c.UIAddr)
+		}
+	}
 	return p
 }
 

@@ -117,6 +117,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		Access: &access.Policy{DaemonUID: os.Geteuid(), Groups: groups}, ops: &ops{}}
 	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelReqs()
+	defer h.serveUI(ctx, cfg, opts, log)()
 	srv := &http.Server{Handler: h.Routes(), ReadHeaderTimeout: 10 * time.Second, ConnContext: connContext,
 		BaseContext: func(net.Listener) context.Context { return reqCtx }}
 	errc := make(chan error, 1)

@@ -18,6 +18,7 @@ import (
 	"banger/internal/image"
 	"banger/internal/operation"
 	"banger/internal/progress"
+	"banger/internal/ui"
 	"banger/internal/vm"
 )
 
@@ -40,6 +41,8 @@ type Handlers struct {
 	Ops *operation.Service
 	// ops counts the requests in flight for a drain; nil counts nothing.
 	ops *ops
+	// UI is the web UI (ui.go); nil when it is off.
+	UI *ui.Server
 }
 
 type opKey struct{}
@@ -68,6 +71,7 @@ func (h *Handlers) Routes() http.Handler {
 	h.imageRoutes(mux)
 	h.snapshotRoutes(mux)
 	h.kernelRoutes(mux)
+	h.uiRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, &api.Error{Kind: api.KindUnknown, Message: "unknown method " + r.Method + " " + r.URL.Path})
 	})
