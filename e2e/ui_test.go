@@ -116,6 +116,11 @@ func TestUIInABrowser(t *testing.T) {
 		chromedp.Click(`#tab-workspace`),
 		chromedp.WaitVisible(`#ws-none`),
 		shot("vm-workspace"),
+		// The Logs tab lists the VM's operations: its create succeeded.
+		chromedp.Click(`#tab-logs`),
+		waitText(`#log-rows`, "vm create"),
+		waitText(`#log-rows`, "succeeded"),
+		shot("vm-logs"),
 	)
 	run(t, ctx, "the stats tab, the VM's chart and the pages at phone size", 90*time.Second,
 		chromedp.Click(`#tab-stats`),

@@ -318,6 +318,7 @@ function selectTab(tab) {
   if (tab === "stats") renderStatsTab(state.stats[state.vm]);
   if (tab === "ports") loadPorts(state.vm);
   if (tab === "workspace") renderWorkspace();
+  if (tab === "logs") loadLogs(state.vm);
   for (const f of vmPage.fits) { try { f.fit(); } catch (_) {} }
   if (tab === "shell" && vmPage.shell) vmPage.shell.t.focus();
 }
@@ -371,6 +372,37 @@ function renderWorkspace() {
   $("#ws-info").replaceChildren(...(ws ? [["Host repository", ws.host_path], ["In the guest", ws.guest_path],
     ["Base commit", ws.head], ["Updated", ws.updated_at ? new Date(ws.updated_at).toLocaleString() : ""]]
     .flatMap(([k, val]) => [el("dt", {}, k), el("dd", {}, val || "–")]) : []));
+}
+
+// loadLogs lists what the daemon did to the VM: its operation records
+// (create, start, stop, idle stop, time-to-live delete...), newest first.
+async function loadLogs(name) {
+  showError("");
+  try {
+    const ops = (await (await api("GET", "/ops?all=1")).json() || []).filter((o) => o.target === name);
+    ops.sort((a, b) => (a.started < b.started ? 1 : -1));
+    $("#logs-none").hidden = ops.length > 0;
+    $("#log-rows").replaceChildren(...ops.map((o) => {
+      const took = o.ended ? ((new Date(o.ended) - new Date(o.started)) / 1000).toFixed(1) + " s" : "running";
+      return el("tr", {}, el("td", {}, o.kind), el("td", {}, o.state),
+        el("td", {}, new Date(o.started).toLocaleString()), el("td", {}, took),
+        el("td", {}, o.error || o.message || o.step || ""));
+    }));
+  } catch (e) { showError(e.message); }
+}
+
+// downloadConsole saves the VM's whole serial console log as a file.
+async function downloadConsole() {
+  showError("");
+  try {
+    const resp = await api("GET", "/vms/" + encodeURIComponent(state.vm) + "/logs?offset=0");
+    const url = URL.createObjectURL(await resp.blob());
+    const a = el("a", { href: url, download: state.vm + "-console.log" });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (e) { showError(e.message); }
 }
 
 // downloadPatch fetches the workspace's patch and saves it as a file; an
@@ -488,6 +520,8 @@ function init() {
   $("#create-form").addEventListener("submit", createVM);
   $("#pull-form").addEventListener("submit", pullImage);
   $("#ports-refresh").addEventListener("click", () => loadPorts(state.vm));
+  $("#logs-refresh").addEventListener("click", () => loadLogs(state.vm));
+  $("#logs-console").addEventListener("click", downloadConsole);
   $("#ws-patch").addEventListener("click", () => downloadPatch(false));
   $("#ws-patch-base").addEventListener("click", () => downloadPatch(true));
   for (const b of document.querySelectorAll("[role=tab]")) b.addEventListener("click", () => selectTab(b.dataset.tab));
