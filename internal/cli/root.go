@@ -27,6 +27,7 @@ func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code
 // app is the state shared by the commands of one invocation.
 type app struct {
 	configPath string
+	host       string // --host: a remote daemon (see remote.go)
 	cfg        *config.Config
 	stdout     io.Writer
 	stderr     io.Writer
@@ -57,6 +58,11 @@ func (a *app) loadConfig() error {
 func (a *app) client(ctx context.Context) (*api.Client, error) {
 	if err := a.loadConfig(); err != nil {
 		return nil, err
+	}
+	if h, ok, err := a.remoteHost(); err != nil {
+		return nil, err
+	} else if ok {
+		return a.remoteClient(h), nil
 	}
 	c, err := newClient(a.cfg.SocketPath())
 	if err != nil {
@@ -116,6 +122,8 @@ func (a *app) rootCmd() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "config file (default $BANGER_CONFIG, /etc/banger/config.toml as root, else ~/.config/banger/config.toml)")
 	root.AddCommand(a.vmCmd(), a.imageCmd(), a.kernelCmd(), a.daemonCmd(), a.doctorCmd(), a.sshConfigCmd(), a.opsCmd())
 	root.AddCommand(a.versionCmd(), a.uiCmd())
+	root.PersistentFlags().StringVarP(&a.host, "host", "H", "", "the daemon to talk to, ssh://[user@]host[:port] (default $BANGER_HOST; empty: the local daemon)")
+	root.AddCommand(a.systemCmd())
 	root.Version = buildinfo.Read(buildinfo.Version).Version // --version; `banger version` says more
 	root.SetOut(a.stdout)                                    // help and shell completion
 	root.SetErr(a.stderr)

@@ -61,6 +61,12 @@ type sshOpts struct {
 // code. ssh's own failures (exit 255) become errors. Without a command it
 // opens an interactive shell.
 func (a *app) ssh(ctx context.Context, c *api.Client, name string, command []string, o sshOpts) (int, error) {
+	if h, ok, err := a.remoteHost(); err != nil || ok {
+		if err != nil {
+			return 0, err
+		}
+		return a.remoteSSH(h, name, command, o)
+	}
 	t, err := c.SSHTarget(ctx, name)
 	if err != nil {
 		return 0, err

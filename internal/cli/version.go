@@ -71,6 +71,11 @@ func (a *app) runningClient() (*api.Client, error) {
 	if err := a.loadConfig(); err != nil {
 		return nil, err
 	}
+	if h, ok, err := a.remoteHost(); err != nil {
+		return nil, err
+	} else if ok {
+		return a.remoteClient(h), nil
+	}
 	return newClient(a.cfg.SocketPath())
 }
 
