@@ -1,0 +1,169 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// remoteAddr is the daemon namespace's end of the veth pair between the
+// client's namespace and the daemon's; sshd listens there.
+const (
+	remoteAddr     = "192.168.231.2"
+	clientAddr     = "192.168.231.1"
+	remoteSSHDPort = "2222"
+)
+
+// TestRemoteHost runs the CLI in a namespace of its own, with no daemon of
+// its own, against the bangerd of newEnv's namespace through sshd there:
+// `banger --host ssh://root@ADDR:PORT vm run --rm -- sh -c 'exit 3'`
+// creates the VM on the remote daemon, runs the command and exits 3.
+func TestRemoteHost(t *testing.T) {
+	if _, err := os.Stat("/usr/sbin/sshd"); err != nil {
+		t.Skip("needs sshd (openssh-server; scripts/deps.sh --dev installs it)")
+	}
+	e := newEnv(t, "remote")
+	dir := t.TempDir()
+	clientNS := e.netns + "-c"
+	remoteNet(t, e.netns, clientNS)
+	startSSHD(t, e, dir)
+
+	// The client: its own config (no daemon answers on its socket) and an
+	// ssh that reads the test's ssh config, as the user's would be read.
+	clientCfg := filepath.Join(dir, "client.toml")
+	writeFile(t, clientCfg, fmt.Sprintf("state_dir = %q\nruntime_dir = %q\n", filepath.Join(dir, "cstate"), filepath.Join(dir, "crun")), 0o600)
+	sshCfg := filepath.Join(dir, "ssh_config")
+	writeFile(t, sshCfg, fmt.Sprintf("Host %s\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n"+
+		"  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  LogLevel ERROR\n",
+		remoteAddr, filepath.Join(dir, "user_key"), filepath.Join(dir, "known_hosts")), 0o600)
+	wrap := filepath.Join(dir, "bin")
+	if err := os.Mkdir(wrap, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(wrap, "ssh"), fmt.Sprintf("#!/bin/sh\nexec /usr/bin/ssh -F %s \"$@\"\n", sshCfg), 0o755)
+	host := "ssh://root@" + remoteAddr + ":" + remoteSSHDPort
+	client := func(args ...string) (string, int) {
+		argv := append([]string{"netns", "exec", clientNS, filepath.Join(e.bin, "banger"), "--config", clientCfg, "--host", host}, args...)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "ip", argv...)
+		cmd.Env = append(os.Environ(), "PATH="+wrap+":"+os.Getenv("PATH"))
+		cmd.Stdin = strings.NewReader("")
+		out, err := cmd.CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out), ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("run banger %v: %v", args, err)
+		}
+		return string(out), 0
+	}
+
+	out, code := client("vm", "run", "--rm", "--name", "e2e-remote", "--", "sh", "-c", "echo on-remote; exit 3")
+	if code != 3 || !strings.Contains(out, "on-remote") {
+		t.Fatalf("remote vm run: exit %d, want 3 with the command's output\n%s\ndaemon log:\n%s", code, out, e.daemonLog())
+	}
+	t.Logf("remote vm run (exit %d):\n%s", code, out)
+	for _, v := range e.list() {
+		if v.Name == "e2e-remote" {
+			t.Fatalf("--rm left VM %s on the remote daemon", v.Name)
+		}
+	}
+	out, code = client("vm", "list")
+	if code != 0 {
+		t.Fatalf("remote vm list: exit %d\n%s", code, out)
+	}
+	t.Logf("remote vm list:\n%s", out)
+	if _, err := os.Stat(filepath.Join(dir, "crun")); err == nil {
+		t.Fatalf("the client made a runtime directory: it must not start a local daemon")
+	}
+}
+
+func writeFile(t *testing.T, path, body string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(body), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// remoteNet makes clientNS and a veth pair between it and daemonNS.
+func remoteNet(t *testing.T, daemonNS, clientNS string) {
+	t.Helper()
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	run("netns", "add", clientNS)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", clientNS).Run() })
+	run("-n", clientNS, "link", "set", "lo", "up")
+	run("-n", clientNS, "link", "add", "bgrm-c", "type", "veth", "peer", "name", "bgrm-s", "netns", daemonNS)
+	run("-n", clientNS, "addr", "add", clientAddr+"/30", "dev", "bgrm-c")
+	run("-n", daemonNS, "addr", "add", remoteAddr+"/30", "dev", "bgrm-s")
+	run("-n", clientNS, "link", "set", "bgrm-c", "up")
+	run("-n", daemonNS, "link", "set", "bgrm-s", "up")
+}
+
+// startSSHD runs an sshd of the test's own in e's namespace: its own port,
+// config, host key and authorized key, with banger and e's config in the
+// sessions' environment.
+func startSSHD(t *testing.T, e *env, dir string) {
+	t.Helper()
+	for _, k := range []string{"host_key", "user_key"} {
+		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "banger-e2e", "-f", filepath.Join(dir, k)).CombinedOutput(); err != nil {
+			t.Fatalf("ssh-keygen: %v: %s", err, out)
+		}
+	}
+	hostPub, err := os.ReadFile(filepath.Join(dir, "host_key.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	userPub, err := os.ReadFile(filepath.Join(dir, "user_key.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "known_hosts"), fmt.Sprintf("[%s]:%s %s", remoteAddr, remoteSSHDPort, hostPub), 0o600)
+	writeFile(t, filepath.Join(dir, "authorized_keys"), string(userPub), 0o600)
+	conf := filepath.Join(dir, "sshd_config")
+	writeFile(t, conf, fmt.Sprintf("Port %s\nListenAddress %s\nHostKey %s\nAuthorizedKeysFile %s\nPidFile %s\n"+
+		"PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n"+
+		"StrictModes no\nSetEnv PATH=%s:/usr/sbin:/usr/bin:/sbin:/bin BANGER_CONFIG=%s\n",
+		remoteSSHDPort, remoteAddr, filepath.Join(dir, "host_key"), filepath.Join(dir, "authorized_keys"),
+		filepath.Join(dir, "sshd.pid"), e.bin, e.cfgPath), 0o600)
+	// sshd's privilege separation directory, as its package makes it.
+	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "sshd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", e.netns, "/usr/sbin/sshd", "-D", "-e", "-f", conf)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		logf.Close()
+	})
+	waitFor(t, 15*time.Second, "sshd listening", func() (bool, string) {
+		b, _ := os.ReadFile(filepath.Join(dir, "sshd.log"))
+		return strings.Contains(string(b), "Server listening"), string(b)
+	})
+}
