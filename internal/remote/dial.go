@@ -96,9 +96,11 @@ func (c *conn) Close() error {
 	return nil
 }
 
-func (c *conn) LocalAddr() net.Addr                { return addr("local") }
-func (c *conn) RemoteAddr() net.Addr               { return addr(c.host.String()) }
-func (c *conn) SetDeadline(t time.Time) error      { return errors.Join(c.r.SetReadDeadline(t), c.w.SetWriteDeadline(t)) }
+func (c *conn) LocalAddr() net.Addr  { return addr("local") }
+func (c *conn) RemoteAddr() net.Addr { return addr(c.host.String()) }
+func (c *conn) SetDeadline(t time.Time) error {
+	return errors.Join(c.r.SetReadDeadline(t), c.w.SetWriteDeadline(t))
+}
 func (c *conn) SetReadDeadline(t time.Time) error  { return c.r.SetReadDeadline(t) }
 func (c *conn) SetWriteDeadline(t time.Time) error { return c.w.SetWriteDeadline(t) }
 
