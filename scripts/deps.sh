@@ -2,7 +2,7 @@
 # Install the host packages banger needs (see docs/host-requirements.md).
 #
 # Usage: scripts/deps.sh [--dev]
-#   --dev   also install development and test tools (shellcheck, busybox-static, chromium)
+#   --dev   also install development and test tools (shellcheck, busybox-static, chromium, openssh-server)
 #
 # Debian and Ubuntu (and their derivatives) are supported. On other
 # distributions the script prints the equivalent package names and exits 1.
@@ -29,13 +29,17 @@ readonly DEV_PKGS=(
 	busybox-static # tests and bench: a busybox-only image, the floor's initramfs
 	procps         # e2e: pgrep checks that no VMM process is left
 	chromium       # e2e: the web UI's browser test (headless, driven by chromedp)
+	openssh-server # e2e: the remote daemon test runs its own sshd (the host's ssh service is not started)
 )
 
 # Equivalent names elsewhere, in the same order as RUNTIME_PKGS and DEV_PKGS.
 readonly FEDORA_PKGS="qemu-system-x86-core qemu-img debootstrap debian-keyring e2fsprogs openssh-clients iproute nftables zstd ca-certificates git"
-readonly FEDORA_DEV_PKGS="ShellCheck busybox procps-ng chromium"
+readonly FEDORA_DEV_PKGS="ShellCheck busybox procps-ng chromium openssh-server"
 readonly ARCH_PKGS="qemu-system-x86 qemu-img debootstrap debian-archive-keyring e2fsprogs openssh iproute2 nftables zstd ca-certificates git"
-readonly ARCH_DEV_PKGS="shellcheck busybox procps-ng chromium"
+readonly ARCH_DEV_PKGS="shellcheck busybox procps-ng chromium" # sshd comes with openssh
+
+# POLICY_RC refuses service starts while deps.sh installs openssh-server.
+readonly POLICY_RC=/usr/sbin/policy-rc.d
 
 die() {
 	printf 'deps.sh: %s\n' "$*" >&2
@@ -124,6 +128,13 @@ main() {
 	echo "deps.sh: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update
+	# Installing openssh-server must not start the host's ssh service: a
+	# policy-rc.d that refuses starts, only when none is there already.
+	if [[ " ${missing[*]} " == *" openssh-server "* && ! -e $POLICY_RC ]]; then
+		printf '#!/bin/sh\nexit 101\n' >"$POLICY_RC"
+		chmod 755 "$POLICY_RC"
+		trap 'rm -f "$POLICY_RC"' EXIT
+	fi
 	apt-get install -y --no-install-recommends "${missing[@]}"
 	echo "deps.sh: done; run banger doctor to check the rest of the host (KVM, tun, disk space)"
 }
