@@ -74,13 +74,43 @@ func TestRemoteHost(t *testing.T) {
 			t.Fatalf("--rm left VM %s on the remote daemon", v.Name)
 		}
 	}
-	out, code = client("vm", "list")
-	if code != 0 {
-		t.Fatalf("remote vm list: exit %d\n%s", code, out)
-	}
-	t.Logf("remote vm list:\n%s", out)
+	remoteWorkspace(t, e, client)
 	if _, err := os.Stat(filepath.Join(dir, "crun")); err == nil {
 		t.Fatalf("the client made a runtime directory: it must not start a local daemon")
+	}
+}
+
+// remoteWorkspace copies a checkout packed on the client into a VM of the
+// remote daemon, changes it there, exports the diff back through the
+// remote daemon, and deletes the VM.
+func remoteWorkspace(t *testing.T, e *env, client func(args ...string) (string, int)) {
+	t.Helper()
+	repo := filepath.Join(t.TempDir(), "demo")
+	gitRun(t, filepath.Dir(repo), "init", "-q", "-b", "main", repo)
+	writeFile(t, filepath.Join(repo, "README.md"), "demo\n", 0o644)
+	gitRun(t, repo, "add", "-A")
+	gitRun(t, repo, "commit", "-q", "-m", "initial")
+	must := func(args ...string) string {
+		t.Helper()
+		out, code := client(args...)
+		if code != 0 {
+			t.Fatalf("remote banger %s: exit %d\n%s\ndaemon log:\n%s", strings.Join(args, " "), code, out, e.daemonLog())
+		}
+		return out
+	}
+	if out := must("vm", "run", repo, "--name", "e2e-remote-ws", "--", "cat", "README.md"); !strings.Contains(out, "demo") {
+		t.Fatalf("workspace run printed %q", out)
+	}
+	if out := must("vm", "list"); !strings.Contains(out, "e2e-remote-ws") {
+		t.Fatalf("remote vm list lacks the VM:\n%s", out)
+	}
+	must("vm", "exec", "e2e-remote-ws", "--", "sh", "-c", "echo 'from the guest' >> README.md")
+	if patch := must("vm", "workspace", "export", "e2e-remote-ws"); !strings.Contains(patch, "+from the guest") {
+		t.Fatalf("exported patch lacks the guest's edit:\n%s", patch)
+	}
+	must("vm", "delete", "e2e-remote-ws")
+	if vms := e.list(); len(vms) != 0 {
+		t.Fatalf("VMs left on the remote daemon: %+v", vms)
 	}
 }
 
