@@ -20,15 +20,15 @@ import (
 // hostEnv names the remote daemon when --host is not given.
 const hostEnv = "BANGER_HOST"
 
-// remoteHost is the daemon host of --host or $BANGER_HOST; ok is false
-// for the local daemon.
+// remoteHost is the daemon host of --host, else $BANGER_HOST, else the
+// current context; ok is false for the local daemon.
 func (a *app) remoteHost() (h remote.Host, ok bool, err error) {
 	s := a.host
 	if s == "" && a.getenv != nil {
 		s = a.getenv(hostEnv)
 	}
 	if s == "" {
-		return remote.Host{}, false, nil
+		return a.contextHost()
 	}
 	h, err = remote.Parse(s)
 	if err != nil {

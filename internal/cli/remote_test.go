@@ -84,3 +84,57 @@ func TestRemoteHostEnv(t *testing.T) {
 		t.Fatalf("bad BANGER_HOST: exit %d, stderr %q", code, stderr.String())
 	}
 }
+
+// TestContexts: create, use, ls and rm keep named hosts in the user's
+// config directory, and the current one is the daemon commands reach
+// (through the fake ssh) until `context use default`.
+func TestContexts(t *testing.T) {
+	f := newFakeDaemon(t)
+	f.reply("GET /v1/vms", []api.VM{{Name: "far-away"}})
+	argvFile := fakeRemoteSSH(t, f)
+	home := t.TempDir()
+	run := func(args ...string) cliRun {
+		t.Helper()
+		var stdout, stderr strings.Builder
+		a := f.app(&stdout, &stderr)
+		a.cfg = &config.Config{RuntimeDir: t.TempDir(), StateDir: t.TempDir()} // no local daemon
+		a.getenv = func(k string) string {
+			if k == "HOME" {
+				return home
+			}
+			return ""
+		}
+		code := a.main(t.Context(), args)
+		return cliRun{stdout: stdout.String(), stderr: stderr.String(), code: code}
+	}
+	if r := run("context", "create", "box", "--host", "ssh://me@box.test:2200"); r.code != 0 {
+		t.Fatalf("create: %+v", r)
+	}
+	if r := run("context", "create", "box", "--host", "ssh://me@other"); r.code == 0 {
+		t.Fatalf("create of an existing name succeeded")
+	}
+	if r := run("context", "create", "-bad", "--host", "ssh://h"); r.code == 0 {
+		t.Fatalf("create of a bad name succeeded")
+	}
+	if r := run("context", "use", "box"); r.code != 0 {
+		t.Fatalf("use: %+v", r)
+	}
+	if r := run("context", "ls"); !strings.Contains(r.stdout, "box *") || !strings.Contains(r.stdout, "ssh://me@box.test:2200") {
+		t.Fatalf("ls:\n%s", r.stdout)
+	}
+	if r := run("vm", "list"); r.code != 0 || !strings.Contains(r.stdout, "far-away") {
+		t.Fatalf("vm list through the current context: %+v", r)
+	}
+	if argv, _ := os.ReadFile(argvFile); !strings.Contains(string(argv), "me@box.test") {
+		t.Fatalf("ssh argv:\n%s", argv)
+	}
+	if r := run("context", "rm", "box"); r.code != 0 {
+		t.Fatalf("rm: %+v", r)
+	}
+	if r := run("context", "ls"); strings.Contains(r.stdout, "box") || !strings.Contains(r.stdout, "default *") {
+		t.Fatalf("ls after rm:\n%s", r.stdout)
+	}
+	if st, err := os.Stat(filepath.Join(home, ".config", "banger", "contexts.json")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("contexts file: %v %v", st, err)
+	}
+}
