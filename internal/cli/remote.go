@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"os/exec"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -50,10 +49,6 @@ func (a *app) remoteClient(h remote.Host) *api.Client {
 // machine, and returns the command's exit code. ssh's own failures (exit
 // 255) become errors.
 func (a *app) remoteSSH(h remote.Host, name string, command []string, o sshOpts) (int, error) {
-	bin, err := exec.LookPath("ssh")
-	if err != nil {
-		return 0, fmt.Errorf("the ssh client is missing: apt-get install openssh-client")
-	}
 	argv := []string{"banger", "vm", "ssh", name}
 	if len(command) > 0 {
 		argv = append(append(argv, "--"), command...)
@@ -62,26 +57,9 @@ func (a *app) remoteSSH(h remote.Host, name string, command []string, o sshOpts)
 	if (o.tty || len(command) == 0) && term.IsTerminal(int(os.Stdin.Fd())) {
 		opt = "-t"
 	}
-	cmd := exec.Command(bin, h.SSHArgs([]string{opt}, shquote.Join(argv...))...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = a.stdin, a.stdout, a.stderr
-	if o.stdin != nil {
-		cmd.Stdin = o.stdin
-	}
-	if o.stdout != nil {
-		cmd.Stdout = o.stdout
-	}
-	err = cmd.Run()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		if ee.ExitCode() == 255 {
-			return 255, fmt.Errorf("ssh to %s for VM %s failed (exit 255)", h, name)
-		}
-		return ee.ExitCode(), nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("run ssh: %w", err)
-	}
-	return 0, nil
+	return a.runSSH(h.SSHArgs([]string{opt}, shquote.Join(argv...)), o, func() error {
+		return fmt.Errorf("ssh to %s for VM %s failed (exit 255)", h, name)
+	})
 }
 
 // systemCmd holds the commands other programs run: dial-stdio is what a

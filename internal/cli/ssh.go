@@ -71,16 +71,25 @@ func (a *app) ssh(ctx context.Context, c *api.Client, name string, command []str
 	if err != nil {
 		return 0, err
 	}
-	bin, err := exec.LookPath("ssh")
-	if err != nil {
-		return 0, fmt.Errorf("the ssh client is missing: apt-get install openssh-client")
-	}
 	proxy, err := a.proxyCommand(t)
 	if err != nil {
 		return 0, err
 	}
 	tty := (o.tty || len(command) == 0) && term.IsTerminal(int(os.Stdin.Fd()))
-	cmd := exec.Command(bin, sshArgs(t, proxy, tty, command)...)
+	return a.runSSH(sshArgs(t, proxy, tty, command), o, func() error {
+		return fmt.Errorf("ssh to %s (%s) failed; if it reports a changed host key, the VM's identity changed: see `banger vm logs %s`", name, t.Host, name)
+	})
+}
+
+// runSSH runs the system ssh client with args and o's streams, and returns
+// the remote command's exit code; ssh's own failure (exit 255) is failed's
+// error.
+func (a *app) runSSH(args []string, o sshOpts, failed func() error) (int, error) {
+	bin, err := exec.LookPath("ssh")
+	if err != nil {
+		return 0, fmt.Errorf("the ssh client is missing: apt-get install openssh-client")
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = a.stdin, a.stdout, a.stderr
 	if o.stdin != nil {
 		cmd.Stdin = o.stdin
@@ -92,7 +101,7 @@ func (a *app) ssh(ctx context.Context, c *api.Client, name string, command []str
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ee.ExitCode() == 255 {
-			return 255, fmt.Errorf("ssh to %s (%s) failed; if it reports a changed host key, the VM's identity changed: see `banger vm logs %s`", name, t.Host, name)
+			return 255, failed()
 		}
 		return ee.ExitCode(), nil
 	}
