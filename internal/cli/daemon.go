@@ -121,6 +121,10 @@ func (a *app) daemonCmd() *cobra.Command {
 			if err := c.Shutdown(cmd.Context()); err != nil {
 				return err
 			}
+			if _, remote, _ := a.remoteHost(); remote { // its pid is not ours to watch
+				fmt.Fprintf(a.stdout, "bangerd on %s is stopping (pid %d there)\n", c.Socket, p.PID)
+				return nil
+			}
 			// Wait for the process to go: it drains the operations in
 			// flight first (up to 2 min, then 15 s for their rollback).
 			wctx, cancel := context.WithTimeout(cmd.Context(), stopWait)
@@ -144,6 +148,10 @@ func (a *app) daemonCmd() *cobra.Command {
 			if err != nil {
 				fmt.Fprintf(a.stdout, "bangerd is not running (%v)\n", err)
 				return &ExitError{Code: 3}
+			}
+			if _, remote, _ := a.remoteHost(); remote {
+				fmt.Fprintf(a.stdout, "bangerd running on %s, version %s, pid %d, socket %s\n", c.Socket, p.Version, p.PID, p.Socket)
+				return nil
 			}
 			fmt.Fprintf(a.stdout, "bangerd running, version %s, pid %d, socket %s, log %s\n", p.Version, p.PID, p.Socket, a.cfg.LogPath())
 			return nil

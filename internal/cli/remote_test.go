@@ -138,3 +138,17 @@ func TestContexts(t *testing.T) {
 		t.Fatalf("contexts file: %v %v", st, err)
 	}
 }
+
+// TestRemoteDaemonStatus: daemon status over --host names the remote
+// daemon, not the local log.
+func TestRemoteDaemonStatus(t *testing.T) {
+	f := newFakeDaemon(t)
+	fakeRemoteSSH(t, f)
+	var stdout, stderr strings.Builder
+	a := f.app(&stdout, &stderr)
+	a.cfg = &config.Config{RuntimeDir: t.TempDir(), StateDir: t.TempDir()}
+	code := a.main(t.Context(), []string{"--host", "ssh://root@example.test", "daemon", "status"})
+	if code != 0 || !strings.Contains(stdout.String(), "bangerd running on ssh://root@example.test") {
+		t.Fatalf("daemon status over --host: exit %d\nstdout: %s\nstderr: %s", code, stdout.String(), stderr.String())
+	}
+}
