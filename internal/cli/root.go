@@ -56,17 +56,9 @@ func (a *app) loadConfig() error {
 
 // client returns an API client, starting the daemon when it is not running.
 func (a *app) client(ctx context.Context) (*api.Client, error) {
-	if err := a.loadConfig(); err != nil {
-		return nil, err
-	}
-	if h, ok, err := a.remoteHost(); err != nil {
-		return nil, err
-	} else if ok {
-		return a.remoteClient(h), nil
-	}
-	c, err := newClient(a.cfg.SocketPath())
-	if err != nil {
-		return nil, err
+	c, remote, err := a.configuredClient()
+	if err != nil || remote {
+		return c, err
 	}
 	if _, err := c.Ping(ctx); err == nil {
 		return c, nil

@@ -68,15 +68,23 @@ func (a *app) versionCmd() *cobra.Command {
 // runningClient is a client of the daemon the config names, which is not
 // started when it does not run.
 func (a *app) runningClient() (*api.Client, error) {
+	c, _, err := a.configuredClient()
+	return c, err
+}
+
+// configuredClient is a client of the daemon the flags, environment and
+// config name: the remote one (remote is true) or the local socket's.
+func (a *app) configuredClient() (c *api.Client, remote bool, err error) {
 	if err := a.loadConfig(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if h, ok, err := a.remoteHost(); err != nil {
-		return nil, err
+		return nil, false, err
 	} else if ok {
-		return a.remoteClient(h), nil
+		return a.remoteClient(h), true, nil
 	}
-	return newClient(a.cfg.SocketPath())
+	c, err = newClient(a.cfg.SocketPath())
+	return c, false, err
 }
 
 // pingRunning pings the running daemon, waiting at most pingWait.
