@@ -69,10 +69,33 @@ type conn struct {
 
 func (c *conn) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		return n, timeoutError{}
+	case errors.Is(err, io.EOF):
+		return n, c.ended()
 	}
 	return n, err
+}
+
+// ended is the error of a read that found ssh's stdout closed: io.EOF when
+// ssh ended well, else what went wrong, with a hint (its own messages are
+// on stderr), instead of a bare EOF.
+func (c *conn) ended() error {
+	select {
+	case <-c.exited:
+	case <-time.After(time.Second):
+		return io.EOF
+	}
+	var exit *exec.ExitError
+	if !errors.As(c.waitErr, &exit) {
+		return io.EOF
+	}
+	hint := "is banger installed on it, and its daemon running? (`banger daemon start` there)"
+	if exit.ExitCode() == 255 {
+		hint = "ssh could not connect or log in: its message is above"
+	}
+	return fmt.Errorf("ssh to %s ended with exit status %d: %s", c.host, exit.ExitCode(), hint)
 }
 
 func (c *conn) Write(b []byte) (int, error) { return c.w.Write(b) }

@@ -145,3 +145,23 @@ func TestDial(t *testing.T) {
 		t.Fatalf("ssh argv:\n%s", argv)
 	}
 }
+
+// TestDialRemoteWithoutBanger: when the remote command fails (banger not
+// installed there: the shell's exit 127), a read says so, not a bare EOF.
+func TestDialRemoteWithoutBanger(t *testing.T) {
+	dir := t.TempDir()
+	script := "#!/bin/sh\necho 'sh: 1: banger: not found' >&2\nexit 127\n"
+	if err := os.WriteFile(filepath.Join(dir, "ssh"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+	c, err := Dial(context.Background(), Host{User: "u", Addr: "h"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Read(make([]byte, 16))
+	if err == nil || !strings.Contains(err.Error(), "exit status 127") || !strings.Contains(err.Error(), "is banger installed") {
+		t.Fatalf("read = %v, want the exit status and the hint", err)
+	}
+}
