@@ -64,9 +64,6 @@ func (f *vmFlags) request(gitDir string) (api.CreateVM, error) {
 	if f.vcpu < 0 || f.memory < 0 {
 		return api.CreateVM{}, fmt.Errorf("--vcpu and --memory must be positive")
 	}
-	if f.init != "" && f.init != "agent" && f.init != "systemd" {
-		return api.CreateVM{}, fmt.Errorf("--init %q: use agent or systemd", f.init)
-	}
 	req := api.CreateVM{Name: f.name, Image: f.image, VCPUs: f.vcpu, MemoryMiB: f.memory, DiskSize: f.diskSize, RootSize: f.rootSize, Cold: f.cold, Init: f.init}
 	req.GitName, req.GitEmail = gitIdentity(context.Background(), gitDir)
 	if f.natSet {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -266,20 +265,4 @@ func throttle(step string, p progress.Func) catalog.ProgressFunc {
 		last = pct
 		p.Send(progress.Event{Step: step, Done: done, Total: total})
 	}
-}
-
-// detectInit reports oci.AgentInit when the ext4 records it in
-// oci.InitRecord (a bundled container image without systemd), so its VMs
-// boot the agent as PID 1. Only that value is taken from the image: its
-// content never reaches the kernel command line. debugfs only reads the
-// file; without debugfs the default init is assumed.
-func detectInit(ctx context.Context, rootfs string) string {
-	if _, err := exec.LookPath("debugfs"); err != nil {
-		return ""
-	}
-	out, err := exec.CommandContext(ctx, "debugfs", "-R", "cat "+oci.InitRecord, rootfs).Output()
-	if err != nil || strings.TrimSpace(string(out)) != oci.AgentInit {
-		return ""
-	}
-	return oci.AgentInit
 }

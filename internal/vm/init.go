@@ -2,7 +2,6 @@ package vm
 
 import (
 	"context"
-	"os/exec"
 
 	"banger/internal/image"
 	"banger/internal/rootfs"
@@ -39,25 +38,8 @@ func bootInit(img image.Resolved, init string) string {
 // checkInit refuses --init systemd for an image without systemd (a
 // container image): its VM would not boot.
 func checkInit(ctx context.Context, img image.Resolved, init string) error {
-	if init != InitSystemd || img.Image.Init == "" {
+	if init != InitSystemd || img.Image.Init == "" || image.HasSystemd(ctx, img.Image.Rootfs) {
 		return nil
 	}
-	if _, err := exec.LookPath("debugfs"); err != nil {
-		return nil // cannot look: the boot will tell
-	}
-	out, err := exec.CommandContext(ctx, "debugfs", "-R", "stat /lib/systemd/systemd", img.Image.Rootfs).CombinedOutput()
-	if err != nil || !containsInode(out) {
-		return badRequest("image %s has no systemd (/lib/systemd/systemd): boot it with its default init, or --init %s", img.Image.Name, InitAgent)
-	}
-	return nil
-}
-
-// containsInode says whether debugfs's stat printed an inode.
-func containsInode(out []byte) bool {
-	for i := 0; i+6 <= len(out); i++ {
-		if string(out[i:i+6]) == "Inode:" {
-			return true
-		}
-	}
-	return false
+	return badRequest("image %s has no systemd (/lib/systemd/systemd): boot it with its default init, or --init %s", img.Image.Name, InitAgent)
 }

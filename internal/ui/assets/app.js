@@ -396,13 +396,18 @@ async function downloadConsole() {
   showError("");
   try {
     const resp = await api("GET", "/vms/" + encodeURIComponent(state.vm) + "/logs?offset=0");
-    const url = URL.createObjectURL(await resp.blob());
-    const a = el("a", { href: url, download: state.vm + "-console.log" });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    saveBlob(await resp.blob(), state.vm + "-console.log");
   } catch (e) { showError(e.message); }
+}
+
+// saveBlob hands blob to the browser as a download called name.
+function saveBlob(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = el("a", { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
 // downloadPatch fetches the workspace's patch and saves it as a file; an
@@ -412,12 +417,7 @@ async function downloadPatch(since) {
   try {
     const resp = await fetch("/ui/workspace/" + encodeURIComponent(state.vm) + "/patch" + (since ? "?since=base" : ""));
     if (!resp.ok) throw new Error(await apiError(resp));
-    const url = URL.createObjectURL(await resp.blob());
-    const a = el("a", { href: url, download: state.vm + ".patch" });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    saveBlob(await resp.blob(), state.vm + ".patch");
   } catch (e) { showError(e.message); }
 }
 
