@@ -20,6 +20,10 @@ type Client struct {
 }
 
 // NewClient returns a client for the daemon listening on socket.
+// maxReply bounds a JSON answer read from the daemon, which may be a
+// remote peer (--host).
+const maxReply = 64 << 20
+
 func NewClient(socket string) *Client {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
@@ -95,7 +99,7 @@ func call[Req, Resp any](ctx context.Context, c *Client, e Endpoint[Req, Resp], 
 		return out, err
 	}
 	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxReply)).Decode(&out); err != nil {
 		return out, fmt.Errorf("decode answer of %s %s: %w", e.Method, e.URL(args...), err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused; bounded

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"time"
 )
 
@@ -57,7 +58,7 @@ func (c *Client) ListOperations(ctx context.Context, all bool) ([]Operation, err
 	}
 	defer resp.Body.Close()
 	var out []Operation
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxReply)).Decode(&out); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -62,9 +62,6 @@ func Parse(step string) (Hook, error) {
 	return Hook{step: step, exit: kill}, nil
 }
 
-// FromEnv is Parse of the variable Env as getenv returns it.
-func FromEnv(getenv func(string) string) (Hook, error) { return Parse(getenv(Env)) }
-
 // WithExit returns h calling exit instead of killing the process (tests).
 func (h Hook) WithExit(exit func()) Hook {
 	if h.step != "" {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"banger/internal/atomicfile"
 )
 
 // Put writes r to the absolute path name with mode perm, creating missing
@@ -12,7 +14,7 @@ import (
 // all, replacing what was there. It is how the daemon copies files into a
 // guest (`banger-agent put MODE PATH` over the agent's SSH channel), so
 // that no tool beyond the agent has to be in the image.
-func Put(r io.Reader, name string, perm os.FileMode) (err error) {
+func Put(r io.Reader, name string, perm os.FileMode) error {
 	if !filepath.IsAbs(name) || filepath.Clean(name) != name {
 		return fmt.Errorf("put %q: want a clean absolute path", name)
 	}
@@ -20,30 +22,8 @@ func Put(r io.Reader, name string, perm os.FileMode) (err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("put %s: %w", name, err)
 	}
-	f, err := os.CreateTemp(dir, ".banger-put-*")
-	if err != nil {
-		return fmt.Errorf("put %s: %w", name, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := io.Copy(f, r); err != nil {
-		return fmt.Errorf("put %s: %w", name, err)
-	}
-	if err := f.Chmod(perm.Perm()); err != nil {
-		return fmt.Errorf("put %s: %w", name, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("put %s: %w", name, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("put %s: %w", name, err)
-	}
-	if err := os.Rename(f.Name(), name); err != nil {
-		return fmt.Errorf("put %s: %w", name, err)
+	if err := atomicfile.WriteFrom(name, r, perm.Perm()); err != nil {
+		return fmt.Errorf("put: %w", err)
 	}
 	return nil
 }

@@ -21,7 +21,7 @@ import (
 const (
 	WorkParam         = "banger.work"
 	DefaultWorkDevice = "/dev/vdb"
-	WorkMountPoint    = "/root"
+	WorkMountPoint    = agent.WorkMountPoint
 	// NoWorkDevice (banger.work=none) leaves the work disk unmounted: a
 	// snapshot template's clones each mount their own after the restore.
 	NoWorkDevice = "none"

@@ -18,27 +18,28 @@ const debugfsWait = 30 * time.Second
 const debugfsMax = 64 << 10
 
 // debugfs runs one read-only debugfs request on the ext4 image rootfs and
-// returns what it printed; ok is false when debugfs is missing or failed.
-func debugfs(ctx context.Context, rootfs, request string) (out []byte, ok bool) {
+// returns what it printed; found is false when debugfs is not installed,
+// ok false when it failed.
+func debugfs(ctx context.Context, rootfs, request string) (out []byte, found, ok bool) {
 	if _, err := exec.LookPath("debugfs"); err != nil {
-		return nil, false
+		return nil, false, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, debugfsWait)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "debugfs", "-R", request, rootfs)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, false
+		return nil, true, false
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, false
+		return nil, true, false
 	}
 	out, rerr := io.ReadAll(io.LimitReader(stdout, debugfsMax))
 	_, _ = io.Copy(io.Discard, stdout)
 	if err := cmd.Wait(); err != nil || rerr != nil {
-		return nil, false
+		return nil, true, false
 	}
-	return out, true
+	return out, true, true
 }
 
 // detectInit reports oci.AgentInit when the ext4 records it in
@@ -47,7 +48,7 @@ func debugfs(ctx context.Context, rootfs, request string) (out []byte, ok bool) 
 // content never reaches the kernel command line. debugfs only reads the
 // file; without debugfs the default init is assumed.
 func detectInit(ctx context.Context, rootfs string) string {
-	out, ok := debugfs(ctx, rootfs, "cat "+oci.InitRecord)
+	out, _, ok := debugfs(ctx, rootfs, "cat "+oci.InitRecord)
 	if !ok || strings.TrimSpace(string(out)) != oci.AgentInit {
 		return ""
 	}
@@ -58,9 +59,6 @@ func detectInit(ctx context.Context, rootfs string) string {
 // (/lib/systemd/systemd); true when it cannot tell (no debugfs), so the
 // boot, not this check, has the last word.
 func HasSystemd(ctx context.Context, rootfs string) bool {
-	if _, err := exec.LookPath("debugfs"); err != nil {
-		return true
-	}
-	out, _ := debugfs(ctx, rootfs, "stat /lib/systemd/systemd")
-	return bytes.Contains(out, []byte("Inode:"))
+	out, found, _ := debugfs(ctx, rootfs, "stat /lib/systemd/systemd")
+	return !found || bytes.Contains(out, []byte("Inode:"))
 }

@@ -10,7 +10,6 @@
 package logcap
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -160,23 +159,4 @@ func readStart(path string) int64 {
 		return 0
 	}
 	return n
-}
-
-// Remove removes the log at path with its generations and offset record.
-func Remove(path string, keep int) error {
-	var errs []error
-	for _, p := range append([]string{path, startPath(path)}, generations(path, keep)...) {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func generations(path string, keep int) []string {
-	var out []string
-	for i := 1; i <= keep; i++ {
-		out = append(out, Generation(path, i))
-	}
-	return out
 }

@@ -103,18 +103,20 @@ func (c *conn) Write(b []byte) (int, error) { return c.w.Write(b) }
 // CloseWrite ends what the daemon reads, as a TCP half-close does.
 func (c *conn) CloseWrite() error { return c.w.Close() }
 
-// Close closes ssh's stdin, waits up to exitWait for it to exit, then
-// kills it.
+// Close closes ssh's stdin and stdout and returns; ssh, which then ends,
+// is killed if it has not within exitWait (one still connecting ignores
+// its stdin), without holding up the caller.
 func (c *conn) Close() error {
 	c.once.Do(func() {
 		c.w.Close()
-		select {
-		case <-c.exited:
-		case <-time.After(exitWait):
-			_ = c.cmd.Process.Kill()
-			<-c.exited
-		}
 		c.r.Close()
+		go func() {
+			select {
+			case <-c.exited:
+			case <-time.After(exitWait):
+				_ = c.cmd.Process.Kill()
+			}
+		}()
 	})
 	return nil
 }

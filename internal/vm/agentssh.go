@@ -232,7 +232,7 @@ func (g *Guest) waitWorkDisk(ctx context.Context, c *ssh.Client, exited <-chan s
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	err := poll.Until(actx, pollEvery/5, exited, func(ctx context.Context) (bool, error) {
-		return run(ctx, c, nil, "grep", "-qs", " /root ", "/proc/mounts") == nil, nil
+		return run(ctx, c, nil, "grep", "-qs", " "+agent.WorkMountPoint+" ", "/proc/mounts") == nil, nil
 	})
 	switch {
 	case errors.Is(err, poll.ErrExited):

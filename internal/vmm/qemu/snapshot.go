@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"banger/internal/atomicfile"
 	"banger/internal/vmm"
 )
 
@@ -42,8 +43,7 @@ func (q *QEMU) Snapshot(ctx context.Context, h vmm.Handle, dir string) error {
 		_ = q.Kill(context.WithoutCancel(ctx), h)
 		return fmt.Errorf("snapshot into %s: %w", dir, err)
 	}
-	b, _ := json.Marshal(info)
-	if err := os.WriteFile(filepath.Join(dir, templateInfoName), b, 0o600); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(dir, templateInfoName), info, 0o600); err != nil {
 		_ = q.Kill(context.WithoutCancel(ctx), h)
 		return fmt.Errorf("snapshot into %s: %w", dir, err)
 	}
