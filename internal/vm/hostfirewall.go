@@ -26,6 +26,11 @@ func (n *HostNet) protect(ctx context.Context, a attachment) error {
 	if err := n.Firewall.Isolate(ctx, n.Bridge, n.Pool.Gateway()); err != nil {
 		return err
 	}
+	return n.protectTap(ctx, a)
+}
+
+// protectTap installs a's tap rules (the bridge isolated already).
+func (n *HostNet) protectTap(ctx context.Context, a attachment) error {
 	mac := a.MAC
 	if mac == "" && a.IP.IsValid() {
 		mac = n.MACFor(a.IP)
@@ -49,9 +54,22 @@ func (n *HostNet) unprotect(ctx context.Context, tap string) {
 // otherwise leave a running VM unprotected or cut off. Failures are
 // logged: the VM keeps running either way.
 func (n *HostNet) reapply(ctx context.Context, running []attachment) {
+	if len(running) == 0 {
+		return
+	}
+	tapRules := false // the bridge rules once, then each tap's
+	if n.Firewall != nil {
+		err := n.Firewall.Isolate(ctx, n.Bridge, n.Pool.Gateway())
+		if err != nil {
+			n.log().WarnContext(ctx, "reinstall bridge rules", "bridge", n.Bridge, "err", err)
+		}
+		tapRules = err == nil
+	}
 	for _, a := range running {
-		if err := n.protect(ctx, a); err != nil {
-			n.log().WarnContext(ctx, "reinstall tap rules", "tap", a.Tap, "err", err)
+		if tapRules {
+			if err := n.protectTap(ctx, a); err != nil {
+				n.log().WarnContext(ctx, "reinstall tap rules", "tap", a.Tap, "err", err)
+			}
 		}
 		if !a.NAT || !a.IP.IsValid() {
 			continue
