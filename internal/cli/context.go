@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -142,13 +141,11 @@ func (a *app) contextLsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tHOST")
-			fmt.Fprintf(tw, "%s%s\t%s\n", remote.DefaultContext, mark(c.Current == ""), "(the local daemon)")
-			for _, n := range c.Names() {
-				fmt.Fprintf(tw, "%s%s\t%s\n", n, mark(c.Current == n), c.Hosts[n])
+			rows := [][2]string{{remote.DefaultContext + mark(c.Current == ""), "(the local daemon)"}}
+			for _, n := range c.Names() { // from a file users may edit: printList escapes it
+				rows = append(rows, [2]string{n + mark(c.Current == n), fmt.Sprint(c.Hosts[n])})
 			}
-			return tw.Flush()
+			return printList(a.stdout, rows, false, []string{"NAME", "HOST"}, func(r [2]string) []string { return r[:] })
 		},
 	}
 }

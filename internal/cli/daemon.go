@@ -106,7 +106,7 @@ func (a *app) daemonCmd() *cobra.Command {
 		Short: "Stop bangerd; running VMs keep running and are found again at the next start",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.runningClient()
+			c, remote, err := a.configuredClient()
 			if err != nil {
 				return err
 			}
@@ -121,7 +121,7 @@ func (a *app) daemonCmd() *cobra.Command {
 			if err := c.Shutdown(cmd.Context()); err != nil {
 				return err
 			}
-			if _, remote, _ := a.remoteHost(); remote { // its pid is not ours to watch
+			if remote { // its pid is not ours to watch
 				fmt.Fprintf(a.stdout, "bangerd on %s is stopping (pid %d there)\n", c.Socket, p.PID)
 				return nil
 			}
@@ -140,7 +140,7 @@ func (a *app) daemonCmd() *cobra.Command {
 		Short: "Say whether bangerd runs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.runningClient()
+			c, remote, err := a.configuredClient()
 			if err != nil {
 				return err
 			}
@@ -149,7 +149,7 @@ func (a *app) daemonCmd() *cobra.Command {
 				fmt.Fprintf(a.stdout, "bangerd is not running (%v)\n", err)
 				return &ExitError{Code: 3}
 			}
-			if _, remote, _ := a.remoteHost(); remote {
+			if remote {
 				fmt.Fprintf(a.stdout, "bangerd running on %s, version %s, pid %d, socket %s\n", c.Socket, p.Version, p.PID, p.Socket)
 				return nil
 			}

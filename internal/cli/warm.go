@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -57,14 +56,12 @@ func (a *app) listSnapshots(ctx context.Context, c *api.Client) error {
 	if err != nil {
 		return err
 	}
-	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "KEY\tIMAGE\tVCPUS\tMEMORY\tINIT\tBACKEND\tCREATED")
-	for _, s := range snaps {
+	header := []string{"KEY", "IMAGE", "VCPUS", "MEMORY", "INIT", "BACKEND", "CREATED"}
+	return printList(a.stdout, snaps, false, header, func(s api.Snapshot) []string {
 		init := s.Init
 		if init == "" {
 			init = "image's"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d MiB\t%s\t%s\t%s\n", s.Key[:min(12, len(s.Key))], s.Image, s.VCPUs, s.MemoryMiB, init, s.Backend, ago(s.Created))
-	}
-	return w.Flush()
+		return []string{s.Key[:min(12, len(s.Key))], s.Image, fmt.Sprint(s.VCPUs), fmt.Sprintf("%d MiB", s.MemoryMiB), init, s.Backend, ago(s.Created)}
+	})
 }
