@@ -127,31 +127,30 @@ const (
 // the page goes away.
 func (s *Server) console(w http.ResponseWriter, r *http.Request) {
 	ctx, name := r.Context(), r.PathValue("name")
-	rc, err := s.VMs.OpenConsoleLog(ctx, name, 0)
+	buf := make([]byte, ConsoleChunk)
+	n, err := s.readConsole(ctx, name, 0, buf) // an unknown VM is an API error, before the stream
 	if err != nil {
 		s.failAPI(w, r, err)
 		return
 	}
-	rc.Close()
 	out := startSSE(w)
 	var off int64
-	buf := make([]byte, ConsoleChunk)
 	for ctx.Err() == nil {
-		n, err := s.readConsole(ctx, name, off, buf)
 		if n > 0 {
 			off += int64(n)
 			if out.send("data", base64.StdEncoding.EncodeToString(buf[:n])) != nil {
 				return
 			}
-			continue
+		} else {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(ConsolePoll):
+			}
 		}
-		if err != nil {
+		if n, err = s.readConsole(ctx, name, off, buf); err != nil {
 			_ = out.send("failure", err.Error())
 			return
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(ConsolePoll):
 		}
 	}
 }
