@@ -131,20 +131,13 @@ func (s *Service) ImportKernel(ctx context.Context, name, from string) (store.Ke
 	if err := os.Mkdir(stage, 0o755); err != nil {
 		return store.Kernel{}, fmt.Errorf("kernel import %s: %w", name, err)
 	}
-	kfile, err := kernelFileName(src)
-	if err != nil {
-		return store.Kernel{}, fmt.Errorf("kernel import %s: %w", name, err)
+	if !hasInitrd {
+		initrd = ""
 	}
 	kdir := filepath.Join(s.KernelsDir, name)
-	k := store.Kernel{Name: name, Path: filepath.Join(kdir, kfile), Version: kernelVersion(src), Managed: true}
-	if _, err := copyRegular(ctx, "kernel", src, filepath.Join(stage, kfile), followLinks, nil); err != nil {
+	k, err := s.stageKernel(ctx, name, src, initrd, stage, kdir)
+	if err != nil {
 		return store.Kernel{}, fmt.Errorf("kernel import %s: %w", name, err)
-	}
-	if hasInitrd {
-		k.Initrd = filepath.Join(kdir, catalog.InitrdFile)
-		if _, err := copyRegular(ctx, "initrd", initrd, filepath.Join(stage, catalog.InitrdFile), followLinks, nil); err != nil {
-			return store.Kernel{}, fmt.Errorf("kernel import %s: %w", name, err)
-		}
 	}
 	if hasModules {
 		if err := copyTree(ctx, modules, filepath.Join(stage, "modules")); err != nil {

@@ -152,8 +152,24 @@ func (s *Service) registerKernel(ctx context.Context, in *installation, req Regi
 	if _, err := s.Store.GetKernel(ctx, kname); err == nil {
 		return store.Kernel{}, fmt.Errorf("kernel %s: %w; choose another image name, or use --kernel-ref %s", kname, store.ErrAlreadyExists, kname)
 	}
+	kdir := filepath.Join(s.KernelsDir, kname)
+	k, err := s.stageKernel(ctx, kname, req.Kernel, req.Initrd, stage, kdir)
+	if err != nil {
+		return store.Kernel{}, err
+	}
+	if err := in.place(stage, kdir); err != nil {
+		return store.Kernel{}, err
+	}
+	return in.kernel(ctx, k)
+}
+
+// stageKernel copies the kernel file src, and initrd when given, into
+// stage and checks the copies (what is later read is what was checked),
+// names the kernel's file for its format, and returns the record of the
+// kernel called name as it will be once stage is placed at kdir.
+func (s *Service) stageKernel(ctx context.Context, name, src, initrd, stage, kdir string) (store.Kernel, error) {
 	tmp := filepath.Join(stage, "kernel.copy")
-	if _, err := s.copyChecked(ctx, "kernel", req.Kernel, tmp, isKernel); err != nil {
+	if _, err := s.copyChecked(ctx, "kernel", src, tmp, isKernel); err != nil {
 		return store.Kernel{}, err
 	}
 	kfile, err := kernelFileName(tmp)
@@ -163,16 +179,12 @@ func (s *Service) registerKernel(ctx context.Context, in *installation, req Regi
 	if err := os.Rename(tmp, filepath.Join(stage, kfile)); err != nil {
 		return store.Kernel{}, err
 	}
-	kdir := filepath.Join(s.KernelsDir, kname)
-	k := store.Kernel{Name: kname, Path: filepath.Join(kdir, kfile), Version: kernelVersion(filepath.Join(stage, kfile)), Managed: true}
-	if req.Initrd != "" {
-		if _, err := s.copyChecked(ctx, "initrd", req.Initrd, filepath.Join(stage, catalog.InitrdFile), nil); err != nil {
+	k := store.Kernel{Name: name, Path: filepath.Join(kdir, kfile), Version: kernelVersion(filepath.Join(stage, kfile)), Managed: true}
+	if initrd != "" {
+		if _, err := s.copyChecked(ctx, "initrd", initrd, filepath.Join(stage, catalog.InitrdFile), nil); err != nil {
 			return store.Kernel{}, err
 		}
 		k.Initrd = filepath.Join(kdir, catalog.InitrdFile)
 	}
-	if err := in.place(stage, kdir); err != nil {
-		return store.Kernel{}, err
-	}
-	return in.kernel(ctx, k)
+	return k, nil
 }
