@@ -5,6 +5,7 @@ package limit
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -181,3 +182,20 @@ func (b *Buffer) Err() error {
 	defer b.mu.Unlock()
 	return b.err
 }
+
+// Tail is a writer that keeps only the last Max bytes written to it: the
+// end of a tool's output, for an error message.
+type Tail struct {
+	Max int
+	buf []byte
+}
+
+func (t *Tail) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.Max {
+		t.buf = bytes.Clone(t.buf[len(t.buf)-t.Max:])
+	}
+	return len(p), nil
+}
+
+func (t *Tail) String() string { return string(t.buf) }

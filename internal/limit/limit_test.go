@@ -122,3 +122,15 @@ func TestBuffer(t *testing.T) {
 		t.Fatalf("kept %q, exceeded called %d times", b.Bytes(), calls)
 	}
 }
+
+func TestTailKeepsTheEnd(t *testing.T) {
+	tl := &limit.Tail{Max: 4}
+	for _, s := range []string{"ab", "cdef", "g"} {
+		if n, err := tl.Write([]byte(s)); n != len(s) || err != nil {
+			t.Fatalf("Write(%q) = %d, %v", s, n, err)
+		}
+	}
+	if tl.String() != "defg" {
+		t.Errorf("tail %q, want defg", tl.String())
+	}
+}

@@ -1,7 +1,6 @@
 package vm
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -117,8 +116,8 @@ func pipeAs(ctx context.Context, c *ssh.Client, u access.User, hostArgv []string
 	if err != nil {
 		return "", err
 	}
-	var stderr tailBuffer
-	cmd.Stderr = &stderr
+	stderr := &limit.Tail{Max: 4096}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		return "", fmt.Errorf("run %s as %s: %w", hostArgv[0], u.Name, err)
 	}
@@ -130,15 +129,4 @@ func pipeAs(ctx context.Context, c *ssh.Client, u access.User, hostArgv []string
 		return msg, runErr
 	}
 	return msg, waitErr
-}
-
-// tailBuffer keeps the last 4 KiB written to it.
-type tailBuffer struct{ bytes.Buffer }
-
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	n, _ := b.Buffer.Write(p)
-	if over := b.Len() - 4096; over > 0 {
-		b.Next(over)
-	}
-	return n, nil
 }

@@ -4,7 +4,6 @@
 package golden
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"banger/internal/image/imageref"
+	"banger/internal/limit"
 	"banger/internal/rootfs"
 )
 
@@ -298,10 +298,10 @@ func execRun(ctx context.Context, log io.Writer, name string, args ...string) er
 	if log == nil {
 		log = io.Discard
 	}
-	var tail tailBuffer
+	tail := &limit.Tail{Max: tailMax}
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), "LC_ALL=C", "DEBIAN_FRONTEND=noninteractive")
-	cmd.Stdout = io.MultiWriter(log, &tail)
+	cmd.Stdout = io.MultiWriter(log, tail)
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Run(); err != nil {
 		msg := strings.TrimSpace(tail.String())
@@ -313,17 +313,5 @@ func execRun(ctx context.Context, log io.Writer, name string, args ...string) er
 	return nil
 }
 
-// tailBuffer keeps the last tailMax bytes written to it.
-type tailBuffer struct{ buf []byte }
-
+// tailMax is how much of a failed tool's output its error quotes.
 const tailMax = 2048
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > tailMax {
-		t.buf = bytes.Clone(t.buf[len(t.buf)-tailMax:])
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string { return string(t.buf) }
