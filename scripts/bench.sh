@@ -84,10 +84,9 @@ trap "exit 143" TERM
 
 # --- untimed preparation, outside the namespace -----------------------------
 
-if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q ' installed$'; then
-	echo "bench: installing busybox-static (for the floor's initramfs)"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends busybox-static >/dev/null
-fi
+# busybox-static builds the floor's initramfs; `make bench` installs it
+# (scripts/deps.sh --dev).
+[[ -x /bin/busybox ]] || die "busybox-static is missing: run scripts/deps.sh --dev (make bench does)"
 if ! banger image show "$IMAGE" >/dev/null 2>&1; then
 	echo "bench: building the default image first (not timed)"
 	banger image build "$IMAGE"

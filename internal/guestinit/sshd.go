@@ -20,30 +20,43 @@ import (
 // SSHDir is where an image's sshd keeps its host keys.
 const SSHDir = "/etc/ssh"
 
-// sshdKey is the VM's own host key: the one the host wrote on its work
-// disk (guestssh.WorkHostKeyPath), or, from an older host, one made here.
-func sshdKey(root string) (ed25519.PublicKey, ed25519.PrivateKey, error) {
+// sshdKey is the VM's own host key, in OpenSSH's file format, and its
+// public half: the key the host wrote on the work disk
+// (guestssh.WorkHostKeyPath), as written, or, from an older host, one
+// made here.
+func sshdKey(root string) ([]byte, ssh.PublicKey, error) {
 	b, err := os.ReadFile(filepath.Join(root, guestssh.WorkHostKeyPath))
 	if errors.Is(err, os.ErrNotExist) {
-		return ed25519.GenerateKey(rand.Reader)
+		return newKey()
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	k, err := ssh.ParseRawPrivateKey(b)
+	signer, err := ssh.ParsePrivateKey(b)
 	if err != nil {
 		return nil, nil, fmt.Errorf("parse %s: %w", guestssh.WorkHostKeyPath, err)
 	}
-	var priv ed25519.PrivateKey
-	switch k := k.(type) {
-	case *ed25519.PrivateKey:
-		priv = *k
-	case ed25519.PrivateKey:
-		priv = k
-	default:
+	if signer.PublicKey().Type() != ssh.KeyAlgoED25519 {
 		return nil, nil, fmt.Errorf("%s is not an ed25519 key", guestssh.WorkHostKeyPath)
 	}
-	return priv.Public().(ed25519.PublicKey), priv, nil
+	return b, signer.PublicKey(), nil
+}
+
+// newKey makes an ed25519 key in OpenSSH's file format.
+func newKey() ([]byte, ssh.PublicKey, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "root@banger")
+	if err != nil {
+		return nil, nil, err
+	}
+	spub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(block), spub, nil
 }
 
 // RekeySSHD gives the image's sshd, when it has one, a host key of its own:
@@ -56,25 +69,17 @@ func RekeySSHD(root string) (string, error) {
 	if _, err := os.Stat(filepath.Join(dir, "sshd_config")); errors.Is(err, os.ErrNotExist) {
 		return "", nil
 	}
-	pub, priv, err := sshdKey(root)
+	private, pub, err := sshdKey(root)
 	if err != nil {
 		return "", fmt.Errorf("sshd host key: %w", err)
 	}
-	block, err := ssh.MarshalPrivateKey(priv, "root@banger")
-	if err != nil {
-		return "", fmt.Errorf("sshd host key: %w", err)
-	}
-	spub, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		return "", fmt.Errorf("sshd host key: %w", err)
-	}
-	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(spub))) + " root@banger"
+	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))) + " root@banger"
 	old, _ := filepath.Glob(filepath.Join(dir, "ssh_host_*_key*"))
 	for _, f := range old {
 		_ = os.Remove(f)
 	}
 	key := filepath.Join(dir, "ssh_host_ed25519_key")
-	if err := os.WriteFile(key, pem.EncodeToMemory(block), 0o600); err != nil {
+	if err := os.WriteFile(key, private, 0o600); err != nil {
 		return "", fmt.Errorf("write %s: %w", key, err)
 	}
 	if err := os.WriteFile(key+".pub", []byte(line+"\n"), 0o644); err != nil {
