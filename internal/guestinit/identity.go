@@ -39,19 +39,23 @@ const settleWait = time.Minute
 // without blocking), for at most settleWait, and says how long that took.
 func Settle() (agent.Settled, error) {
 	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), settleWait)
+	defer cancel()
 	b := make([]byte, 1)
-	for {
+	err := poll.Until(ctx, 10*time.Millisecond, nil, func(context.Context) (bool, error) {
 		_, err := unix.Getrandom(b, unix.GRND_NONBLOCK)
-		switch {
-		case err == nil:
-			return agent.Settled{Waited: time.Since(start)}, nil
-		case !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR):
-			return agent.Settled{}, fmt.Errorf("getrandom: %w", err)
-		case time.Since(start) > settleWait:
-			return agent.Settled{}, fmt.Errorf("the kernel's RNG is not initialised after %s", settleWait)
+		if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+			return false, fmt.Errorf("getrandom: %w", err)
 		}
-		time.Sleep(10 * time.Millisecond)
+		return err == nil, nil
+	})
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return agent.Settled{}, fmt.Errorf("the kernel's RNG is not initialised after %s", settleWait)
+	case err != nil:
+		return agent.Settled{}, err
 	}
+	return agent.Settled{Waited: time.Since(start)}, nil
 }
 
 // TakeIdentity makes a guest restored from a snapshot its own machine:
