@@ -35,6 +35,8 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/banger ./cmd/banger
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/bangerd ./cmd/bangerd
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS) -X main.version=$(VERSION)' -o $(BIN)/banger-agent ./cmd/banger-agent
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/banger-controller ./cmd/banger-controller
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/banger-node ./cmd/banger-node
 
 # The whole suite: unit tests and the end-to-end tests that boot VMs.
 test: deps-dev build

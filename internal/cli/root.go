@@ -115,7 +115,7 @@ func (a *app) rootCmd() *cobra.Command {
 	root.AddCommand(a.vmCmd(), a.imageCmd(), a.kernelCmd(), a.daemonCmd(), a.doctorCmd(), a.sshConfigCmd(), a.opsCmd())
 	root.AddCommand(a.versionCmd(), a.uiCmd())
 	root.PersistentFlags().StringVarP(&a.host, "host", "H", "", "the daemon to talk to, ssh://[user@]host[:port] (default $BANGER_HOST; empty: the local daemon)")
-	root.AddCommand(a.systemCmd(), a.contextCmd())
+	root.AddCommand(a.systemCmd(), a.contextCmd(), a.kubeCmd())
 	root.Version = buildinfo.Read(buildinfo.Version).Version // --version; `banger version` says more
 	root.SetOut(a.stdout)                                    // help and shell completion
 	root.SetErr(a.stderr)

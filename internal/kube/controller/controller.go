@@ -1,0 +1,206 @@
+// Package controller is banger-controller's reconciler. For every Sandbox
+// it keeps one launcher Pod that asks for the sandbox's CPU and memory and
+// one banger.dev/vm, so that kube-scheduler, with the cluster's quotas,
+// priorities and taints, chooses the sandbox's node; the node agent there
+// runs the VM (internal/kube/node). It is level-triggered: every decision
+// is made again from what the API server holds, so it may restart at any
+// time.
+package controller
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"banger/internal/kube/sandboxstatus"
+	"banger/internal/kube/v1alpha1"
+)
+
+// DefaultLauncherImage is the launcher Pod's container: it only holds the
+// sandbox's place on its node (and its resources in the kubelet's books).
+const DefaultLauncherImage = "registry.k8s.io/pause:3.10"
+
+// Reconciler reconciles Sandboxes with their launcher Pods.
+type Reconciler struct {
+	Client        client.Client
+	LauncherImage string
+}
+
+// SetupWithManager registers r with mgr: it watches Sandboxes and the Pods
+// they own.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("sandbox").
+		For(&v1alpha1.Sandbox{}).
+		Owns(&corev1.Pod{}).
+		Complete(r)
+}
+
+// Reconcile brings one Sandbox's launcher Pod and placement status in line.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var sb v1alpha1.Sandbox
+	if err := r.Client.Get(ctx, req.NamespacedName, &sb); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	pod, err := r.launcher(ctx, &sb)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !sb.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.release(ctx, &sb, pod)
+	}
+	if !controllerutil.ContainsFinalizer(&sb, v1alpha1.Finalizer) {
+		patch := client.MergeFrom(sb.DeepCopy())
+		controllerutil.AddFinalizer(&sb, v1alpha1.Finalizer)
+		if err := r.Client.Patch(ctx, &sb, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add the finalizer to sandbox %s: %w", req.NamespacedName, err)
+		}
+	}
+	if sb.Status.Phase.Final() {
+		// The node agent has deleted the VM: free the sandbox's place.
+		return ctrl.Result{}, r.deletePod(ctx, pod)
+	}
+	if pod == nil {
+		if sb.Status.Node != "" {
+			// Bound once and gone since: evicted, preempted or deleted.
+			return ctrl.Result{}, sandboxstatus.Update(ctx, r.Client, &sb, func(st *v1alpha1.SandboxStatus) {
+				sandboxstatus.End(st, v1alpha1.PhaseFailed, "LauncherDeleted", "the launcher Pod on "+st.Node+" was deleted (evicted or preempted)")
+			})
+		}
+		return ctrl.Result{}, r.createPod(ctx, &sb)
+	}
+	return ctrl.Result{}, r.placement(ctx, &sb, pod)
+}
+
+// launcher is sb's launcher Pod, or nil when there is none. A Pod of that
+// name made for another Sandbox (an earlier one of the same name) is
+// deleted; a Pod that is not a launcher at all makes sb fail.
+func (r *Reconciler) launcher(ctx context.Context, sb *v1alpha1.Sandbox) (*corev1.Pod, error) {
+	var pod corev1.Pod
+	key := types.NamespacedName{Namespace: sb.Namespace, Name: v1alpha1.LauncherName(sb.Name)}
+	if err := r.Client.Get(ctx, key, &pod); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get launcher pod %s: %w", key, err)
+	}
+	uid, ours := pod.Labels[v1alpha1.LabelSandbox]
+	switch {
+	case uid == string(sb.UID):
+		return &pod, nil
+	case ours:
+		if err := r.deletePod(ctx, &pod); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("launcher pod %s belonged to an earlier sandbox %s; deleted it, will try again", key, sb.Name)
+	default:
+		return nil, sandboxstatus.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
+			sandboxstatus.End(st, v1alpha1.PhaseFailed, "NameTaken", "pod "+key.Name+" exists and is not this sandbox's launcher; rename the sandbox")
+		})
+	}
+}
+
+// release handles a deleted Sandbox: when its Pod is bound, the node agent
+// deletes the VM and lets it go; otherwise no VM can exist yet, and the
+// Pod and finalizer go here.
+func (r *Reconciler) release(ctx context.Context, sb *v1alpha1.Sandbox, pod *corev1.Pod) error {
+	if !controllerutil.ContainsFinalizer(sb, v1alpha1.Finalizer) {
+		return nil
+	}
+	if pod != nil && pod.Spec.NodeName != "" && !sb.Status.Phase.Final() {
+		return nil // the node agent's job
+	}
+	if err := r.deletePod(ctx, pod); err != nil {
+		return err
+	}
+	patch := client.MergeFrom(sb.DeepCopy())
+	controllerutil.RemoveFinalizer(sb, v1alpha1.Finalizer)
+	if err := r.Client.Patch(ctx, sb, patch); err != nil {
+		return fmt.Errorf("remove the finalizer of sandbox %s: %w", sb.Name, err)
+	}
+	return nil
+}
+
+// deletePod deletes a launcher Pod at once: it runs nothing that needs a
+// grace period (the VM is the node agent's), and its place is freed now.
+func (r *Reconciler) deletePod(ctx context.Context, pod *corev1.Pod) error {
+	if pod == nil {
+		return nil
+	}
+	err := r.Client.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("delete launcher pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	return nil
+}
+
+func (r *Reconciler) createPod(ctx context.Context, sb *v1alpha1.Sandbox) error {
+	image := r.LauncherImage
+	if image == "" {
+		image = DefaultLauncherImage
+	}
+	pod := LauncherPod(sb, image)
+	if err := controllerutil.SetControllerReference(sb, pod, r.Client.Scheme()); err != nil {
+		return fmt.Errorf("own launcher pod %s: %w", pod.Name, err)
+	}
+	if err := r.Client.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create launcher pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	if sb.Status.Phase != "" {
+		return nil
+	}
+	return sandboxstatus.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
+		if st.Phase == "" {
+			st.Phase = v1alpha1.PhasePending
+		}
+	})
+}
+
+// placement copies the launcher Pod's scheduling into sb's status: its
+// node once bound, else why kube-scheduler has not placed it.
+func (r *Reconciler) placement(ctx context.Context, sb *v1alpha1.Sandbox, pod *corev1.Pod) error {
+	cond := metav1.Condition{Type: v1alpha1.ConditionScheduled, Status: metav1.ConditionFalse, Reason: "Pending", Message: "waiting for kube-scheduler"}
+	if pod.Spec.NodeName != "" {
+		cond = metav1.Condition{Type: v1alpha1.ConditionScheduled, Status: metav1.ConditionTrue, Reason: "Scheduled", Message: "placed on " + pod.Spec.NodeName}
+	} else if pc := podCondition(pod, corev1.PodScheduled); pc != nil && pc.Status == corev1.ConditionFalse {
+		cond.Reason, cond.Message = nonEmpty(pc.Reason, "Pending"), pc.Message
+	}
+	if old := meta.FindStatusCondition(sb.Status.Conditions, cond.Type); old != nil &&
+		old.Status == cond.Status && old.Reason == cond.Reason && old.Message == cond.Message && sb.Status.Node == pod.Spec.NodeName {
+		return nil
+	}
+	return sandboxstatus.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
+		meta.SetStatusCondition(&st.Conditions, cond)
+		if pod.Spec.NodeName == "" {
+			return
+		}
+		st.Node = pod.Spec.NodeName
+		if st.Phase == "" || st.Phase == v1alpha1.PhasePending {
+			st.Phase = v1alpha1.PhaseScheduled
+		}
+	})
+}
+
+func podCondition(pod *corev1.Pod, t corev1.PodConditionType) *corev1.PodCondition {
+	for i := range pod.Status.Conditions {
+		if pod.Status.Conditions[i].Type == t {
+			return &pod.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func nonEmpty(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,179 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"banger/internal/api"
+	"banger/internal/kube/sandboxstatus"
+	"banger/internal/kube/v1alpha1"
+)
+
+// release tears down a deleted Sandbox's VM, then its launcher Pod, and
+// lets the Sandbox go.
+func (a *Agent) release(ctx context.Context, sb *v1alpha1.Sandbox, pod *corev1.Pod, vm string) error {
+	a.runs.stop(sb.UID)
+	if err := a.deleteVM(ctx, vm); err != nil {
+		return err
+	}
+	if pod != nil {
+		err := a.Client.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return fmt.Errorf("delete launcher pod %s: %w", pod.Name, err)
+		}
+	}
+	if !controllerutil.ContainsFinalizer(sb, v1alpha1.Finalizer) {
+		return nil
+	}
+	patch := client.MergeFrom(sb.DeepCopy())
+	controllerutil.RemoveFinalizer(sb, v1alpha1.Finalizer)
+	if err := a.Client.Patch(ctx, sb, patch); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("remove the finalizer of sandbox %s: %w", sb.Name, err)
+	}
+	return nil
+}
+
+// run makes sure sb's VM exists and runs, its status says so, its
+// command is being watched and its time to live is kept.
+func (a *Agent) run(ctx context.Context, sb *v1alpha1.Sandbox, name string) (ctrl.Result, error) {
+	vm, err := a.Daemon.GetVM(ctx, name)
+	switch {
+	case isNotFound(err) && (sb.Status.Phase == v1alpha1.PhaseRunning):
+		a.runs.stop(sb.UID)
+		return ctrl.Result{}, sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
+			sandboxstatus.End(st, v1alpha1.PhaseFailed, "VMLost", "VM "+name+" is gone from node "+a.NodeName)
+		})
+	case isNotFound(err):
+		if vm, err = a.create(ctx, sb, name); err != nil {
+			return ctrl.Result{}, err
+		}
+	case err != nil:
+		return ctrl.Result{}, fmt.Errorf("get VM %s: %w", name, err)
+	}
+	if vm.Name == "" { // being made by an earlier incarnation of the agent
+		return ctrl.Result{RequeueAfter: requeueSoon}, nil
+	}
+	if vm.State != "running" && sb.Status.Phase == v1alpha1.PhaseStarting && time.Since(vm.CreatedAt) < startGrace {
+		return ctrl.Result{RequeueAfter: requeueSoon}, nil // still being started
+	}
+	if vm.State != "running" {
+		a.runs.stop(sb.UID)
+		return ctrl.Result{}, sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
+			sandboxstatus.End(st, v1alpha1.PhaseFailed, "VMStopped", "VM "+name+" is "+vm.State)
+		})
+	}
+	if err := a.markRunning(ctx, sb, vm); err != nil {
+		return ctrl.Result{}, err
+	}
+	return a.keep(ctx, sb, name)
+}
+
+// startGrace is how long a VM found not running while its sandbox starts
+// is taken to be still starting (made by an earlier incarnation of the
+// agent).
+const startGrace = 10 * time.Minute
+
+// create makes sb's VM and starts it. A VM of that name that appears
+// meanwhile (made by an earlier incarnation of the agent whose create the
+// daemon finished) is adopted: the zero VM tells the caller to look again.
+func (a *Agent) create(ctx context.Context, sb *v1alpha1.Sandbox, name string) (api.VM, error) {
+	if err := sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
+		st.Phase, st.Node, st.VM = v1alpha1.PhaseStarting, a.NodeName, name
+	}); err != nil {
+		return api.VM{}, err
+	}
+	req, err := createRequest(sb, name)
+	if err != nil {
+		return api.VM{}, sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
+			sandboxstatus.End(st, v1alpha1.PhaseFailed, "InvalidSpec", err.Error())
+		})
+	}
+	a.Log.InfoContext(ctx, "creating VM", "vm", name, "sandbox", sb.Namespace+"/"+sb.Name, "image", req.Image)
+	vm, err := a.Daemon.CreateVM(ctx, req, nil)
+	if isAlreadyExists(err) {
+		return api.VM{}, nil
+	}
+	if err != nil {
+		a.Log.WarnContext(ctx, "create VM failed", "vm", name, "err", err)
+		return api.VM{}, sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
+			sandboxstatus.End(st, v1alpha1.PhaseFailed, "VMFailed", "create VM "+name+": "+err.Error())
+		})
+	}
+	return vm, nil
+}
+
+// createRequest is the daemon request for sb's VM. The VM gets a TTL a
+// minute past the sandbox's, so that the daemon deletes it even when no
+// agent is left to do so.
+func createRequest(sb *v1alpha1.Sandbox, name string) (api.CreateVM, error) {
+	off := "off"
+	req := api.CreateVM{Name: name, Image: sb.Spec.Image, VCPUs: int(sb.Spec.VCPUs), NAT: sb.Spec.NAT, AutoStop: off}
+	if !sb.Spec.Memory.IsZero() {
+		mib := (sb.Spec.Memory.Value() + (1<<20 - 1)) >> 20
+		if mib < 128 {
+			return api.CreateVM{}, fmt.Errorf("memory %s: a VM needs at least 128Mi", sb.Spec.Memory.String())
+		}
+		req.MemoryMiB = int(mib)
+	}
+	if sb.Spec.Disk != nil && !sb.Spec.Disk.IsZero() {
+		req.DiskSize = fmt.Sprintf("%dM", (sb.Spec.Disk.Value()+(1<<20-1))>>20)
+	}
+	if sb.Spec.TTL != nil && sb.Spec.TTL.Duration > 0 {
+		req.TTL = (sb.Spec.TTL.Duration + time.Minute).String()
+	}
+	return req, nil
+}
+
+// markRunning records that vm is up.
+func (a *Agent) markRunning(ctx context.Context, sb *v1alpha1.Sandbox, vm api.VM) error {
+	if sb.Status.Phase == v1alpha1.PhaseRunning && sb.Status.IP == vm.IP {
+		return nil
+	}
+	return sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
+		if st.Phase.Final() {
+			return
+		}
+		st.Phase, st.Node, st.VM, st.IP = v1alpha1.PhaseRunning, a.NodeName, vm.Name, vm.IP
+		if st.StartTime == nil {
+			now := metav1.NewTime(time.Now())
+			st.StartTime = &now
+		}
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue,
+			Reason: "VMRunning", Message: "VM " + vm.Name + " runs on " + a.NodeName})
+	})
+}
+
+// keep watches the running sandbox's command and ends it when its time to
+// live is up.
+func (a *Agent) keep(ctx context.Context, sb *v1alpha1.Sandbox, name string) (ctrl.Result, error) {
+	if sb.Spec.TTL != nil && sb.Spec.TTL.Duration > 0 && sb.Status.StartTime != nil {
+		left := time.Until(sb.Status.StartTime.Add(sb.Spec.TTL.Duration))
+		if left <= 0 {
+			a.runs.stop(sb.UID)
+			phase, reason, msg := v1alpha1.PhaseSucceeded, "Expired", "its ttl of "+sb.Spec.TTL.Duration.String()+" ended"
+			if len(sb.Spec.Command) > 0 {
+				phase, reason, msg = v1alpha1.PhaseFailed, "DeadlineExceeded", "the command ran past the ttl of "+sb.Spec.TTL.Duration.String()
+			}
+			return ctrl.Result{}, sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
+				sandboxstatus.End(st, phase, reason, msg)
+			})
+		}
+		if len(sb.Spec.Command) > 0 {
+			a.runs.ensure(sb.UID, func(rctx context.Context) { a.watch(rctx, *sb.DeepCopy(), name) })
+		}
+		return ctrl.Result{RequeueAfter: left}, nil
+	}
+	if len(sb.Spec.Command) > 0 {
+		a.runs.ensure(sb.UID, func(rctx context.Context) { a.watch(rctx, *sb.DeepCopy(), name) })
+	}
+	return ctrl.Result{}, nil
+}
