@@ -127,9 +127,22 @@ var staleOnce sync.Once
 
 func newEnv(t *testing.T, name string, extra ...func(e *env) string) *env {
 	t.Helper()
+	return newEnvAt(t, name, "", extra...)
+}
+
+// newEnvAt is newEnv with a state directory of its own (state; empty: the
+// cached one), for a test that runs a second daemon beside the first. A
+// state of its own starts empty: its default image is registered from the
+// cached state's files (copied), and its VMs boot cold.
+func newEnvAt(t *testing.T, name, state string, extra ...func(e *env) string) *env {
+	t.Helper()
 	requireHost(t)
 	staleOnce.Do(func() { removeStale(t) })
-	e := &env{t: t, bin: binaries(t), state: filepath.Join(cacheDir(), "state")}
+	cached := filepath.Join(cacheDir(), "state")
+	e := &env{t: t, bin: binaries(t), state: cached}
+	if state != "" {
+		e.state = state
+	}
 	rt, err := os.MkdirTemp("", "banger-e2e-run-")
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +166,9 @@ func newEnv(t *testing.T, name string, extra ...func(e *env) string) *env {
 	if err := os.WriteFile(e.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e.ensureImage()
+	if e.state == cached {
+		e.ensureImage()
+	}
 
 	if out, err := exec.Command("ip", "netns", "add", e.netns).CombinedOutput(); err != nil {
 		t.Fatalf("create netns: %v: %s", err, out)
@@ -175,8 +190,24 @@ func newEnv(t *testing.T, name string, extra ...func(e *env) string) *env {
 	}
 	e.startDaemon()
 	e.removeLeftoverVMs()
-	e.ensureTemplate()
+	if e.state == cached {
+		e.ensureTemplate()
+	} else {
+		e.registerImage(cached)
+	}
 	return e
+}
+
+// registerImage registers the default image of the state directory from
+// (built by newEnv) in e's daemon, unless it has it already.
+func (e *env) registerImage(from string) {
+	if _, code := e.banger(context.Background(), true, "image", "show", "debian-bookworm"); code == 0 {
+		return
+	}
+	kdir := filepath.Join(from, "kernels", "debian-bookworm")
+	e.ok("image", "register", "--name", "debian-bookworm",
+		"--rootfs", filepath.Join(from, "images", "debian-bookworm", "rootfs.ext4"),
+		"--kernel", filepath.Join(kdir, "vmlinuz"), "--initrd", filepath.Join(kdir, "initrd.img"))
 }
 
 // ensureTemplate makes sure the default image has a snapshot for the

@@ -167,13 +167,20 @@ func (a *Agent) keep(ctx context.Context, sb *v1alpha1.Sandbox, name string) (ct
 				sandboxstatus.End(st, phase, reason, msg)
 			})
 		}
-		if len(sb.Spec.Command) > 0 {
-			a.runs.ensure(sb.UID, func(rctx context.Context) { a.watch(rctx, *sb.DeepCopy(), name) })
-		}
+		a.watchCommand(ctx, sb, name)
 		return ctrl.Result{RequeueAfter: left}, nil
 	}
-	if len(sb.Spec.Command) > 0 {
-		a.runs.ensure(sb.UID, func(rctx context.Context) { a.watch(rctx, *sb.DeepCopy(), name) })
-	}
+	a.watchCommand(ctx, sb, name)
 	return ctrl.Result{}, nil
+}
+
+// watchCommand starts the runner of sb's command unless one runs.
+func (a *Agent) watchCommand(ctx context.Context, sb *v1alpha1.Sandbox, vm string) {
+	if len(sb.Spec.Command) == 0 {
+		return
+	}
+	cp := sb.DeepCopy()
+	if a.runs.ensure(sb.UID, func(rctx context.Context) { a.watch(rctx, *cp, vm) }) {
+		a.Log.InfoContext(ctx, "watching the command", "sandbox", sb.Namespace+"/"+sb.Name, "vm", vm)
+	}
 }

@@ -28,12 +28,13 @@ func newRunners() *runners {
 	return &runners{m: map[types.UID]context.CancelFunc{}, base: base, cancel: cancel}
 }
 
-// ensure starts run for uid unless one runs already.
-func (r *runners) ensure(uid types.UID, run func(ctx context.Context)) {
+// ensure starts run for uid unless one runs already, and reports
+// whether it did.
+func (r *runners) ensure(uid types.UID, run func(ctx context.Context)) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.m[uid]; ok || r.base.Err() != nil {
-		return
+		return false
 	}
 	ctx, cancel := context.WithCancel(r.base)
 	r.m[uid] = cancel
@@ -43,6 +44,7 @@ func (r *runners) ensure(uid types.UID, run func(ctx context.Context)) {
 		defer r.forget(uid, ctx)
 		run(ctx)
 	}()
+	return true
 }
 
 // forget removes uid's entry if it is still the one of ctx.
