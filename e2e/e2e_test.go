@@ -64,7 +64,8 @@ func repoRoot(t *testing.T) string {
 	return filepath.Dir(filepath.Dir(file))
 }
 
-// binaries returns the directory holding banger, bangerd and banger-agent.
+// binaries returns the directory holding banger, bangerd, banger-agent,
+// banger-controller and banger-node.
 func binaries(t *testing.T) string {
 	t.Helper()
 	if d := os.Getenv("BANGER_BIN_DIR"); d != "" {
@@ -72,7 +73,8 @@ func binaries(t *testing.T) string {
 	}
 	dir := t.TempDir()
 	root := repoRoot(t)
-	for _, b := range []struct{ name, pkg string }{{"banger", "./cmd/banger"}, {"bangerd", "./cmd/bangerd"}, {"banger-agent", "./cmd/banger-agent"}} {
+	for _, b := range []struct{ name, pkg string }{{"banger", "./cmd/banger"}, {"bangerd", "./cmd/bangerd"}, {"banger-agent", "./cmd/banger-agent"},
+		{"banger-controller", "./cmd/banger-controller"}, {"banger-node", "./cmd/banger-node"}} {
 		cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, b.name), b.pkg)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
