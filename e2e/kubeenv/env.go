@@ -176,14 +176,18 @@ func writeAuth(workDir string) (string, error) {
 	return token, nil
 }
 
-// waitReady waits until /readyz answers ok, the API server exits or the
+// waitReady waits until /readyz answers ok, a component exits or the
 // deadline passes.
 func (e *Env) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
-	api := e.procs[len(e.procs)-1]
 	var last error
-	err := poll.Until(ctx, 200*time.Millisecond, api.done, func(ctx context.Context) (bool, error) {
+	err := poll.Until(ctx, 200*time.Millisecond, nil, func(ctx context.Context) (bool, error) {
+		for _, p := range e.procs {
+			if err := p.exited(); err != nil {
+				return false, err
+			}
+		}
 		if _, err := os.Stat(e.CAFile); err != nil {
 			last = err
 			return false, nil
@@ -197,9 +201,6 @@ func (e *Env) waitReady(ctx context.Context) error {
 		_, last = c.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(rctx)
 		return last == nil, nil
 	})
-	if errors.Is(err, poll.ErrExited) {
-		return api.exited()
-	}
 	if err != nil {
 		return fmt.Errorf("wait for %s/readyz: %w (last: %v)", e.Server, err, last)
 	}
