@@ -23,35 +23,67 @@ import (
 )
 
 // Ensure loads the private key at path, generating an ed25519 key (and
-// path+".pub") on first use. It returns the signer and the authorized_keys line.
+// path+".pub") on first use. It returns the signer and the authorized_keys
+// line. Callers racing on a first use (goroutines or processes) all end up
+// with the one key that was created first: the private key is made by an
+// exclusive link, and path+".pub" is always written from the key on disk,
+// so it never describes another key (ssh -i offers the .pub's key).
 func Ensure(path string) (ssh.Signer, string, error) {
-	if b, err := os.ReadFile(path); err == nil {
-		signer, err := ssh.ParsePrivateKey(b)
-		if err != nil {
-			return nil, "", fmt.Errorf("parse ssh key %s: %w (move it away to have banger generate a new one)", path, err)
+	signer, err := load(path)
+	if errors.Is(err, os.ErrNotExist) {
+		signer, err = create(path)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	line := authorizedLine(signer.PublicKey())
+	if cur, err := os.ReadFile(path + ".pub"); err != nil || string(cur) != line+"\n" {
+		if err := atomicfile.Write(path+".pub", []byte(line+"\n"), 0o644); err != nil {
+			return nil, "", err
 		}
-		return signer, authorizedLine(signer.PublicKey()), nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, "", fmt.Errorf("read ssh key %s: %w", path, err)
-	}
-	key, line, err := NewKey("banger")
-	if err != nil {
-		return nil, "", err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, "", fmt.Errorf("create ssh key dir: %w", err)
-	}
-	if err := atomicfile.Write(path+".pub", []byte(line+"\n"), 0o644); err != nil {
-		return nil, "", err
-	}
-	if err := atomicfile.Write(path, key, 0o600); err != nil {
-		return nil, "", err
-	}
-	signer, err := ssh.ParsePrivateKey(key)
-	if err != nil {
-		return nil, "", fmt.Errorf("load generated ssh key: %w", err)
 	}
 	return signer, line, nil
+}
+
+// load reads and parses the private key at path.
+func load(path string) (ssh.Signer, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read ssh key %s: %w", path, err)
+	}
+	signer, err := ssh.ParsePrivateKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("parse ssh key %s: %w (move it away to have banger generate a new one)", path, err)
+	}
+	return signer, nil
+}
+
+// create makes a new key at path unless another caller made one first
+// (os.Link fails on an existing name), and returns the key at path.
+func create(path string) (ssh.Signer, error) {
+	key, _, err := NewKey("banger")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create ssh key dir: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".new-*")
+	if err != nil {
+		return nil, fmt.Errorf("write ssh key: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(key)
+	if err := errors.Join(werr, tmp.Sync(), tmp.Close()); err != nil {
+		return nil, fmt.Errorf("write ssh key %s: %w", tmp.Name(), err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("install ssh key %s: %w", path, err)
+	}
+	return load(path)
 }
 
 // NewKey makes an ed25519 key: its private key in OpenSSH's file format

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -91,5 +92,58 @@ func TestKnownHostsPinsAndDetectsMismatch(t *testing.T) {
 	data, _ := os.ReadFile(kh.Path)
 	if n := strings.Count(string(data), "\n"); n != 2 {
 		t.Fatalf("known_hosts has %d lines, want 2:\n%s", n, data)
+	}
+}
+
+// TestEnsureRacesAgreeOnOneKey: callers making the first key at the same
+// time (the daemon's services at its first start) all get one key, and
+// the .pub file describes that key (ssh -i offers the .pub's key; a
+// mismatch made every login fail).
+func TestEnsureRacesAgreeOnOneKey(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		path := filepath.Join(t.TempDir(), "ssh", "id_ed25519")
+		lines := make([]string, 8)
+		var wg sync.WaitGroup
+		for i := range lines {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, line, err := Ensure(path)
+				if err != nil {
+					t.Error(err)
+				}
+				lines[i] = line
+			}()
+		}
+		wg.Wait()
+		for _, l := range lines {
+			if l != lines[0] {
+				t.Fatalf("round %d: racing callers got different keys: %q and %q", round, lines[0], l)
+			}
+		}
+		pub, err := os.ReadFile(path + ".pub")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(pub) != lines[0]+"\n" {
+			t.Fatalf("round %d: %s.pub is %q, but the key is %q", round, path, pub, lines[0])
+		}
+	}
+}
+
+func TestEnsureRepairsAStalePub(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "id_ed25519")
+	_, line, err := Ensure(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".pub", []byte("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIP8= other\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, again, err := Ensure(path); err != nil || again != line {
+		t.Fatalf("Ensure = %q, %v; want the same key", again, err)
+	}
+	if pub, _ := os.ReadFile(path + ".pub"); string(pub) != line+"\n" {
+		t.Errorf(".pub after Ensure: %q, want %q", pub, line)
 	}
 }

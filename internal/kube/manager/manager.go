@@ -45,13 +45,17 @@ func New(o Options) (ctrl.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	log := logr.FromSlogHandler(o.Log.Handler())
+	// client-go's informers log through controller-runtime's global
+	// logger; unset, it prints a warning with a stack after 30 s.
+	ctrl.SetLogger(log)
 	pods := cache.ByObject{Label: launcherSelector()}
 	if o.NodeName != "" {
 		pods.Field = fields.OneTermEqualSelector("spec.nodeName", o.NodeName)
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Logger:                  logr.FromSlogHandler(o.Log.Handler()),
+		Logger:                  log,
 		Metrics:                 metricsserver.Options{BindAddress: nonEmpty(o.MetricsAddr, "0")},
 		HealthProbeBindAddress:  o.HealthAddr,
 		LeaderElection:          o.LeaderElect,
