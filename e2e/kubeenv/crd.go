@@ -55,35 +55,44 @@ func (e *Env) ApplyCRD(ctx context.Context, yamlPath string) error {
 // readCRDs parses the documents of a YAML file, each of which must be a
 // CustomResourceDefinition.
 func readCRDs(path string) ([]*unstructured.Unstructured, error) {
-	f, err := os.Open(path)
+	crds, err := readObjects(path)
 	if err != nil {
-		return nil, fmt.Errorf("read CRD: %w", err)
+		return nil, err
 	}
-	defer f.Close()
-	dec := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
-	var crds []*unstructured.Unstructured
-	for {
-		obj := map[string]any{}
-		err := dec.Decode(&obj)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("parse %s: %w", path, err)
-		}
-		if len(obj) == 0 {
-			continue // an empty document
-		}
-		u := &unstructured.Unstructured{Object: obj}
+	for _, u := range crds {
 		if u.GetKind() != "CustomResourceDefinition" {
 			return nil, fmt.Errorf("%s: %s %q is not a CustomResourceDefinition", path, u.GetKind(), u.GetName())
 		}
-		crds = append(crds, u)
 	}
 	if len(crds) == 0 {
 		return nil, fmt.Errorf("%s: no CustomResourceDefinition", path)
 	}
 	return crds, nil
+}
+
+// readObjects parses the documents of a YAML (or JSON) file, skipping
+// empty ones.
+func readObjects(path string) ([]*unstructured.Unstructured, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	defer f.Close()
+	dec := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
+	var objs []*unstructured.Unstructured
+	for {
+		obj := map[string]any{}
+		err := dec.Decode(&obj)
+		if errors.Is(err, io.EOF) {
+			return objs, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", path, err)
+		}
+		if len(obj) != 0 {
+			objs = append(objs, &unstructured.Unstructured{Object: obj})
+		}
+	}
 }
 
 // applyCRD creates crd, or replaces the spec of the one by its name.

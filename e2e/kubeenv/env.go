@@ -64,6 +64,9 @@ func Start(ctx context.Context, binDir, workDir, netns string) (_ *Env, err erro
 			e.Stop()
 		}
 	}()
+	if err = os.MkdirAll(workDir, 0o700); err != nil {
+		return nil, fmt.Errorf("control plane dir: %w", err)
+	}
 	if e.Token, err = writeAuth(workDir); err != nil {
 		return nil, err
 	}

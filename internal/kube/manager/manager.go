@@ -62,6 +62,9 @@ func New(o Options) (ctrl.Manager, error) {
 		LeaderElectionID:        o.LeaderID,
 		LeaderElectionNamespace: ns,
 		Cache:                   cache.Options{ByObject: map[client.Object]cache.ByObject{&corev1.Pod{}: pods}},
+		// Workspaces are read one at a time: no cluster-wide cache (and
+		// list/watch rights) of every ConfigMap and Secret.
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.ConfigMap{}, &corev1.Secret{}}}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("make the manager: %w", err)
