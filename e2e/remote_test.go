@@ -1,8 +1,13 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,12 +53,16 @@ func TestRemoteHost(t *testing.T) {
 	}
 	writeFile(t, filepath.Join(wrap, "ssh"), fmt.Sprintf("#!/bin/sh\nexec /usr/bin/ssh -F %s \"$@\"\n", sshCfg), 0o755)
 	host := "ssh://root@" + remoteAddr + ":" + remoteSSHDPort
-	client := func(args ...string) (string, int) {
+	clientCmd := func(ctx context.Context, args ...string) *exec.Cmd {
 		argv := append([]string{"netns", "exec", clientNS, filepath.Join(e.bin, "banger"), "--config", clientCfg, "--host", host}, args...)
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
 		cmd := exec.CommandContext(ctx, "ip", argv...)
 		cmd.Env = append(os.Environ(), "PATH="+wrap+":"+os.Getenv("PATH"))
+		return cmd
+	}
+	client := func(args ...string) (string, int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		cmd := clientCmd(ctx, args...)
 		cmd.Stdin = strings.NewReader("")
 		out, err := cmd.CombinedOutput()
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -74,7 +83,8 @@ func TestRemoteHost(t *testing.T) {
 			t.Fatalf("--rm left VM %s on the remote daemon", v.Name)
 		}
 	}
-	remoteWorkspace(t, e, client)
+	remoteWorkspace(t, e, client, func(vm string) { remoteForward(t, clientNS, vm, client, clientCmd) })
+	remoteUI(t, clientNS, clientCmd)
 	if _, err := os.Stat(filepath.Join(dir, "crun")); err == nil {
 		t.Fatalf("the client made a runtime directory: it must not start a local daemon")
 	}
@@ -83,7 +93,7 @@ func TestRemoteHost(t *testing.T) {
 // remoteWorkspace copies a checkout packed on the client into a VM of the
 // remote daemon, changes it there, exports the diff back through the
 // remote daemon, and deletes the VM.
-func remoteWorkspace(t *testing.T, e *env, client func(args ...string) (string, int)) {
+func remoteWorkspace(t *testing.T, e *env, client func(args ...string) (string, int), withVM func(vm string)) {
 	t.Helper()
 	repo := filepath.Join(t.TempDir(), "demo")
 	gitRun(t, filepath.Dir(repo), "init", "-q", "-b", "main", repo)
@@ -108,10 +118,112 @@ func remoteWorkspace(t *testing.T, e *env, client func(args ...string) (string, 
 	if patch := must("vm", "workspace", "export", "e2e-remote-ws"); !strings.Contains(patch, "+from the guest") {
 		t.Fatalf("exported patch lacks the guest's edit:\n%s", patch)
 	}
+	withVM("e2e-remote-ws")
 	must("vm", "delete", "e2e-remote-ws")
 	if vms := e.list(); len(vms) != 0 {
 		t.Fatalf("VMs left on the remote daemon: %+v", vms)
 	}
+}
+
+// remoteForward forwards a port of the client's namespace to a port of
+// the remote daemon's VM vm (ssh -L through the test's sshd) and reads
+// what a server in the guest says through it.
+func remoteForward(t *testing.T, clientNS, vm string, client func(args ...string) (string, int), clientCmd func(context.Context, ...string) *exec.Cmd) {
+	t.Helper()
+	if out, code := client("vm", "ssh", vm, "--", "sh", "-c", guestServer); code != 0 {
+		t.Fatalf("start a server in the guest: exit %d\n%s", code, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	fwd := clientCmd(ctx, "vm", "forward", vm, "0:8080")
+	fwd.Stderr = os.Stderr
+	fwd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := fwd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fwd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Kill(-fwd.Process.Pid, syscall.SIGINT); _ = fwd.Wait() }()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "forwarding 127.0.0.1:") {
+		t.Fatalf("remote vm forward printed %q (%v)", line, err)
+	}
+	listen := strings.Fields(line)[1]
+	var got string
+	waitFor(t, 30*time.Second, "the guest's answer through the ssh forward "+listen, func() (bool, string) {
+		if err := withNetns(clientNS, func() {
+			c, err := net.DialTimeout("tcp", listen, 5*time.Second)
+			if err != nil {
+				got = err.Error()
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			b, _ := io.ReadAll(c)
+			got = string(b)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got == "hello from guest\n", got
+	})
+	t.Logf("remote forward: %s", strings.TrimSpace(line))
+}
+
+// remoteUI runs `banger --host ... ui` in the client's namespace and logs
+// in with the link it prints, through its ssh tunnel to the remote UI.
+func remoteUI(t *testing.T, clientNS string, clientCmd func(context.Context, ...string) *exec.Cmd) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ui := clientCmd(ctx, "ui", "--no-open")
+	ui.Stderr = os.Stderr
+	ui.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := ui.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ui.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Kill(-ui.Process.Pid, syscall.SIGINT); _ = ui.Wait() }()
+	link, err := bufio.NewReader(stdout).ReadString('\n')
+	link = strings.TrimSpace(link)
+	if err != nil || !strings.Contains(link, "/login?token=") {
+		t.Fatalf("remote banger ui printed %q (%v)", link, err)
+	}
+	// One request on a connection made in the client's namespace (an
+	// http.Client would dial from another goroutine, outside it).
+	var resp *http.Response
+	if err := withNetns(clientNS, func() {
+		u, _ := url.Parse(link)
+		c, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+		if err != nil {
+			t.Errorf("dial the tunnel %s: %v", u.Host, err)
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+		req, _ := http.NewRequest("GET", link, nil)
+		if err := req.Write(c); err != nil {
+			t.Errorf("send the login request: %v", err)
+			return
+		}
+		if resp, err = http.ReadResponse(bufio.NewReader(c), req); err != nil {
+			t.Errorf("read the login answer: %v", err)
+		}
+	}); err != nil || resp == nil {
+		t.Fatalf("login through the tunnel failed (%v)", err)
+	}
+	var session bool
+	for _, ck := range resp.Cookies() {
+		session = session || (ck.HttpOnly && ck.Value != "")
+	}
+	if resp.StatusCode != http.StatusSeeOther || !session {
+		t.Fatalf("the remote UI's login through the tunnel: %s, cookies %v; want 303 with a session cookie", resp.Status, resp.Cookies())
+	}
+	t.Logf("remote ui: logged in through %s", link[:strings.Index(link, "/login")])
 }
 
 func writeFile(t *testing.T, path, body string, mode os.FileMode) {

@@ -18,6 +18,8 @@ func (a *app) vmForwardCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "forward VM [HOST_ADDR:]HOST_PORT:GUEST_PORT",
 		Short: "Forward a host port to a port of a VM until interrupted (Ctrl-C) or the VM stops",
+		Long: "Forwards a port of this machine to a port of a VM. With --host (a remote daemon) the port is\n" +
+			"on the client's machine and the traffic goes through ssh (-L) to the VM's address on the daemon's host.",
 		Example: "  banger vm forward dev 8080:80          # 127.0.0.1:8080 -> dev:80\n" +
 			"  banger vm forward dev 0.0.0.0:3000:3000\n  banger vm forward --list",
 		RunE: a.withClient(func(parent context.Context, c *api.Client, args []string) error {
@@ -29,6 +31,11 @@ func (a *app) vmForwardCmd() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if h, remote, err := a.remoteHost(); err != nil {
+				return err
+			} else if remote {
+				return a.remoteForward(ctx, c, h, args[0], args[1])
+			}
 			err := c.Forward(ctx, args[0], api.ForwardRequest{Spec: args[1]}, func(f api.Forward) {
 				fmt.Fprintf(a.stdout, "forwarding %s -> %s (%s); Ctrl-C to stop\n", f.Listen, f.Target, f.VM)
 			})

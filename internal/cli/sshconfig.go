@@ -20,6 +20,13 @@ func (a *app) sshConfigCmd() *cobra.Command {
 			if install && uninstall {
 				return fmt.Errorf("--install and --uninstall exclude each other")
 			}
+			if h, remote, err := a.remoteHost(); err != nil {
+				return err
+			} else if remote {
+				// The VMs' key and pinned host keys are on the daemon's
+				// machine; a client's ssh cannot log in with them.
+				return fmt.Errorf("ssh-config is for the local daemon's VMs; for the VMs of %s use `banger --host %s vm ssh NAME`, or run ssh-config on that machine", h, h)
+			}
 			if err := a.loadConfig(); err != nil {
 				return err
 			}

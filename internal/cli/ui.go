@@ -3,7 +3,10 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,7 +23,8 @@ func (a *app) uiCmd() *cobra.Command {
 		Long: "ui asks bangerd for a one-time login link to its web UI (served on loopback at the\n" +
 			"config's ui_addr, default 127.0.0.1:7878) and opens it with xdg-open when a desktop\n" +
 			"session is there; it always prints the link. The link works once, within 2 minutes,\n" +
-			"and logs the browser in as you.",
+			"and logs the browser in as you. With --host (a remote daemon) the UI's address is tunnelled\n" +
+			"here through ssh, on the same port, until Ctrl-C.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -31,6 +35,13 @@ func (a *app) uiCmd() *cobra.Command {
 			login, err := c.UILogin(ctx)
 			if err != nil {
 				return err
+			}
+			if h, remote, err := a.remoteHost(); err != nil {
+				return err
+			} else if remote {
+				sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+				defer stop()
+				return a.remoteUI(sctx, h, login, !noOpen)
 			}
 			fmt.Fprintln(a.stdout, login.URL)
 			if !noOpen && a.canOpen() {
