@@ -135,20 +135,10 @@ func remoteForward(t *testing.T, clientNS, vm string, client func(args ...string
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	fwd := clientCmd(ctx, "vm", "forward", vm, "0:8080")
-	fwd.Stderr = os.Stderr
-	fwd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := fwd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fwd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = syscall.Kill(-fwd.Process.Pid, syscall.SIGINT); _ = fwd.Wait() }()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || !strings.HasPrefix(line, "forwarding 127.0.0.1:") {
-		t.Fatalf("remote vm forward printed %q (%v)", line, err)
+	line, stop := startUntilLine(t, clientCmd(ctx, "vm", "forward", vm, "0:8080"))
+	defer stop()
+	if !strings.HasPrefix(line, "forwarding 127.0.0.1:") {
+		t.Fatalf("remote vm forward printed %q", line)
 	}
 	listen := strings.Fields(line)[1]
 	var got string
@@ -171,27 +161,40 @@ func remoteForward(t *testing.T, clientNS, vm string, client func(args ...string
 	t.Logf("remote forward: %s", strings.TrimSpace(line))
 }
 
+// startUntilLine starts cmd (in a process group of its own) and returns
+// the first line it prints and a stop that interrupts it (Ctrl-C) and
+// waits for it.
+func startUntilLine(t *testing.T, cmd *exec.Cmd) (string, func()) {
+	t.Helper()
+	cmd.Stderr = os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop := func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); _ = cmd.Wait() }
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stop()
+		t.Fatalf("%v printed no line: %v", cmd.Args, err)
+	}
+	return line, stop
+}
+
 // remoteUI runs `banger --host ... ui` in the client's namespace and logs
 // in with the link it prints, through its ssh tunnel to the remote UI.
 func remoteUI(t *testing.T, clientNS string, clientCmd func(context.Context, ...string) *exec.Cmd) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	ui := clientCmd(ctx, "ui", "--no-open")
-	ui.Stderr = os.Stderr
-	ui.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := ui.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ui.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = syscall.Kill(-ui.Process.Pid, syscall.SIGINT); _ = ui.Wait() }()
-	link, err := bufio.NewReader(stdout).ReadString('\n')
+	link, stop := startUntilLine(t, clientCmd(ctx, "ui", "--no-open"))
+	defer stop()
 	link = strings.TrimSpace(link)
-	if err != nil || !strings.Contains(link, "/login?token=") {
-		t.Fatalf("remote banger ui printed %q (%v)", link, err)
+	if !strings.Contains(link, "/login?token=") {
+		t.Fatalf("remote banger ui printed %q", link)
 	}
 	// One request on a connection made in the client's namespace (an
 	// http.Client would dial from another goroutine, outside it).

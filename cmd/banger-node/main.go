@@ -7,37 +7,23 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
-	"banger/internal/buildinfo"
+	"banger/internal/kube/manager"
 	"banger/internal/kube/node"
 )
 
 func main() {
 	var o node.Options
-	fs := flag.NewFlagSet("banger-node", flag.ExitOnError)
-	fs.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
-	fs.StringVar(&o.NodeName, "node-name", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME)")
-	fs.StringVar(&o.Socket, "socket", "/run/banger/bangerd.sock", "the node's bangerd socket")
-	fs.Int64Var(&o.Capacity, "capacity", 16, "how many sandboxes this node runs at once (its banger.dev/vm)")
-	fs.IntVar(&o.Workers, "workers", 4, "how many sandboxes are set up at once")
-	fs.StringVar(&o.MetricsAddr, "metrics-addr", "0", "address of the Prometheus metrics endpoint (0: off)")
-	fs.StringVar(&o.HealthAddr, "health-addr", ":8082", "address of /healthz and /readyz (0: off)")
-	version := fs.Bool("version", false, "print the version")
-	_ = fs.Parse(os.Args[1:])
-	if *version {
-		fmt.Println(buildinfo.Version)
-		return
-	}
-	o.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := node.Run(ctx, o); err != nil {
-		fmt.Fprintln(os.Stderr, "banger-node:", err)
-		os.Exit(1)
-	}
+	os.Exit(manager.Main(context.Background(), "banger-node", os.Args[1:], os.Stdout, os.Stderr, func(fs *flag.FlagSet) {
+		o.AddFlags(fs, ":8082")
+		fs.StringVar(&o.NodeName, "node-name", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME)")
+		fs.StringVar(&o.Socket, "socket", "/run/banger/bangerd.sock", "the node's bangerd socket")
+		fs.Int64Var(&o.Capacity, "capacity", 16, "how many sandboxes this node runs at once (its banger.dev/vm)")
+		fs.IntVar(&o.Workers, "workers", 4, "how many sandboxes are set up at once")
+	}, func(ctx context.Context, log *slog.Logger) error {
+		o.Log = log
+		return node.Run(ctx, o)
+	}))
 }

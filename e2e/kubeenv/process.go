@@ -159,13 +159,8 @@ func freePorts(ns string, n int) ([]int, error) {
 // listenPorts does freePorts' work on a locked thread.
 func listenPorts(ns string, n int) ([]int, error) {
 	if ns != "" {
-		h, err := netns.GetFromName(ns)
-		if err != nil {
-			return nil, fmt.Errorf("open namespace %s: %w", ns, err)
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			return nil, fmt.Errorf("enter namespace %s: %w", ns, err)
+		if err := enterNetns(ns); err != nil {
+			return nil, err
 		}
 	}
 	var ports []int
@@ -206,14 +201,23 @@ func dialer(ns string) func(ctx context.Context, network, addr string) (net.Conn
 
 // dialFrom joins ns and dials addr, on a locked thread.
 func dialFrom(ctx context.Context, ns, network, addr string) (net.Conn, error) {
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		return nil, fmt.Errorf("open namespace %s: %w", ns, err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		return nil, fmt.Errorf("enter namespace %s: %w", ns, err)
+	if err := enterNetns(ns); err != nil {
+		return nil, err
 	}
 	var d net.Dialer
 	return d.DialContext(ctx, network, addr)
+}
+
+// enterNetns moves the calling thread (locked, and ended with its
+// goroutine) into the network namespace ns.
+func enterNetns(ns string) error {
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		return fmt.Errorf("open namespace %s: %w", ns, err)
+	}
+	defer h.Close()
+	if err := netns.Set(h); err != nil {
+		return fmt.Errorf("enter namespace %s: %w", ns, err)
+	}
+	return nil
 }

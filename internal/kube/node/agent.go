@@ -93,7 +93,7 @@ func (a *Agent) SetupWithManager(mgr ctrl.Manager) error {
 	if err != nil {
 		return err
 	}
-	return mgr.Add(loops{a})
+	return mgr.Add(loops{a: a, synced: mgr.GetCache().WaitForCacheSync})
 }
 
 // Reconcile brings the VM of one Sandbox placed on this node in line with

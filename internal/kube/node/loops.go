@@ -19,13 +19,24 @@ const loopEvery = 30 * time.Second
 
 // loops runs the agent's background work as a manager Runnable: once at
 // the start (after the cache has synced) and then every loopEvery.
-type loops struct{ a *Agent }
+type loops struct {
+	a *Agent
+	// synced waits for the manager's caches: collecting before they hold
+	// every Sandbox would take live VMs for orphans.
+	synced func(ctx context.Context) bool
+}
 
 // NeedLeaderElection is false: every node runs its own agent.
 func (loops) NeedLeaderElection() bool { return false }
 
 func (l loops) Start(ctx context.Context) error {
 	defer l.a.runs.close()
+	if !l.synced(ctx) {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("the caches did not sync")
+	}
 	t := time.NewTicker(loopEvery)
 	defer t.Stop()
 	for {
