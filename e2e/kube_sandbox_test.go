@@ -16,10 +16,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"banger/internal/kube/node"
 	"banger/internal/kube/v1alpha1"
 )
 
@@ -38,10 +40,16 @@ func blocked(code int) []string {
 func TestKubernetesSandboxes(t *testing.T) {
 	k := newKubeCluster(t)
 	ctx := context.Background()
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "ws", Namespace: "sbx"},
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "ws", Namespace: "sbx", Labels: map[string]string{node.LabelWorkspace: "true"}},
 		BinaryData: map[string][]byte{"src.tar.gz": workspaceArchive(t, "hello from a configmap\n")}}
 	if err := k.c.Create(ctx, cm); err != nil {
 		t.Fatal(err)
+	}
+	// The CRD's own validation refuses what no VM can be.
+	tiny := sandbox("s-tiny", "true")
+	tiny.Spec.Memory = ptrTo(resource.MustParse("64Mi"))
+	if err := k.c.Create(ctx, tiny); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "128Mi") {
+		t.Errorf("a 64Mi sandbox: %v, want the CRD to refuse it", err)
 	}
 	codes := map[string]int{"s-one": 3, "s-two": 0, "s-three": 7}
 	for name, code := range codes {

@@ -201,7 +201,7 @@ func (k *kubeCluster) logs() string {
 func sandbox(name string, command ...string) *v1alpha1.Sandbox {
 	return &v1alpha1.Sandbox{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "sbx"},
-		Spec:       v1alpha1.SandboxSpec{VCPUs: 1, Memory: resource.MustParse("768Mi"), Command: command},
+		Spec:       v1alpha1.SandboxSpec{VCPUs: 1, Memory: ptrTo(resource.MustParse("768Mi")), Command: command},
 	}
 }
 
@@ -267,3 +267,5 @@ func (l testLog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+func ptrTo[T any](v T) *T { return &v }

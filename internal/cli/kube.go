@@ -82,7 +82,7 @@ func (f kubeRunFlags) sandbox(ns string, command []string) (*v1alpha1.Sandbox, e
 	if err != nil {
 		return nil, fmt.Errorf("--memory %q: %w (e.g. 768Mi, 2Gi)", f.memory, err)
 	}
-	sb.Spec.Memory = mem
+	sb.Spec.Memory = &mem
 	if f.disk != "" {
 		d, err := resource.ParseQuantity(f.disk)
 		if err != nil {

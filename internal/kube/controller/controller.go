@@ -10,6 +10,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,7 +31,10 @@ const DefaultLauncherImage = "registry.k8s.io/pause:3.10"
 
 // Reconciler reconciles Sandboxes with their launcher Pods.
 type Reconciler struct {
-	Client        client.Client
+	Client client.Client
+	// Reader reads from the API server itself, for what the cache does
+	// not hold (a Pod that is not a launcher); nil: Client.
+	Reader        client.Reader
 	LauncherImage string
 }
 
@@ -58,7 +62,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, r.release(ctx, &sb, pod)
 	}
 	if !controllerutil.ContainsFinalizer(&sb, v1alpha1.Finalizer) {
-		patch := client.MergeFrom(sb.DeepCopy())
+		patch := client.MergeFromWithOptions(sb.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		controllerutil.AddFinalizer(&sb, v1alpha1.Finalizer)
 		if err := r.Client.Patch(ctx, &sb, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("add the finalizer to sandbox %s: %w", req.NamespacedName, err)
@@ -80,9 +84,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return ctrl.Result{}, r.placement(ctx, &sb, pod)
 }
 
-// launcher is sb's launcher Pod, or nil when there is none. A Pod of that
-// name made for another Sandbox (an earlier one of the same name) is
-// deleted; a Pod that is not a launcher at all makes sb fail.
+// launcher is sb's launcher Pod, or nil when there is none (the cache
+// holds launchers only: a Pod of that name that is not one shows when the
+// create fails, see nameTaken). A launcher of an earlier Sandbox of the
+// same name is deleted.
 func (r *Reconciler) launcher(ctx context.Context, sb *v1alpha1.Sandbox) (*corev1.Pod, error) {
 	var pod corev1.Pod
 	key := types.NamespacedName{Namespace: sb.Namespace, Name: v1alpha1.LauncherName(sb.Name)}
@@ -101,27 +106,29 @@ func (r *Reconciler) launcher(ctx context.Context, sb *v1alpha1.Sandbox) (*corev
 			return nil, err
 		}
 		return nil, fmt.Errorf("launcher pod %s belonged to an earlier sandbox %s; deleted it, will try again", key, sb.Name)
-	default:
-		return nil, sandboxstatus.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
-			sandboxstatus.End(st, v1alpha1.PhaseFailed, "NameTaken", "pod "+key.Name+" exists and is not this sandbox's launcher; rename the sandbox")
-		})
 	}
+	return nil, nil
 }
 
-// release handles a deleted Sandbox: when its Pod is bound, the node agent
-// deletes the VM and lets it go; otherwise no VM can exist yet, and the
-// Pod and finalizer go here.
+// release handles a deleted Sandbox: once it was placed on a node, that
+// node's agent deletes the VM and lets it go; otherwise no VM can exist
+// yet, and the Pod and finalizer go here. The Pod is deleted only as it
+// was read (unbound): should kube-scheduler bind it meanwhile, the delete
+// fails, and the next pass leaves it to the node.
 func (r *Reconciler) release(ctx context.Context, sb *v1alpha1.Sandbox, pod *corev1.Pod) error {
 	if !controllerutil.ContainsFinalizer(sb, v1alpha1.Finalizer) {
 		return nil
 	}
-	if pod != nil && pod.Spec.NodeName != "" && !sb.Status.Phase.Final() {
+	if sb.Status.Node != "" || (pod != nil && pod.Spec.NodeName != "") {
 		return nil // the node agent's job
 	}
-	if err := r.deletePod(ctx, pod); err != nil {
-		return err
+	if pod != nil {
+		err := r.Client.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID, ResourceVersion: &pod.ResourceVersion})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete unplaced launcher pod %s/%s: %w", pod.Namespace, pod.Name, err)
+		}
 	}
-	patch := client.MergeFrom(sb.DeepCopy())
+	patch := client.MergeFromWithOptions(sb.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(sb, v1alpha1.Finalizer)
 	if err := r.Client.Patch(ctx, sb, patch); err != nil {
 		return fmt.Errorf("remove the finalizer of sandbox %s: %w", sb.Name, err)
@@ -151,7 +158,26 @@ func (r *Reconciler) createPod(ctx context.Context, sb *v1alpha1.Sandbox) error 
 	if err := controllerutil.SetControllerReference(sb, pod, r.Client.Scheme()); err != nil {
 		return fmt.Errorf("own launcher pod %s: %w", pod.Name, err)
 	}
-	if err := r.Client.Create(ctx, pod); err != nil && !apierrors.IsAlreadyExists(err) {
+	err := r.Client.Create(ctx, pod)
+	switch {
+	case apierrors.IsAlreadyExists(err):
+		return r.nameTaken(ctx, sb, pod)
+	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota"):
+		// Wait, as a Job does, until the namespace's quota has room.
+		if uerr := sandboxstatus.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
+			st.Phase = v1alpha1.PhasePending
+			meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ConditionScheduled, Status: metav1.ConditionFalse, Reason: "QuotaExceeded", Message: err.Error()})
+		}); uerr != nil {
+			return uerr
+		}
+		return fmt.Errorf("create launcher pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	case apierrors.IsForbidden(err) || apierrors.IsInvalid(err):
+		// Refused for good: a namespace's Pod Security or LimitRange, an
+		// invalid toleration.
+		return sandboxstatus.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
+			sandboxstatus.End(st, v1alpha1.PhaseFailed, "LauncherRejected", "the launcher Pod was refused: "+err.Error())
+		})
+	case err != nil:
 		return fmt.Errorf("create launcher pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
 	if sb.Status.Phase != "" {
@@ -161,6 +187,26 @@ func (r *Reconciler) createPod(ctx context.Context, sb *v1alpha1.Sandbox) error 
 		if st.Phase == "" {
 			st.Phase = v1alpha1.PhasePending
 		}
+	})
+}
+
+// nameTaken handles a Pod of the launcher's name that the cache does not
+// hold: made for this Sandbox a moment ago (the cache has not seen it
+// yet), or a Pod that is not a launcher, which makes the Sandbox fail.
+func (r *Reconciler) nameTaken(ctx context.Context, sb *v1alpha1.Sandbox, want *corev1.Pod) error {
+	reader := r.Reader
+	if reader == nil {
+		reader = r.Client
+	}
+	var pod corev1.Pod
+	if err := reader.Get(ctx, client.ObjectKeyFromObject(want), &pod); err != nil {
+		return fmt.Errorf("get pod %s/%s: %w", want.Namespace, want.Name, err)
+	}
+	if _, ours := pod.Labels[v1alpha1.LabelSandbox]; ours {
+		return nil // a launcher: the cache will show it
+	}
+	return sandboxstatus.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
+		sandboxstatus.End(st, v1alpha1.PhaseFailed, "NameTaken", "pod "+want.Name+" exists and is not a launcher; rename the sandbox")
 	})
 }
 

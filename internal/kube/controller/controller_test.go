@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"banger/internal/kube/manager"
 	"banger/internal/kube/v1alpha1"
@@ -21,7 +23,7 @@ import (
 func newSandbox(name string) *v1alpha1.Sandbox {
 	return &v1alpha1.Sandbox{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID("uid-" + name)},
-		Spec:       v1alpha1.SandboxSpec{VCPUs: 2, Memory: resource.MustParse("768Mi"), Command: []string{"true"}},
+		Spec:       v1alpha1.SandboxSpec{VCPUs: 2, Memory: ptrTo(resource.MustParse("768Mi")), Command: []string{"true"}},
 	}
 }
 
@@ -162,5 +164,77 @@ func TestEvictedLauncherFailsTheSandbox(t *testing.T) {
 	got := get(t, c, "a", &v1alpha1.Sandbox{})
 	if got.Status.Phase != v1alpha1.PhaseFailed || got.Status.Reason != "LauncherDeleted" {
 		t.Fatalf("status %+v, want Failed/LauncherDeleted", got.Status)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// TestForeignPodOfTheLaunchersName: a Pod that is not a launcher (and so
+// not in the controller's cache) holds the name: the sandbox fails with
+// NameTaken instead of waiting forever.
+func TestForeignPodOfTheLaunchersName(t *testing.T) {
+	foreign := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "a-vm", Namespace: "ns"}}
+	r, c := newReconciler(t, newSandbox("a"), foreign)
+	reconcile(t, r, "a")
+	sb := get(t, c, "a", &v1alpha1.Sandbox{})
+	if sb.Status.Phase != v1alpha1.PhaseFailed || sb.Status.Reason != "NameTaken" {
+		t.Fatalf("status %+v, want Failed/NameTaken", sb.Status)
+	}
+	if pod := get(t, c, "a-vm", &corev1.Pod{}); pod.Labels[v1alpha1.LabelSandbox] != "" {
+		t.Errorf("the foreign pod was replaced")
+	}
+}
+
+// TestRejectedLauncher: a launcher the API server refuses for good (Pod
+// Security, say) fails the sandbox with the server's reason; a full quota
+// keeps it Pending, saying so.
+func TestRejectedLauncher(t *testing.T) {
+	for _, c := range []struct {
+		err         error
+		phase       v1alpha1.Phase
+		reason      string
+		wantRequeue bool
+	}{
+		{apierrors.NewForbidden(corev1.Resource("pods"), "a-vm", errors.New("violates PodSecurity \"restricted:latest\"")), v1alpha1.PhaseFailed, "LauncherRejected", false},
+		{apierrors.NewForbidden(corev1.Resource("pods"), "a-vm", errors.New("exceeded quota: q, requested: banger.dev/vm=1")), v1alpha1.PhasePending, "QuotaExceeded", true},
+	} {
+		scheme, _ := manager.Scheme()
+		cl := fake.NewClientBuilder().WithScheme(scheme).WithObjects(newSandbox("a")).WithStatusSubresource(&v1alpha1.Sandbox{}).
+			WithInterceptorFuncs(interceptor.Funcs{Create: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+				if _, ok := obj.(*corev1.Pod); ok {
+					return c.err
+				}
+				return cl.Create(ctx, obj, opts...)
+			}}).Build()
+		r := &Reconciler{Client: cl}
+		_, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Namespace: "ns", Name: "a"}})
+		if (err != nil) != c.wantRequeue {
+			t.Errorf("%v: reconcile error %v, want an error (a retry) %v", c.err, err, c.wantRequeue)
+		}
+		sb := get(t, cl, "a", &v1alpha1.Sandbox{})
+		got := sb.Status.Reason
+		if cond := meta.FindStatusCondition(sb.Status.Conditions, v1alpha1.ConditionScheduled); c.phase == v1alpha1.PhasePending && cond != nil {
+			got = cond.Reason
+		}
+		if sb.Status.Phase != c.phase || got != c.reason {
+			t.Errorf("%v: status %+v, want %s with %s", c.err, sb.Status, c.phase, c.reason)
+		}
+	}
+}
+
+// TestForegroundDeleteWaitsForTheNode: a placed sandbox whose Pod went
+// first (kubectl delete --cascade=foreground) keeps its finalizer until
+// its node's agent has deleted the VM.
+func TestForegroundDeleteWaitsForTheNode(t *testing.T) {
+	sb := newSandbox("a")
+	sb.Finalizers = []string{v1alpha1.Finalizer}
+	sb.Status.Phase, sb.Status.Node = v1alpha1.PhaseRunning, "node-a"
+	r, c := newReconciler(t, sb)
+	if err := c.Delete(context.Background(), get(t, c, "a", &v1alpha1.Sandbox{})); err != nil {
+		t.Fatal(err)
+	}
+	reconcile(t, r, "a")
+	if got := get(t, c, "a", &v1alpha1.Sandbox{}); len(got.Finalizers) != 1 {
+		t.Errorf("the controller let go of a sandbox placed on node-a: finalizers %v", got.Finalizers)
 	}
 }

@@ -10,21 +10,10 @@ import (
 	"banger/internal/kube/v1alpha1"
 )
 
-// DefaultMemory is a Sandbox's memory when its spec gives none (the CRD
-// defaults it too).
-var defaultMemory = resource.MustParse("1Gi")
-
 // Requests is what sb's launcher Pod requests (and limits, so that it is
 // Guaranteed): its vCPUs, its memory and one banger.dev/vm.
 func Requests(sb *v1alpha1.Sandbox) corev1.ResourceList {
-	cpus := int64(sb.Spec.VCPUs)
-	if cpus < 1 {
-		cpus = 1
-	}
-	mem := sb.Spec.Memory
-	if mem.IsZero() {
-		mem = defaultMemory.DeepCopy()
-	}
+	cpus, mem := sb.Spec.Shape()
 	return corev1.ResourceList{
 		corev1.ResourceCPU:    *resource.NewQuantity(cpus, resource.DecimalSI),
 		corev1.ResourceMemory: mem,
@@ -63,7 +52,8 @@ func LauncherPod(sb *v1alpha1.Sandbox, image string) *corev1.Pod {
 					Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
 				},
 			}},
-			SecurityContext:               &corev1.PodSecurityContext{RunAsUser: ptr(int64(65535))},
+			SecurityContext: &corev1.PodSecurityContext{RunAsUser: ptr(int64(65535)),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
 			AutomountServiceAccountToken:  &no,
 			EnableServiceLinks:            &no,
 			TerminationGracePeriodSeconds: &grace,

@@ -23,7 +23,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	r := &Reconciler{Client: mgr.GetClient(), LauncherImage: o.LauncherImage}
+	r := &Reconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), LauncherImage: o.LauncherImage}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -62,24 +64,46 @@ type Agent struct {
 	// GitSchemes are the URL schemes a workspace may be cloned over;
 	// nil: https only.
 	GitSchemes []string
-	Log        *slog.Logger
+	// GitCredential is who git runs as; nil: nobody (65534) when the
+	// agent runs as root, else the agent's own user.
+	GitCredential *syscall.Credential
+	Log           *slog.Logger
 	// Workers is how many Sandboxes are reconciled at once (VM creations
 	// run in parallel up to this).
 	Workers int
 
 	runs *runners
+	// fetches holds a slot per workspace being fetched and copied.
+	fetches chan struct{}
+	// retryPause is the first pause after a failed command step (it
+	// doubles up to 30 s).
+	retryPause time.Duration
 }
 
-// SetupWithManager registers the agent's reconciler and its background
-// loops (capacity, garbage collection) with mgr.
-func (a *Agent) SetupWithManager(mgr ctrl.Manager) error {
+// maxFetches is how many workspaces a node fetches and copies at once.
+const maxFetches = 2
+
+// defaults fills in what the agent's owner left unset.
+func (a *Agent) defaults() {
 	if a.Log == nil {
 		a.Log = slog.Default()
 	}
 	if len(a.GitSchemes) == 0 {
 		a.GitSchemes = []string{"https"}
 	}
-	a.runs = newRunners()
+	if a.GitCredential == nil && os.Geteuid() == 0 {
+		a.GitCredential = &syscall.Credential{Uid: 65534, Gid: 65534}
+	}
+	a.runs, a.fetches = newRunners(), make(chan struct{}, maxFetches)
+	if a.retryPause == 0 {
+		a.retryPause = time.Second
+	}
+}
+
+// SetupWithManager registers the agent's reconciler and its background
+// loops (capacity, garbage collection) with mgr.
+func (a *Agent) SetupWithManager(mgr ctrl.Manager) error {
+	a.defaults()
 	workers := a.Workers
 	if workers < 1 {
 		workers = 4
@@ -142,6 +166,8 @@ func (a *Agent) launcher(ctx context.Context, sb *v1alpha1.Sandbox) (*corev1.Pod
 
 // deleteVM deletes the VM name if it exists.
 func (a *Agent) deleteVM(ctx context.Context, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, deleteTimeout)
+	defer cancel()
 	err := a.Daemon.DeleteVM(ctx, name)
 	if err == nil {
 		a.Log.InfoContext(ctx, "deleted VM", "vm", name)
@@ -162,6 +188,14 @@ func isAlreadyExists(err error) bool {
 	var ae *api.Error
 	return errors.As(err, &ae) && ae.Kind == api.KindAlreadyExists
 }
+
+// callTimeout bounds one call to the daemon other than a VM's creation
+// (startGrace) and deletion (deleteTimeout, which may wait for the VM to
+// stop).
+const (
+	callTimeout   = time.Minute
+	deleteTimeout = 3 * time.Minute
+)
 
 // requeueSoon is how soon a sandbox waiting on something outside the API
 // server (a VM being made elsewhere, a deadline) is looked at again.

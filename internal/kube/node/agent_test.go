@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,7 +88,7 @@ func sandbox(name string) *v1alpha1.Sandbox {
 	return &v1alpha1.Sandbox{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID(name + "-0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"),
 			Finalizers: []string{v1alpha1.Finalizer}},
-		Spec: v1alpha1.SandboxSpec{VCPUs: 1, Memory: resource.MustParse("768Mi")},
+		Spec: v1alpha1.SandboxSpec{VCPUs: 1, Memory: ptrTo(resource.MustParse("768Mi"))},
 	}
 }
 
@@ -107,7 +108,8 @@ func newAgent(t *testing.T, objs ...client.Object) (*Agent, client.Client, *fake
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
 		WithStatusSubresource(&v1alpha1.Sandbox{}, &corev1.Node{}).Build()
 	d := &fakeDaemon{vms: map[string]api.VM{}}
-	a := &Agent{Client: c, Daemon: d, NodeName: "node-a", Capacity: 2, Log: slog.New(slog.DiscardHandler), runs: newRunners()}
+	a := &Agent{Client: c, Daemon: d, NodeName: "node-a", Capacity: 2, Log: slog.New(slog.DiscardHandler)}
+	a.defaults()
 	t.Cleanup(a.runs.close)
 	return a, c, d
 }
@@ -230,14 +232,62 @@ func TestAdvertiseSetsTheNodesCapacity(t *testing.T) {
 
 func TestCreateRequestRefusesTinyMemory(t *testing.T) {
 	sb := sandbox("a")
-	sb.Spec.Memory = resource.MustParse("64Mi")
+	sb.Spec.Memory = ptrTo(resource.MustParse("64Mi"))
 	if _, err := createRequest(sb, "x"); err == nil {
 		t.Fatal("a 64Mi sandbox was accepted")
 	}
-	sb.Spec.Memory = resource.MustParse("1Gi")
+	sb.Spec.Memory = ptrTo(resource.MustParse("1Gi"))
 	sb.Spec.TTL = &metav1.Duration{Duration: 10 * time.Minute}
 	req, err := createRequest(sb, "x")
-	if err != nil || req.MemoryMiB != 1024 || req.TTL != "11m0s" || req.AutoStop != "off" {
-		t.Errorf("request %+v (%v), want 1024 MiB, the daemon's TTL a minute past the sandbox's, no auto-stop", req, err)
+	if err != nil || req.MemoryMiB != 1024 || req.TTL != "21m0s" || req.AutoStop != "off" {
+		t.Errorf("request %+v (%v), want 1024 MiB, the daemon's TTL the start grace and a minute past the sandbox's, no auto-stop", req, err)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// TestWatchGivesUp: a guest that cannot be reached ends the sandbox after
+// maxFailures tries, with the reason in its status, instead of leaving it
+// Running forever.
+func TestWatchGivesUp(t *testing.T) {
+	sb := sandbox("a")
+	sb.Spec.Command = []string{"true"}
+	sb.Status = v1alpha1.SandboxStatus{Phase: v1alpha1.PhaseRunning, Node: "node-a"}
+	a, c, _ := newAgent(t, sb)
+	a.retryPause = time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a.watch(ctx, *getSandbox(t, c, "a"), "vm")
+	st := getSandbox(t, c, "a").Status
+	if st.Phase != v1alpha1.PhaseFailed || st.Reason != "GuestUnreachable" || !strings.Contains(st.Message, "no guests here") {
+		t.Errorf("status %+v, want Failed/GuestUnreachable with the error", st)
+	}
+}
+
+// TestWorkspaceNeedsItsLabel: a ConfigMap without banger.dev/workspace
+// is refused at once (no retries), one with it is copied.
+func TestWorkspaceNeedsItsLabel(t *testing.T) {
+	sb := sandbox("a")
+	sb.Spec.Workspace = &v1alpha1.WorkspaceSource{ConfigMap: &v1alpha1.TarballSource{Name: "ws", Key: "t"}}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "ws", Namespace: "ns"}, BinaryData: map[string][]byte{"t": []byte("tar")}}
+	a, c, _ := newAgent(t, sb, cm)
+	_, err := a.fetchWorkspace(context.Background(), sb)
+	if err == nil || !isPermanent(err) || !strings.Contains(err.Error(), LabelWorkspace) {
+		t.Fatalf("unlabelled configmap: %v, want a permanent refusal naming %s", err, LabelWorkspace)
+	}
+	cm.Labels = map[string]string{LabelWorkspace: "true"}
+	if err := c.Update(context.Background(), cm); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := a.fetchWorkspace(context.Background(), sb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(ws.r); string(b) != "tar" {
+		t.Errorf("workspace bytes %q", b)
+	}
+	sb.Spec.Workspace.ConfigMap.Key = "missing"
+	if _, err := a.fetchWorkspace(context.Background(), sb); err == nil || !isPermanent(err) {
+		t.Errorf("a missing key: %v, want a permanent error", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -24,10 +25,16 @@ const (
 	WorkspaceDir = "/root/workspace"
 )
 
-// launchScript starts "$@" once and prints "started" or "already".
+// launchScript starts "$@" once and prints "started" or "already"; it
+// exits 3 when the state directory cannot be made. The wrapper's pid goes
+// in "pid", so that a wait can tell a command that runs from one that is
+// gone without an exit code.
 const launchScript = `d=` + stateDir + `
 mkdir -p /var/lib
-if ! mkdir "$d" 2>/dev/null; then echo already; exit 0; fi
+if ! mkdir "$d" 2>/dev/null; then
+	if [ -d "$d" ]; then echo already; exit 0; fi
+	echo "cannot make $d"; exit 3
+fi
 cd ` + WorkspaceDir + ` 2>/dev/null || cd /root || cd /
 run='"$@" >"$0/out" 2>&1 </dev/null; echo $? >"$0/exit.tmp"; mv "$0/exit.tmp" "$0/exit"'
 if command -v setsid >/dev/null 2>&1; then
@@ -35,15 +42,21 @@ if command -v setsid >/dev/null 2>&1; then
 else
 	sh -c "$run" "$d" "$@" &
 fi
+echo $! >"$d/pid"
 echo started
 `
 
 // waitScript waits up to $1 seconds for the command to exit, then prints
-// "exit N" and the tail of its output, or "running".
+// "exit N" and the tail of its output, "running", or "lost" when its
+// wrapper is gone and left no exit code (the guest rebooted, or someone
+// killed it).
 const waitScript = `d=` + stateDir + `
 i=0
 while [ ! -e "$d/exit" ] && [ "$i" -lt "$1" ]; do sleep 1; i=$((i+1)); done
-if [ ! -e "$d/exit" ]; then echo running; exit 0; fi
+if [ ! -e "$d/exit" ]; then
+	if [ -s "$d/pid" ] && ! kill -0 "$(cat "$d/pid")" 2>/dev/null && [ ! -e "$d/exit" ]; then echo lost; exit 0; fi
+	echo running; exit 0
+fi
 echo "exit $(cat "$d/exit")"
 tail -c ` + outputTailBytes + ` "$d/out"
 `
@@ -59,15 +72,27 @@ const outputTailBytes = "4096"
 // again.
 const waitStep = 20
 
-// exited is what waitScript found.
+// exited is what waitScript found: the command exited (done), or it is
+// gone without an exit code (lost).
 type exited struct {
 	done   bool
+	lost   bool
 	code   int
 	output string
 }
 
+// The deadlines of the guest scripts: one wait step and some, a minute
+// for the quick ones, and ten for copying a workspace in.
+const (
+	waitTimeout   = (waitStep + 40) * time.Second
+	scriptTimeout = time.Minute
+	unpackTimeout = 10 * time.Minute
+)
+
 // launch starts command in the guest unless it was started before.
 func launch(ctx context.Context, c *ssh.Client, command []string) error {
+	ctx, cancel := context.WithTimeout(ctx, scriptTimeout)
+	defer cancel()
 	out, code, err := runScript(ctx, c, launchScript, nil, command...)
 	if err != nil {
 		return fmt.Errorf("start the command: %w", err)
@@ -80,6 +105,8 @@ func launch(ctx context.Context, c *ssh.Client, command []string) error {
 
 // launched reports whether the command was started already.
 func launched(ctx context.Context, c *ssh.Client) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, scriptTimeout)
+	defer cancel()
 	_, code, err := runScript(ctx, c, `[ -d `+stateDir+` ]`, nil)
 	if err != nil {
 		return false, fmt.Errorf("look for the command: %w", err)
@@ -89,6 +116,8 @@ func launched(ctx context.Context, c *ssh.Client) (bool, error) {
 
 // waitExit waits up to waitStep seconds for the command to exit.
 func waitExit(ctx context.Context, c *ssh.Client) (exited, error) {
+	ctx, cancel := context.WithTimeout(ctx, waitTimeout)
+	defer cancel()
 	out, code, err := runScript(ctx, c, waitScript, nil, strconv.Itoa(waitStep))
 	if err != nil {
 		return exited{}, fmt.Errorf("wait for the command: %w", err)
@@ -101,8 +130,11 @@ func waitExit(ctx context.Context, c *ssh.Client) (exited, error) {
 
 func parseWait(out string) (exited, error) {
 	first, rest, _ := strings.Cut(out, "\n")
-	if first == "running" {
+	switch first {
+	case "running":
 		return exited{}, nil
+	case "lost":
+		return exited{lost: true}, nil
 	}
 	v, ok := strings.CutPrefix(first, "exit ")
 	if !ok {
@@ -122,6 +154,8 @@ func unpack(ctx context.Context, c *ssh.Client, archive io.Reader, gz bool) erro
 	if gz {
 		z = "z"
 	}
+	ctx, cancel := context.WithTimeout(ctx, unpackTimeout)
+	defer cancel()
 	out, code, err := runScript(ctx, c, unpackScript, archive, z)
 	if err != nil {
 		return fmt.Errorf("unpack the workspace: %w", err)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"banger/internal/kube/v1alpha1"
@@ -72,7 +73,23 @@ func TestCloneWorkspace(t *testing.T) {
 		t.Fatal(err)
 	}
 	git("commit", "-qam", "two")
-	ws, err := cloneWorkspace(context.Background(), v1alpha1.GitSource{URL: "file://" + repo, Ref: "release"}, []string{"file"})
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 { // as the agent does: git runs as nobody
+		cred = &syscall.Credential{Uid: 65534, Gid: 65534}
+		if err := os.Chmod(filepath.Dir(repo), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		// git serves a local repository only to its owner.
+		if err := filepath.Walk(repo, func(p string, _ os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Lchown(p, 65534, 65534)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ws, err := cloneWorkspace(context.Background(), v1alpha1.GitSource{URL: "file://" + repo, Ref: "release"}, []string{"file"}, cred)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,10 +108,13 @@ func TestCloneWorkspace(t *testing.T) {
 			found = string(b)
 		}
 	}
+	if err := ws.done(); err != nil {
+		t.Fatal(err)
+	}
 	if found != "v1\n" {
 		t.Errorf("hello.txt in the archive = %q, want the release branch's v1", found)
 	}
-	if _, err := cloneWorkspace(context.Background(), v1alpha1.GitSource{URL: "file://" + repo}, []string{"https"}); err == nil || !strings.Contains(err.Error(), "https") {
+	if _, err := cloneWorkspace(context.Background(), v1alpha1.GitSource{URL: "file://" + repo}, []string{"https"}, nil); err == nil || !strings.Contains(err.Error(), "https") || !isPermanent(err) {
 		t.Errorf("a file URL with https only allowed: %v, want a refusal", err)
 	}
 }

@@ -34,7 +34,7 @@ func (a *Agent) release(ctx context.Context, sb *v1alpha1.Sandbox, pod *corev1.P
 	if !controllerutil.ContainsFinalizer(sb, v1alpha1.Finalizer) {
 		return nil
 	}
-	patch := client.MergeFrom(sb.DeepCopy())
+	patch := client.MergeFromWithOptions(sb.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(sb, v1alpha1.Finalizer)
 	if err := a.Client.Patch(ctx, sb, patch); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("remove the finalizer of sandbox %s: %w", sb.Name, err)
@@ -45,7 +45,9 @@ func (a *Agent) release(ctx context.Context, sb *v1alpha1.Sandbox, pod *corev1.P
 // run makes sure sb's VM exists and runs, its status says so, its
 // command is being watched and its time to live is kept.
 func (a *Agent) run(ctx context.Context, sb *v1alpha1.Sandbox, name string) (ctrl.Result, error) {
-	vm, err := a.Daemon.GetVM(ctx, name)
+	gctx, cancel := context.WithTimeout(ctx, callTimeout)
+	vm, err := a.Daemon.GetVM(gctx, name)
+	cancel()
 	switch {
 	case isNotFound(err) && (sb.Status.Phase == v1alpha1.PhaseRunning):
 		a.runs.stop(sb.UID)
@@ -74,6 +76,9 @@ func (a *Agent) run(ctx context.Context, sb *v1alpha1.Sandbox, name string) (ctr
 	if err := a.markRunning(ctx, sb, vm); err != nil {
 		return ctrl.Result{}, err
 	}
+	if sb.Status.Phase.Final() { // ended meanwhile: the next pass deletes the VM
+		return ctrl.Result{Requeue: true}, nil
+	}
 	return a.keep(ctx, sb, name)
 }
 
@@ -87,9 +92,14 @@ const startGrace = 10 * time.Minute
 // daemon finished) is adopted: the zero VM tells the caller to look again.
 func (a *Agent) create(ctx context.Context, sb *v1alpha1.Sandbox, name string) (api.VM, error) {
 	if err := sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
-		st.Phase, st.Node, st.VM = v1alpha1.PhaseStarting, a.NodeName, name
+		if !st.Phase.Final() {
+			st.Phase, st.Node, st.VM = v1alpha1.PhaseStarting, a.NodeName, name
+		}
 	}); err != nil {
 		return api.VM{}, err
+	}
+	if sb.Status.Phase.Final() { // ended meanwhile (e.g. its Pod was evicted): make nothing
+		return api.VM{}, nil
 	}
 	req, err := createRequest(sb, name)
 	if err != nil {
@@ -98,7 +108,9 @@ func (a *Agent) create(ctx context.Context, sb *v1alpha1.Sandbox, name string) (
 		})
 	}
 	a.Log.InfoContext(ctx, "creating VM", "vm", name, "sandbox", sb.Namespace+"/"+sb.Name, "image", req.Image)
-	vm, err := a.Daemon.CreateVM(ctx, req, nil)
+	cctx, cancel := context.WithTimeout(ctx, startGrace)
+	defer cancel()
+	vm, err := a.Daemon.CreateVM(cctx, req, nil)
 	if isAlreadyExists(err) {
 		return api.VM{}, nil
 	}
@@ -111,24 +123,23 @@ func (a *Agent) create(ctx context.Context, sb *v1alpha1.Sandbox, name string) (
 	return vm, nil
 }
 
-// createRequest is the daemon request for sb's VM. The VM gets a TTL a
-// minute past the sandbox's, so that the daemon deletes it even when no
-// agent is left to do so.
+// createRequest is the daemon request for sb's VM. The VM gets a TTL
+// past the sandbox's by the longest a start may take and a minute (the
+// sandbox's counts from when the VM is up, the daemon's from now), so
+// that the daemon deletes it even when no agent is left to do so.
 func createRequest(sb *v1alpha1.Sandbox, name string) (api.CreateVM, error) {
 	off := "off"
-	req := api.CreateVM{Name: name, Image: sb.Spec.Image, VCPUs: int(sb.Spec.VCPUs), NAT: sb.Spec.NAT, AutoStop: off}
-	if !sb.Spec.Memory.IsZero() {
-		mib := (sb.Spec.Memory.Value() + (1<<20 - 1)) >> 20
-		if mib < 128 {
-			return api.CreateVM{}, fmt.Errorf("memory %s: a VM needs at least 128Mi", sb.Spec.Memory.String())
-		}
-		req.MemoryMiB = int(mib)
+	vcpus, mem := sb.Spec.Shape()
+	if mem.Cmp(v1alpha1.MinMemory) < 0 {
+		return api.CreateVM{}, fmt.Errorf("memory %s: a VM needs at least %s", mem.String(), v1alpha1.MinMemory.String())
 	}
+	req := api.CreateVM{Name: name, Image: sb.Spec.Image, VCPUs: int(vcpus), NAT: sb.Spec.NAT, AutoStop: off,
+		MemoryMiB: int((mem.Value() + (1<<20 - 1)) >> 20)}
 	if sb.Spec.Disk != nil && !sb.Spec.Disk.IsZero() {
 		req.DiskSize = fmt.Sprintf("%dM", (sb.Spec.Disk.Value()+(1<<20-1))>>20)
 	}
 	if sb.Spec.TTL != nil && sb.Spec.TTL.Duration > 0 {
-		req.TTL = (sb.Spec.TTL.Duration + time.Minute).String()
+		req.TTL = (sb.Spec.TTL.Duration + startGrace + time.Minute).String()
 	}
 	return req, nil
 }
@@ -168,11 +179,15 @@ func (a *Agent) keep(ctx context.Context, sb *v1alpha1.Sandbox, name string) (ct
 			})
 		}
 		a.watchCommand(ctx, sb, name)
-		return ctrl.Result{RequeueAfter: left}, nil
+		return ctrl.Result{RequeueAfter: min(left, recheck)}, nil
 	}
 	a.watchCommand(ctx, sb, name)
-	return ctrl.Result{}, nil
+	return ctrl.Result{RequeueAfter: recheck}, nil
 }
+
+// recheck is how often a running sandbox's VM is looked at (a VM that
+// died or was stopped ends its sandbox).
+const recheck = 30 * time.Second
 
 // watchCommand starts the runner of sb's command unless one runs.
 func (a *Agent) watchCommand(ctx context.Context, sb *v1alpha1.Sandbox, vm string) {

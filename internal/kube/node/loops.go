@@ -87,7 +87,9 @@ func (a *Agent) advertise(ctx context.Context) error {
 // collect deletes the daemon's sandbox VMs whose Sandbox no longer
 // exists (deleted while no agent ran, or a create that raced a delete).
 func (a *Agent) collect(ctx context.Context) error {
-	vms, err := a.Daemon.ListVMs(ctx)
+	lctx, cancel := context.WithTimeout(ctx, callTimeout)
+	vms, err := a.Daemon.ListVMs(lctx)
+	cancel()
 	if err != nil {
 		return fmt.Errorf("list VMs: %w", err)
 	}

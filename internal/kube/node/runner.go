@@ -77,40 +77,69 @@ func (r *runners) close() {
 // waits for it to exit, then writes its exit code and output into the
 // status (the reconciler then deletes the VM). The command runs detached
 // in the guest: when the agent stops, a later one waits for it again.
-// Failures to reach the guest are retried, with a growing pause, until
-// the runner is stopped.
+// Failures are retried with a growing pause, maxFailures times in a row
+// at most; then, or at once for a failure no retry mends (a bad
+// workspace), or when the command is gone without an exit code, the
+// sandbox fails with the reason in its status.
 func (a *Agent) watch(ctx context.Context, sb v1alpha1.Sandbox, vm string) {
-	pause := time.Second
+	pause, failures := a.retryPause, 0
 	for ctx.Err() == nil {
+		began := time.Now()
 		res, err := a.execute(ctx, &sb, vm)
-		if err == nil {
-			phase, reason := v1alpha1.PhaseSucceeded, "Completed"
-			if res.code != 0 {
-				phase, reason = v1alpha1.PhaseFailed, "Error"
-			}
-			code := int32(res.code)
-			err = sandboxstatus.Update(ctx, a.Client, &sb, func(st *v1alpha1.SandboxStatus) {
-				if st.Phase.Final() {
-					return
-				}
-				st.ExitCode, st.Output = &code, tail(res.output, v1alpha1.OutputTail)
-				sandboxstatus.End(st, phase, reason, "the command exited "+strconv.Itoa(res.code))
-			})
-			if err == nil {
-				a.Log.InfoContext(ctx, "command exited", "sandbox", sb.Namespace+"/"+sb.Name, "vm", vm, "code", res.code)
-				return
-			}
+		if time.Since(began) > time.Minute { // it got somewhere: count afresh
+			pause, failures = a.retryPause, 0
 		}
-		if ctx.Err() != nil {
+		switch {
+		case err == nil && res.lost:
+			err = a.end(ctx, &sb, v1alpha1.PhaseFailed, "CommandLost", "the command's process in "+vm+" is gone without an exit code (the guest restarted, or it was killed)")
+		case err == nil:
+			err = a.exitedStatus(ctx, &sb, vm, res)
+		case isPermanent(err) || failures+1 >= maxFailures:
+			err = a.end(ctx, &sb, v1alpha1.PhaseFailed, failureReason(err), err.Error())
+		}
+		if err == nil || ctx.Err() != nil {
 			return
 		}
-		a.Log.WarnContext(ctx, "sandbox command", "sandbox", sb.Namespace+"/"+sb.Name, "vm", vm, "err", err, "retry_in", pause)
+		failures++
+		a.Log.WarnContext(ctx, "sandbox command", "sandbox", sb.Namespace+"/"+sb.Name, "vm", vm, "err", err, "failures", failures, "retry_in", pause)
 		select {
 		case <-ctx.Done():
 		case <-time.After(pause):
 		}
 		pause = min(2*pause, 30*time.Second)
 	}
+}
+
+// maxFailures is how many failures in a row end a sandbox's command
+// (about a minute of retries).
+const maxFailures = 6
+
+// exitedStatus writes how the command exited.
+func (a *Agent) exitedStatus(ctx context.Context, sb *v1alpha1.Sandbox, vm string, res exited) error {
+	phase, reason := v1alpha1.PhaseSucceeded, "Completed"
+	if res.code != 0 {
+		phase, reason = v1alpha1.PhaseFailed, "Error"
+	}
+	code := int32(res.code)
+	err := sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
+		if st.Phase.Final() {
+			return
+		}
+		st.ExitCode, st.Output = &code, tail(res.output, v1alpha1.OutputTail)
+		sandboxstatus.End(st, phase, reason, "the command exited "+strconv.Itoa(res.code))
+	})
+	if err == nil {
+		a.Log.InfoContext(ctx, "command exited", "sandbox", sb.Namespace+"/"+sb.Name, "vm", vm, "code", res.code)
+	}
+	return err
+}
+
+// end ends sb with phase, reason and message.
+func (a *Agent) end(ctx context.Context, sb *v1alpha1.Sandbox, phase v1alpha1.Phase, reason, message string) error {
+	a.Log.WarnContext(ctx, "sandbox ends", "sandbox", sb.Namespace+"/"+sb.Name, "reason", reason, "message", message)
+	return sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
+		sandboxstatus.End(st, phase, reason, message)
+	})
 }
 
 // execute copies the workspace, starts the command (both only the first
@@ -126,11 +155,7 @@ func (a *Agent) execute(ctx context.Context, sb *v1alpha1.Sandbox, vm string) (e
 		return exited{}, err
 	}
 	if sb.Spec.Workspace != nil && !started {
-		ws, err := a.fetchWorkspace(ctx, sb)
-		if err != nil {
-			return exited{}, err
-		}
-		if err := unpack(ctx, c, ws.r, ws.gz); err != nil {
+		if err := a.copyWorkspace(ctx, sb, c); err != nil {
 			return exited{}, err
 		}
 	}
@@ -139,7 +164,7 @@ func (a *Agent) execute(ctx context.Context, sb *v1alpha1.Sandbox, vm string) (e
 	}
 	for {
 		res, err := waitExit(ctx, c)
-		if err != nil || res.done {
+		if err != nil || res.done || res.lost {
 			return res, err
 		}
 	}

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -56,11 +57,7 @@ func (l *SandboxList) DeepCopyObject() runtime.Object { return l.DeepCopy() }
 // DeepCopyInto copies s into out.
 func (s *SandboxSpec) DeepCopyInto(out *SandboxSpec) {
 	*out = *s
-	out.Memory = s.Memory.DeepCopy()
-	if s.Disk != nil {
-		d := s.Disk.DeepCopy()
-		out.Disk = &d
-	}
+	out.Memory, out.Disk = copyQuantity(s.Memory), copyQuantity(s.Disk)
 	out.NAT = copyPtr(s.NAT)
 	out.TTL = copyPtr(s.TTL)
 	out.Command = append([]string(nil), s.Command...)
@@ -113,4 +110,12 @@ func (s *SandboxStatus) DeepCopy() *SandboxStatus {
 	out := new(SandboxStatus)
 	s.DeepCopyInto(out)
 	return out
+}
+
+func copyQuantity(q *resource.Quantity) *resource.Quantity {
+	if q == nil {
+		return nil
+	}
+	c := q.DeepCopy()
+	return &c
 }

@@ -34,8 +34,9 @@ type SandboxSpec struct {
 	Image string `json:"image,omitempty"`
 	// VCPUs is the VM's vCPU count and the launcher Pod's CPU request.
 	VCPUs int32 `json:"vcpus,omitempty"`
-	// Memory is the VM's memory and the launcher Pod's memory request.
-	Memory resource.Quantity `json:"memory,omitempty"`
+	// Memory is the VM's memory and the launcher Pod's memory request;
+	// nil: 1Gi (the CRD's default).
+	Memory *resource.Quantity `json:"memory,omitempty"`
 	// Disk is the size of the VM's work disk; empty: the node's default.
 	Disk *resource.Quantity `json:"disk,omitempty"`
 	// NAT gives the VM a route out through its node; nil: the node's
@@ -130,3 +131,20 @@ const (
 
 // OutputTail is how many bytes of a command's output the status keeps.
 const OutputTail = 4096
+
+// MinMemory is the least memory a sandbox's VM gets.
+var MinMemory = resource.MustParse("128Mi")
+
+// Shape is the VM's vCPUs and memory, with the defaults the CRD gives
+// (1 vCPU, 1Gi) for a spec made without them: what the launcher Pod
+// requests and the node's VM gets.
+func (s *SandboxSpec) Shape() (vcpus int64, memory resource.Quantity) {
+	vcpus, memory = int64(s.VCPUs), resource.MustParse("1Gi")
+	if vcpus < 1 {
+		vcpus = 1
+	}
+	if s.Memory != nil && !s.Memory.IsZero() {
+		memory = s.Memory.DeepCopy()
+	}
+	return vcpus, memory
+}
