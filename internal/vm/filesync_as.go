@@ -57,14 +57,15 @@ func (g *Guest) syncFilesAs(ctx context.Context, c *ssh.Client, p progress.Func,
 			p.Msg("file_sync", fmt.Sprintf("skipping %s: %v", host, err))
 			continue
 		}
+		as := userPipe{c: c, u: u, max: g.syncLimit()}
 		if kind == "directory" {
-			err = syncDirAs(ctx, c, u, host, f.Guest, p)
+			err = as.syncDir(ctx, host, f.Guest, p)
 		} else {
 			mode := f.Mode
 			if mode == 0 {
 				mode = perm
 			}
-			err = syncFileAs(ctx, c, u, host, f.Guest, mode)
+			err = as.syncFile(ctx, host, f.Guest, mode)
 		}
 		if err != nil {
 			return fmt.Errorf("file_sync %s -> %s (as %s): %w", host, f.Guest, u.Name, err)
@@ -74,9 +75,17 @@ func (g *Guest) syncFilesAs(ctx context.Context, c *ssh.Client, p progress.Func,
 	return nil
 }
 
-// syncFileAs streams host, read by cat running as u, into the guest.
-func syncFileAs(ctx context.Context, c *ssh.Client, u access.User, host, guest string, mode os.FileMode) error {
-	stderr, err := pipeAs(ctx, c, u, []string{"cat", "--", host},
+// userPipe streams what a command run as u prints into a command in the
+// guest over c, max bytes at most (Guest.SyncLimit).
+type userPipe struct {
+	c   *ssh.Client
+	u   access.User
+	max int64
+}
+
+// syncFile streams host, read by cat running as u, into the guest.
+func (as userPipe) syncFile(ctx context.Context, host, guest string, mode os.FileMode) error {
+	stderr, err := as.pipe(ctx, []string{"cat", "--", host},
 		agent.GuestBinary, "put", fmt.Sprintf("%o", mode.Perm()), path.Clean(guest))
 	if err != nil && stderr != "" {
 		return fmt.Errorf("%w: %s", err, stderr)
@@ -84,16 +93,16 @@ func syncFileAs(ctx context.Context, c *ssh.Client, u access.User, host, guest s
 	return err
 }
 
-// syncDirAs streams the tree at host, archived by tar running as u, into
+// syncDir streams the tree at host, archived by tar running as u, into
 // the guest. Files under it that u may not read are left out by tar and
 // reported.
-func syncDirAs(ctx context.Context, c *ssh.Client, u access.User, host, guest string, p progress.Func) error {
-	stderr, err := pipeAs(ctx, c, u, []string{"tar", "--create", "--file=-", "--directory=" + host, "."},
+func (as userPipe) syncDir(ctx context.Context, host, guest string, p progress.Func) error {
+	stderr, err := as.pipe(ctx, []string{"tar", "--create", "--file=-", "--directory=" + host, "."},
 		"sh", "-c", `mkdir -p "$1" && tar -x --no-same-owner -C "$1"`, "banger-sync", path.Clean(guest))
 	var exit *exec.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == 2 && stderr != "" {
 		// GNU tar goes on past files it cannot open and exits 2.
-		p.Msg("file_sync", fmt.Sprintf("%s: left out what %s may not read: %s", host, u.Name, stderr))
+		p.Msg("file_sync", fmt.Sprintf("%s: left out what %s may not read: %s", host, as.u.Name, stderr))
 		return nil
 	}
 	if err != nil && stderr != "" {
@@ -102,16 +111,16 @@ func syncDirAs(ctx context.Context, c *ssh.Client, u access.User, host, guest st
 	return err
 }
 
-// pipeAs runs hostArgv as u with its stdout as the stdin of guestArgv in
-// the guest. It returns the end of hostArgv's stderr, and the guest
-// command's error, else the host command's.
-func pipeAs(ctx context.Context, c *ssh.Client, u access.User, hostArgv []string, guestArgv ...string) (string, error) {
+// pipe runs hostArgv as u with its stdout (max bytes of it) as the stdin
+// of guestArgv in the guest. It returns the end of hostArgv's stderr, and
+// the guest command's error, else the host command's.
+func (as userPipe) pipe(ctx context.Context, hostArgv []string, guestArgv ...string) (string, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, syncTimeout)
 		defer cancel()
 	}
-	cmd := u.Command(ctx, hostArgv...)
+	cmd := as.u.Command(ctx, hostArgv...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return "", err
@@ -119,9 +128,9 @@ func pipeAs(ctx context.Context, c *ssh.Client, u access.User, hostArgv []string
 	stderr := &limit.Tail{Max: 4096}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("run %s as %s: %w", hostArgv[0], u.Name, err)
+		return "", fmt.Errorf("run %s as %s: %w", hostArgv[0], as.u.Name, err)
 	}
-	runErr := run(ctx, c, limit.Reader(out, DefaultSyncLimit, "the file"), guestArgv...)
+	runErr := run(ctx, as.c, limit.Reader(out, as.max, "the file"), guestArgv...)
 	_, _ = io.Copy(io.Discard, out) // the guest may have stopped reading early
 	waitErr := cmd.Wait()
 	msg := strings.TrimSpace(stderr.String())

@@ -111,3 +111,41 @@ func tarNames(t *testing.T, b []byte) string {
 	}
 	return strings.Join(names, " ")
 }
+
+// TestSyncFilesAsHonoursTheLimit: a file read as the VM's owner is held
+// to the configured SyncLimit, as one read as root is.
+func TestSyncFilesAsHonoursTheLimit(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to read files as another user")
+	}
+	u, err := access.LookupUser(65534)
+	if err != nil {
+		t.Skipf("no uid 65534 (nobody): %v", err)
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("x"), 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv := &recordingServer{}
+	c, err := ssh.Dial("tcp", srv.serve(t), &ssh.ClientConfig{User: "root", HostKeyCallback: ssh.InsecureIgnoreHostKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	g := &Guest{SyncLimit: 100, FileSync: []FileSync{{Host: big, Guest: "/root/big"}}}
+	err = g.syncFiles(withFilesOf(context.Background(), u.UID), c, func(progress.Event) {})
+	if err == nil || !strings.Contains(err.Error(), "100") {
+		t.Fatalf("syncing 4096 bytes with a 100-byte limit: %v, want the limit's error", err)
+	}
+	for _, in := range srv.ins {
+		if len(in) > 100 {
+			t.Errorf("the guest got %d bytes, past the limit of 100", len(in))
+		}
+	}
+}
