@@ -94,6 +94,7 @@ func TestKubernetesSandboxes(t *testing.T) {
 		t.Errorf("s-four, placed once there was room: %+v", four.Status)
 	}
 	k.checkColumns()
+	k.checkEvents("s-three", "LauncherCreated", "Scheduled", "CreatingVM", "VMRunning", "CommandExited")
 	k.checkDelete()
 	k.checkKubeRun()
 }
@@ -213,6 +214,29 @@ func (k *kubeCluster) checkColumns() {
 		}
 	}
 	t.Errorf("no row for s-three in %+v", table.Rows)
+}
+
+// checkEvents checks that the events of sandbox name (what `kubectl
+// describe sandbox` shows) have each of reasons.
+func (k *kubeCluster) checkEvents(name string, reasons ...string) {
+	var list corev1.EventList
+	if err := k.c.List(context.Background(), &list, client.InNamespace("sbx")); err != nil {
+		k.t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	var lines []string
+	for _, ev := range list.Items {
+		if ev.InvolvedObject.Kind == "Sandbox" && ev.InvolvedObject.Name == name {
+			seen[ev.Reason] = true
+			lines = append(lines, ev.Type+" "+ev.Reason+" "+ev.Source.Component+": "+ev.Message)
+		}
+	}
+	for _, r := range reasons {
+		if !seen[r] {
+			k.t.Errorf("sandbox %s has no %s event; its events:\n%s", name, r, strings.Join(lines, "\n"))
+		}
+	}
+	k.t.Logf("events of %s:\n%s", name, strings.Join(lines, "\n"))
 }
 
 // checkDelete deletes a running sandbox and checks that its VM, launcher

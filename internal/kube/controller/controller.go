@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -36,6 +37,21 @@ type Reconciler struct {
 	// not hold (a Pod that is not a launcher); nil: Client.
 	Reader        client.Reader
 	LauncherImage string
+	// Events records what happens to a Sandbox for `kubectl describe`;
+	// nil: none.
+	Events record.EventRecorder
+}
+
+// event records one event about sb, when there is a recorder.
+func (r *Reconciler) event(sb *v1alpha1.Sandbox, warning bool, reason, message string) {
+	if r.Events == nil {
+		return
+	}
+	kind := corev1.EventTypeNormal
+	if warning {
+		kind = corev1.EventTypeWarning
+	}
+	r.Events.Event(sb, kind, reason, message)
 }
 
 // SetupWithManager registers r with mgr: it watches Sandboxes and the Pods
@@ -75,6 +91,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if pod == nil {
 		if sb.Status.Node != "" {
 			// Bound once and gone since: evicted, preempted or deleted.
+			r.event(&sb, true, "LauncherDeleted", "the launcher Pod on "+sb.Status.Node+" was deleted (evicted or preempted)")
 			return ctrl.Result{}, sandboxstatus.Update(ctx, r.Client, &sb, func(st *v1alpha1.SandboxStatus) {
 				sandboxstatus.End(st, v1alpha1.PhaseFailed, "LauncherDeleted", "the launcher Pod on "+st.Node+" was deleted (evicted or preempted)")
 			})
@@ -174,12 +191,14 @@ func (r *Reconciler) createPod(ctx context.Context, sb *v1alpha1.Sandbox) error 
 	case apierrors.IsForbidden(err) || apierrors.IsInvalid(err):
 		// Refused for good: a namespace's Pod Security or LimitRange, an
 		// invalid toleration.
+		r.event(sb, true, "LauncherRejected", err.Error())
 		return sandboxstatus.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
 			sandboxstatus.End(st, v1alpha1.PhaseFailed, "LauncherRejected", "the launcher Pod was refused: "+err.Error())
 		})
 	case err != nil:
 		return fmt.Errorf("create launcher pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
+	r.event(sb, false, "LauncherCreated", "created launcher pod "+pod.Name)
 	if sb.Status.Phase != "" {
 		return nil
 	}
@@ -205,6 +224,7 @@ func (r *Reconciler) nameTaken(ctx context.Context, sb *v1alpha1.Sandbox, want *
 	if _, ours := pod.Labels[v1alpha1.LabelSandbox]; ours {
 		return nil // a launcher: the cache will show it
 	}
+	r.event(sb, true, "NameTaken", "pod "+want.Name+" exists and is not a launcher")
 	return sandboxstatus.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
 		sandboxstatus.End(st, v1alpha1.PhaseFailed, "NameTaken", "pod "+want.Name+" exists and is not a launcher; rename the sandbox")
 	})
@@ -222,6 +242,9 @@ func (r *Reconciler) placement(ctx context.Context, sb *v1alpha1.Sandbox, pod *c
 	if old := meta.FindStatusCondition(sb.Status.Conditions, cond.Type); old != nil &&
 		old.Status == cond.Status && old.Reason == cond.Reason && old.Message == cond.Message && sb.Status.Node == pod.Spec.NodeName {
 		return nil
+	}
+	if pod.Spec.NodeName != "" && sb.Status.Node == "" {
+		r.event(sb, false, "Scheduled", "placed on "+pod.Spec.NodeName)
 	}
 	return sandboxstatus.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
 		meta.SetStatusCondition(&st.Conditions, cond)

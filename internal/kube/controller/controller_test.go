@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -80,6 +82,8 @@ func TestLauncherPodRequestsTheSandboxsShape(t *testing.T) {
 
 func TestPlacementFollowsThePod(t *testing.T) {
 	r, c := newReconciler(t, newSandbox("a"))
+	events := record.NewFakeRecorder(10)
+	r.Events = events
 	reconcile(t, r, "a")
 	pod := get(t, c, "a-vm", &corev1.Pod{})
 	pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable",
@@ -102,6 +106,13 @@ func TestPlacementFollowsThePod(t *testing.T) {
 	sb = get(t, c, "a", &v1alpha1.Sandbox{})
 	if sb.Status.Node != "node-b" || sb.Status.Phase != v1alpha1.PhaseScheduled || !meta.IsStatusConditionTrue(sb.Status.Conditions, v1alpha1.ConditionScheduled) {
 		t.Fatalf("status %+v, want Scheduled on node-b", sb.Status)
+	}
+	var got []string
+	for len(events.Events) > 0 {
+		got = append(got, <-events.Events)
+	}
+	if strings.Join(got, "|") != "Normal LauncherCreated created launcher pod a-vm|Normal Scheduled placed on node-b" {
+		t.Errorf("events %q, want the launcher's creation and the placement", got)
 	}
 }
 

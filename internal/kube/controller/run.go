@@ -23,7 +23,8 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	r := &Reconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), LauncherImage: o.LauncherImage}
+	r := &Reconciler{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), LauncherImage: o.LauncherImage,
+		Events: mgr.GetEventRecorderFor("banger-controller")}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -68,6 +69,9 @@ type Agent struct {
 	// agent runs as root, else the agent's own user.
 	GitCredential *syscall.Credential
 	Log           *slog.Logger
+	// Events records what happens to a Sandbox for `kubectl describe`;
+	// nil: none.
+	Events record.EventRecorder
 	// Workers is how many Sandboxes are reconciled at once (VM creations
 	// run in parallel up to this).
 	Workers int
@@ -162,6 +166,18 @@ func (a *Agent) launcher(ctx context.Context, sb *v1alpha1.Sandbox) (*corev1.Pod
 		return nil, nil
 	}
 	return &pod, nil
+}
+
+// event records one event about sb, when there is a recorder.
+func (a *Agent) event(sb *v1alpha1.Sandbox, warning bool, reason, message string) {
+	if a.Events == nil {
+		return
+	}
+	kind := corev1.EventTypeNormal
+	if warning {
+		kind = corev1.EventTypeWarning
+	}
+	a.Events.Event(sb, kind, reason, message)
 }
 
 // deleteVM deletes the VM name if it exists.

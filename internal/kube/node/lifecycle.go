@@ -108,6 +108,7 @@ func (a *Agent) create(ctx context.Context, sb *v1alpha1.Sandbox, name string) (
 		})
 	}
 	a.Log.InfoContext(ctx, "creating VM", "vm", name, "sandbox", sb.Namespace+"/"+sb.Name, "image", req.Image)
+	a.event(sb, false, "CreatingVM", "creating VM "+name+" on "+a.NodeName)
 	cctx, cancel := context.WithTimeout(ctx, startGrace)
 	defer cancel()
 	vm, err := a.Daemon.CreateVM(cctx, req, nil)
@@ -116,6 +117,7 @@ func (a *Agent) create(ctx context.Context, sb *v1alpha1.Sandbox, name string) (
 	}
 	if err != nil {
 		a.Log.WarnContext(ctx, "create VM failed", "vm", name, "err", err)
+		a.event(sb, true, "VMFailed", "create VM "+name+": "+err.Error())
 		return api.VM{}, sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
 			sandboxstatus.End(st, v1alpha1.PhaseFailed, "VMFailed", "create VM "+name+": "+err.Error())
 		})
@@ -148,6 +150,9 @@ func createRequest(sb *v1alpha1.Sandbox, name string) (api.CreateVM, error) {
 func (a *Agent) markRunning(ctx context.Context, sb *v1alpha1.Sandbox, vm api.VM) error {
 	if sb.Status.Phase == v1alpha1.PhaseRunning && sb.Status.IP == vm.IP {
 		return nil
+	}
+	if sb.Status.Phase != v1alpha1.PhaseRunning && !sb.Status.Phase.Final() {
+		a.event(sb, false, "VMRunning", "VM "+vm.Name+" runs on "+a.NodeName+" at "+vm.IP)
 	}
 	return sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
 		if st.Phase.Final() {

@@ -41,7 +41,8 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	a := &Agent{Client: mgr.GetClient(), Daemon: d, NodeName: o.NodeName, Capacity: o.Capacity, Workers: o.Workers, Log: o.Log}
+	a := &Agent{Client: mgr.GetClient(), Daemon: d, NodeName: o.NodeName, Capacity: o.Capacity, Workers: o.Workers, Log: o.Log,
+		Events: mgr.GetEventRecorderFor("banger-node/" + o.NodeName)}
 	if err := a.SetupWithManager(mgr); err != nil {
 		return err
 	}

@@ -130,6 +130,7 @@ func (a *Agent) exitedStatus(ctx context.Context, sb *v1alpha1.Sandbox, vm strin
 	})
 	if err == nil {
 		a.Log.InfoContext(ctx, "command exited", "sandbox", sb.Namespace+"/"+sb.Name, "vm", vm, "code", res.code)
+		a.event(sb, res.code != 0, "CommandExited", "the command exited "+strconv.Itoa(res.code))
 	}
 	return err
 }
@@ -137,6 +138,7 @@ func (a *Agent) exitedStatus(ctx context.Context, sb *v1alpha1.Sandbox, vm strin
 // end ends sb with phase, reason and message.
 func (a *Agent) end(ctx context.Context, sb *v1alpha1.Sandbox, phase v1alpha1.Phase, reason, message string) error {
 	a.Log.WarnContext(ctx, "sandbox ends", "sandbox", sb.Namespace+"/"+sb.Name, "reason", reason, "message", message)
+	a.event(sb, phase == v1alpha1.PhaseFailed, reason, message)
 	return sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
 		sandboxstatus.End(st, phase, reason, message)
 	})
