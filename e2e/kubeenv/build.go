@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -21,7 +22,10 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
+
+	"banger/internal/poll"
 )
 
 // components are the binaries e2e/kubecp builds, one main package each.
@@ -42,6 +46,16 @@ func Binaries(ctx context.Context, cacheDir, srcDir string, log io.Writer) (stri
 	}
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return "", fmt.Errorf("create cache dir: %w", err)
+	}
+	// One build at a time (test packages run in parallel): the others
+	// wait for it and reuse what it made.
+	unlock, err := lockFile(ctx, binDir+".lock")
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if haveAll(binDir) {
+		return binDir, nil
 	}
 	tmp, err := os.MkdirTemp(cacheDir, ".kube-build-")
 	if err != nil {
@@ -123,4 +137,24 @@ func sourceKey(srcDir string) (string, error) {
 		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// lockFile takes an exclusive flock on path, waiting until ctx ends.
+func lockFile(ctx context.Context, path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open build lock: %w", err)
+	}
+	err = poll.Until(ctx, time.Second, nil, func(context.Context) (bool, error) {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return false, nil
+		}
+		return err == nil, err
+	})
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("wait for the build lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
 }

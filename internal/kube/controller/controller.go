@@ -243,7 +243,9 @@ func (r *Reconciler) placement(ctx context.Context, sb *v1alpha1.Sandbox, pod *c
 		old.Status == cond.Status && old.Reason == cond.Reason && old.Message == cond.Message && sb.Status.Node == pod.Spec.NodeName {
 		return nil
 	}
-	if pod.Spec.NodeName != "" && sb.Status.Node == "" {
+	// (The node's agent may have written Node first; the condition is
+	// the controller's own record of having seen the binding.)
+	if pod.Spec.NodeName != "" && !meta.IsStatusConditionTrue(sb.Status.Conditions, v1alpha1.ConditionScheduled) {
 		r.event(sb, false, "Scheduled", "placed on "+pod.Spec.NodeName)
 	}
 	return sandboxstatus.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {

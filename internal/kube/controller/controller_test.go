@@ -249,3 +249,28 @@ func TestForegroundDeleteWaitsForTheNode(t *testing.T) {
 		t.Errorf("the controller let go of a sandbox placed on node-a: finalizers %v", got.Finalizers)
 	}
 }
+
+// TestScheduledEventWhenTheNodeWroteFirst: the node's agent may record
+// the node before the controller sees the binding; the Scheduled event
+// and condition still come.
+func TestScheduledEventWhenTheNodeWroteFirst(t *testing.T) {
+	sb := newSandbox("a")
+	sb.Finalizers = []string{v1alpha1.Finalizer}
+	sb.Status = v1alpha1.SandboxStatus{Phase: v1alpha1.PhaseStarting, Node: "node-b"}
+	r, c := newReconciler(t, sb)
+	events := record.NewFakeRecorder(10)
+	r.Events = events
+	pod := LauncherPod(sb, "pause")
+	pod.Spec.NodeName = "node-b"
+	if err := c.Create(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	reconcile(t, r, "a")
+	got := get(t, c, "a", &v1alpha1.Sandbox{})
+	if !meta.IsStatusConditionTrue(got.Status.Conditions, v1alpha1.ConditionScheduled) || got.Status.Phase != v1alpha1.PhaseStarting {
+		t.Errorf("status %+v, want Scheduled=True and the agent's phase kept", got.Status)
+	}
+	if len(events.Events) != 1 || <-events.Events != "Normal Scheduled placed on node-b" {
+		t.Errorf("want one Scheduled event")
+	}
+}
