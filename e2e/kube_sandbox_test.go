@@ -216,26 +216,31 @@ func (k *kubeCluster) checkColumns() {
 	t.Errorf("no row for s-three in %+v", table.Rows)
 }
 
-// checkEvents checks that the events of sandbox name (what `kubectl
-// describe sandbox` shows) have each of reasons.
+// checkEvents waits until the events of sandbox name (what `kubectl
+// describe sandbox` shows; they are written asynchronously) have each of
+// reasons.
 func (k *kubeCluster) checkEvents(name string, reasons ...string) {
-	var list corev1.EventList
-	if err := k.c.List(context.Background(), &list, client.InNamespace("sbx")); err != nil {
-		k.t.Fatal(err)
-	}
-	seen := map[string]bool{}
 	var lines []string
-	for _, ev := range list.Items {
-		if ev.InvolvedObject.Kind == "Sandbox" && ev.InvolvedObject.Name == name {
-			seen[ev.Reason] = true
-			lines = append(lines, ev.Type+" "+ev.Reason+" "+ev.Source.Component+": "+ev.Message)
+	k.waitFor(30*time.Second, "the events of "+name, func() (bool, string) {
+		var list corev1.EventList
+		if err := k.c.List(context.Background(), &list, client.InNamespace("sbx")); err != nil {
+			return false, err.Error()
 		}
-	}
-	for _, r := range reasons {
-		if !seen[r] {
-			k.t.Errorf("sandbox %s has no %s event; its events:\n%s", name, r, strings.Join(lines, "\n"))
+		seen := map[string]bool{}
+		lines = nil
+		for _, ev := range list.Items {
+			if ev.InvolvedObject.Kind == "Sandbox" && ev.InvolvedObject.Name == name {
+				seen[ev.Reason] = true
+				lines = append(lines, ev.Type+" "+ev.Reason+" "+ev.Source.Component+": "+ev.Message)
+			}
 		}
-	}
+		for _, r := range reasons {
+			if !seen[r] {
+				return false, "no " + r + " event; events:\n" + strings.Join(lines, "\n")
+			}
+		}
+		return true, ""
+	})
 	k.t.Logf("events of %s:\n%s", name, strings.Join(lines, "\n"))
 }
 
