@@ -6,7 +6,7 @@ GO        ?= go
 BIN       := build/bin
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)
-LDFLAGS   := -s -w -X banger/internal/daemon.Version=$(VERSION) -X banger/internal/buildinfo.Version=$(VERSION) -X banger/internal/buildinfo.Commit=$(COMMIT)
+LDFLAGS   := -s -w -X banger/internal/buildinfo.Version=$(VERSION) -X banger/internal/buildinfo.Commit=$(COMMIT)
 ARGS      ?=
 FUZZTIME  ?= 30s
 FUZZMIN   ?= 100x

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"banger/internal/buildinfo"
 	"banger/internal/config"
 	"banger/internal/crashpoint"
 	"banger/internal/daemon"
@@ -24,7 +25,7 @@ func main() {
 	version := flag.Bool("version", false, "print the version")
 	flag.Parse()
 	if *version {
-		fmt.Println(daemon.Version)
+		fmt.Println(buildinfo.Version)
 		return
 	}
 	backends := builtin.Registry()

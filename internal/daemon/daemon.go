@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"banger/internal/access"
+	"banger/internal/buildinfo"
 	"banger/internal/config"
 	"banger/internal/crashpoint"
 	"banger/internal/disk"
@@ -34,9 +35,6 @@ import (
 	"banger/internal/vm"
 	"banger/internal/vmm"
 )
-
-// Version is set at build time.
-var Version = "dev"
 
 // Options are what the daemon needs besides its config.
 type Options struct {
@@ -113,7 +111,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	h := &Handlers{VMs: svc.VMs, Images: svc.Images, Ops: svc.Ops, Log: log, Socket: cfg.SocketPath(), Version: Version, Shutdown: cancel,
+	h := &Handlers{VMs: svc.VMs, Images: svc.Images, Ops: svc.Ops, Log: log, Socket: cfg.SocketPath(), Version: buildinfo.Version, Shutdown: cancel,
 		Access: &access.Policy{DaemonUID: os.Geteuid(), Groups: groups}, ops: &ops{}}
 	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelReqs()
@@ -122,7 +120,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) error {
 		BaseContext: func(net.Listener) context.Context { return reqCtx }}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("bangerd started", "pid", os.Getpid(), "socket", cfg.SocketPath(), "version", Version,
+	log.Info("bangerd started", "pid", os.Getpid(), "socket", cfg.SocketPath(), "version", buildinfo.Version,
 		"backend", svc.VMs.Backend, "state_dir", cfg.StateDir)
 	select {
 	case <-ctx.Done():
