@@ -135,10 +135,10 @@ func (l Links) ensureAddr(h *netlink.Handle, link netlink.Link, gw netip.Prefix)
 	if err != nil {
 		return fmt.Errorf("parse gateway address %s: %w", gw, err)
 	}
-	if err := h.AddrAdd(link, addr); err != nil {
+	if err := h.AddrAdd(link, addr); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("add address %s to bridge %s: %w", gw, name, err)
 	}
-	return nil
+	return nil // (EEXIST: another daemon's start added it meanwhile)
 }
 
 func addrList(h *netlink.Handle, link netlink.Link) ([]netlink.Addr, error) {

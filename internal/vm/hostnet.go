@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 )
 
 // Links is the part of the network package the service needs.
@@ -47,6 +48,12 @@ type HostNet struct {
 	// none.
 	Firewall Firewall
 	Log      *slog.Logger // nil means slog.Default()
+
+	// bridgeMu makes the VMs started at once set up the bridge and its
+	// firewall one at a time: two first starts on a new host raced (one
+	// added the address the other then failed to add, and rolled the
+	// bridge back under it).
+	bridgeMu sync.Mutex
 }
 
 func (n *HostNet) log() *slog.Logger {
@@ -90,10 +97,7 @@ func (n *HostNet) attach(ctx context.Context, a attachment, uid int) (err error)
 		}
 	}()
 	bg := context.WithoutCancel(ctx)
-	if err := n.Links.EnsureBridge(ctx, n.Bridge, n.Pool.GatewayPrefix()); err != nil {
-		return err
-	}
-	if err := n.protect(ctx, a); err != nil {
+	if err := n.bridgeReady(ctx, a); err != nil {
 		return err
 	}
 	u.push(func() { n.unprotect(bg, a.Tap) })
@@ -107,6 +111,17 @@ func (n *HostNet) attach(ctx context.Context, a attachment, uid int) (err error)
 		}
 	}
 	return nil
+}
+
+// bridgeReady makes sure the bridge exists and is isolated, and protects
+// a's tap, one VM at a time.
+func (n *HostNet) bridgeReady(ctx context.Context, a attachment) error {
+	n.bridgeMu.Lock()
+	defer n.bridgeMu.Unlock()
+	if err := n.Links.EnsureBridge(ctx, n.Bridge, n.Pool.GatewayPrefix()); err != nil {
+		return err
+	}
+	return n.protect(ctx, a)
 }
 
 // detach undoes attach: NAT first, then the tap. Failures are logged: the
