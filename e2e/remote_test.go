@@ -285,28 +285,7 @@ func startSSHD(t *testing.T, e *env, dir string) {
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.Create(filepath.Join(dir, "sshd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("ip", "netns", "exec", e.netns, "/usr/sbin/sshd", "-D", "-e", "-f", conf)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		logf.Close()
-	})
+	startProc(t, e.netns, filepath.Join(dir, "sshd.log"), "/usr/sbin/sshd", "-D", "-e", "-f", conf)
 	waitFor(t, 15*time.Second, "sshd listening", func() (bool, string) {
 		b, _ := os.ReadFile(filepath.Join(dir, "sshd.log"))
 		return strings.Contains(string(b), "Server listening"), string(b)

@@ -21,19 +21,7 @@ import (
 // root may read, or one reached through a link to it, is skipped; a tree
 // loses what the user may not read; files the user may read arrive.
 func TestSyncFilesReadsAsTheOwner(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to read files as another user")
-	}
-	u, err := access.LookupUser(65534)
-	if err != nil {
-		t.Skipf("no uid 65534 (nobody): %v", err)
-	}
-	dir := t.TempDir()
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	u, dir := nobodyDir(t)
 	write := func(rel, content string, mode os.FileMode) string {
 		p := filepath.Join(dir, rel)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -95,6 +83,26 @@ func TestSyncFilesReadsAsTheOwner(t *testing.T) {
 	}
 }
 
+// nobodyDir is the user nobody and a directory it may read (the test
+// skips, saying why, without root or without that user).
+func nobodyDir(t *testing.T) (access.User, string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to read files as another user")
+	}
+	u, err := access.LookupUser(65534)
+	if err != nil {
+		t.Skipf("no uid 65534 (nobody): %v", err)
+	}
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return u, dir
+}
+
 func tarNames(t *testing.T, b []byte) string {
 	t.Helper()
 	tr := tar.NewReader(bytes.NewReader(b))
@@ -115,19 +123,7 @@ func tarNames(t *testing.T, b []byte) string {
 // TestSyncFilesAsHonoursTheLimit: a file read as the VM's owner is held
 // to the configured SyncLimit, as one read as root is.
 func TestSyncFilesAsHonoursTheLimit(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to read files as another user")
-	}
-	u, err := access.LookupUser(65534)
-	if err != nil {
-		t.Skipf("no uid 65534 (nobody): %v", err)
-	}
-	dir := t.TempDir()
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	u, dir := nobodyDir(t)
 	big := filepath.Join(dir, "big")
 	if err := os.WriteFile(big, bytes.Repeat([]byte("x"), 4096), 0o644); err != nil {
 		t.Fatal(err)

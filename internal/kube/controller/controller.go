@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
-	"banger/internal/kube/sandboxstatus"
+	"banger/internal/kube/sandboxes"
 	"banger/internal/kube/v1alpha1"
 )
 
@@ -42,16 +42,9 @@ type Reconciler struct {
 	Events record.EventRecorder
 }
 
-// event records one event about sb, when there is a recorder.
+// event records one event about sb.
 func (r *Reconciler) event(sb *v1alpha1.Sandbox, warning bool, reason, message string) {
-	if r.Events == nil {
-		return
-	}
-	kind := corev1.EventTypeNormal
-	if warning {
-		kind = corev1.EventTypeWarning
-	}
-	r.Events.Event(sb, kind, reason, message)
+	sandboxes.Event(r.Events, sb, warning, reason, message)
 }
 
 // SetupWithManager registers r with mgr: it watches Sandboxes and the Pods
@@ -77,23 +70,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !sb.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.release(ctx, &sb, pod)
 	}
-	if !controllerutil.ContainsFinalizer(&sb, v1alpha1.Finalizer) {
-		patch := client.MergeFromWithOptions(sb.DeepCopy(), client.MergeFromWithOptimisticLock{})
-		controllerutil.AddFinalizer(&sb, v1alpha1.Finalizer)
-		if err := r.Client.Patch(ctx, &sb, patch); err != nil {
-			return ctrl.Result{}, fmt.Errorf("add the finalizer to sandbox %s: %w", req.NamespacedName, err)
-		}
+	if err := sandboxes.SetFinalizer(ctx, r.Client, &sb, true); err != nil {
+		return ctrl.Result{}, err
 	}
 	if sb.Status.Phase.Final() {
 		// The node agent has deleted the VM: free the sandbox's place.
-		return ctrl.Result{}, r.deletePod(ctx, pod)
+		return ctrl.Result{}, sandboxes.DeleteLauncher(ctx, r.Client, pod, false)
 	}
 	if pod == nil {
 		if sb.Status.Node != "" {
 			// Bound once and gone since: evicted, preempted or deleted.
 			r.event(&sb, true, "LauncherDeleted", "the launcher Pod on "+sb.Status.Node+" was deleted (evicted or preempted)")
-			return ctrl.Result{}, sandboxstatus.Update(ctx, r.Client, &sb, func(st *v1alpha1.SandboxStatus) {
-				sandboxstatus.End(st, v1alpha1.PhaseFailed, "LauncherDeleted", "the launcher Pod on "+st.Node+" was deleted (evicted or preempted)")
+			return ctrl.Result{}, sandboxes.Update(ctx, r.Client, &sb, func(st *v1alpha1.SandboxStatus) {
+				sandboxes.End(st, v1alpha1.PhaseFailed, "LauncherDeleted", "the launcher Pod on "+st.Node+" was deleted (evicted or preempted)")
 			})
 		}
 		return ctrl.Result{}, r.createPod(ctx, &sb)
@@ -119,7 +108,7 @@ func (r *Reconciler) launcher(ctx context.Context, sb *v1alpha1.Sandbox) (*corev
 	case uid == string(sb.UID):
 		return &pod, nil
 	case ours:
-		if err := r.deletePod(ctx, &pod); err != nil {
+		if err := sandboxes.DeleteLauncher(ctx, r.Client, &pod, false); err != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("launcher pod %s belonged to an earlier sandbox %s; deleted it, will try again", key, sb.Name)
@@ -139,31 +128,10 @@ func (r *Reconciler) release(ctx context.Context, sb *v1alpha1.Sandbox, pod *cor
 	if sb.Status.Node != "" || (pod != nil && pod.Spec.NodeName != "") {
 		return nil // the node agent's job
 	}
-	if pod != nil {
-		err := r.Client.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID, ResourceVersion: &pod.ResourceVersion})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("delete unplaced launcher pod %s/%s: %w", pod.Namespace, pod.Name, err)
-		}
+	if err := sandboxes.DeleteLauncher(ctx, r.Client, pod, true); err != nil {
+		return err
 	}
-	patch := client.MergeFromWithOptions(sb.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	controllerutil.RemoveFinalizer(sb, v1alpha1.Finalizer)
-	if err := r.Client.Patch(ctx, sb, patch); err != nil {
-		return fmt.Errorf("remove the finalizer of sandbox %s: %w", sb.Name, err)
-	}
-	return nil
-}
-
-// deletePod deletes a launcher Pod at once: it runs nothing that needs a
-// grace period (the VM is the node agent's), and its place is freed now.
-func (r *Reconciler) deletePod(ctx context.Context, pod *corev1.Pod) error {
-	if pod == nil {
-		return nil
-	}
-	err := r.Client.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		return fmt.Errorf("delete launcher pod %s/%s: %w", pod.Namespace, pod.Name, err)
-	}
-	return nil
+	return sandboxes.SetFinalizer(ctx, r.Client, sb, false)
 }
 
 func (r *Reconciler) createPod(ctx context.Context, sb *v1alpha1.Sandbox) error {
@@ -181,7 +149,7 @@ func (r *Reconciler) createPod(ctx context.Context, sb *v1alpha1.Sandbox) error 
 		return r.nameTaken(ctx, sb, pod)
 	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota"):
 		// Wait, as a Job does, until the namespace's quota has room.
-		if uerr := sandboxstatus.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
+		if uerr := sandboxes.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
 			st.Phase = v1alpha1.PhasePending
 			meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: v1alpha1.ConditionScheduled, Status: metav1.ConditionFalse, Reason: "QuotaExceeded", Message: err.Error()})
 		}); uerr != nil {
@@ -192,8 +160,8 @@ func (r *Reconciler) createPod(ctx context.Context, sb *v1alpha1.Sandbox) error 
 		// Refused for good: a namespace's Pod Security or LimitRange, an
 		// invalid toleration.
 		r.event(sb, true, "LauncherRejected", err.Error())
-		return sandboxstatus.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
-			sandboxstatus.End(st, v1alpha1.PhaseFailed, "LauncherRejected", "the launcher Pod was refused: "+err.Error())
+		return sandboxes.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
+			sandboxes.End(st, v1alpha1.PhaseFailed, "LauncherRejected", "the launcher Pod was refused: "+err.Error())
 		})
 	case err != nil:
 		return fmt.Errorf("create launcher pod %s/%s: %w", pod.Namespace, pod.Name, err)
@@ -202,7 +170,7 @@ func (r *Reconciler) createPod(ctx context.Context, sb *v1alpha1.Sandbox) error 
 	if sb.Status.Phase != "" {
 		return nil
 	}
-	return sandboxstatus.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
+	return sandboxes.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
 		if st.Phase == "" {
 			st.Phase = v1alpha1.PhasePending
 		}
@@ -225,8 +193,8 @@ func (r *Reconciler) nameTaken(ctx context.Context, sb *v1alpha1.Sandbox, want *
 		return nil // a launcher: the cache will show it
 	}
 	r.event(sb, true, "NameTaken", "pod "+want.Name+" exists and is not a launcher")
-	return sandboxstatus.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
-		sandboxstatus.End(st, v1alpha1.PhaseFailed, "NameTaken", "pod "+want.Name+" exists and is not a launcher; rename the sandbox")
+	return sandboxes.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
+		sandboxes.End(st, v1alpha1.PhaseFailed, "NameTaken", "pod "+want.Name+" exists and is not a launcher; rename the sandbox")
 	})
 }
 
@@ -248,7 +216,7 @@ func (r *Reconciler) placement(ctx context.Context, sb *v1alpha1.Sandbox, pod *c
 	if pod.Spec.NodeName != "" && !meta.IsStatusConditionTrue(sb.Status.Conditions, v1alpha1.ConditionScheduled) {
 		r.event(sb, false, "Scheduled", "placed on "+pod.Spec.NodeName)
 	}
-	return sandboxstatus.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
+	return sandboxes.Update(ctx, r.Client, sb, func(st *v1alpha1.SandboxStatus) {
 		meta.SetStatusCondition(&st.Conditions, cond)
 		if pod.Spec.NodeName == "" {
 			return

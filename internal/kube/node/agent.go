@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	"banger/internal/api"
+	"banger/internal/kube/sandboxes"
 	"banger/internal/kube/v1alpha1"
 )
 
@@ -168,16 +169,9 @@ func (a *Agent) launcher(ctx context.Context, sb *v1alpha1.Sandbox) (*corev1.Pod
 	return &pod, nil
 }
 
-// event records one event about sb, when there is a recorder.
+// event records one event about sb.
 func (a *Agent) event(sb *v1alpha1.Sandbox, warning bool, reason, message string) {
-	if a.Events == nil {
-		return
-	}
-	kind := corev1.EventTypeNormal
-	if warning {
-		kind = corev1.EventTypeWarning
-	}
-	a.Events.Event(sb, kind, reason, message)
+	sandboxes.Event(a.Events, sb, warning, reason, message)
 }
 
 // deleteVM deletes the VM name if it exists.

@@ -6,15 +6,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"banger/internal/api"
-	"banger/internal/kube/sandboxstatus"
+	"banger/internal/kube/sandboxes"
 	"banger/internal/kube/v1alpha1"
 )
 
@@ -25,21 +22,10 @@ func (a *Agent) release(ctx context.Context, sb *v1alpha1.Sandbox, pod *corev1.P
 	if err := a.deleteVM(ctx, vm); err != nil {
 		return err
 	}
-	if pod != nil {
-		err := a.Client.Delete(ctx, pod, client.GracePeriodSeconds(0), client.Preconditions{UID: &pod.UID})
-		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			return fmt.Errorf("delete launcher pod %s: %w", pod.Name, err)
-		}
+	if err := sandboxes.DeleteLauncher(ctx, a.Client, pod, false); err != nil {
+		return err
 	}
-	if !controllerutil.ContainsFinalizer(sb, v1alpha1.Finalizer) {
-		return nil
-	}
-	patch := client.MergeFromWithOptions(sb.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	controllerutil.RemoveFinalizer(sb, v1alpha1.Finalizer)
-	if err := a.Client.Patch(ctx, sb, patch); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("remove the finalizer of sandbox %s: %w", sb.Name, err)
-	}
-	return nil
+	return sandboxes.SetFinalizer(ctx, a.Client, sb, false)
 }
 
 // run makes sure sb's VM exists and runs, its status says so, its
@@ -51,8 +37,8 @@ func (a *Agent) run(ctx context.Context, sb *v1alpha1.Sandbox, name string) (ctr
 	switch {
 	case isNotFound(err) && (sb.Status.Phase == v1alpha1.PhaseRunning):
 		a.runs.stop(sb.UID)
-		return ctrl.Result{}, sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
-			sandboxstatus.End(st, v1alpha1.PhaseFailed, "VMLost", "VM "+name+" is gone from node "+a.NodeName)
+		return ctrl.Result{}, sandboxes.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
+			sandboxes.End(st, v1alpha1.PhaseFailed, "VMLost", "VM "+name+" is gone from node "+a.NodeName)
 		})
 	case isNotFound(err):
 		if vm, err = a.create(ctx, sb, name); err != nil {
@@ -69,8 +55,8 @@ func (a *Agent) run(ctx context.Context, sb *v1alpha1.Sandbox, name string) (ctr
 	}
 	if vm.State != "running" {
 		a.runs.stop(sb.UID)
-		return ctrl.Result{}, sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
-			sandboxstatus.End(st, v1alpha1.PhaseFailed, "VMStopped", "VM "+name+" is "+vm.State)
+		return ctrl.Result{}, sandboxes.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
+			sandboxes.End(st, v1alpha1.PhaseFailed, "VMStopped", "VM "+name+" is "+vm.State)
 		})
 	}
 	if err := a.markRunning(ctx, sb, vm); err != nil {
@@ -91,7 +77,7 @@ const startGrace = 10 * time.Minute
 // meanwhile (made by an earlier incarnation of the agent whose create the
 // daemon finished) is adopted: the zero VM tells the caller to look again.
 func (a *Agent) create(ctx context.Context, sb *v1alpha1.Sandbox, name string) (api.VM, error) {
-	if err := sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
+	if err := sandboxes.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
 		if !st.Phase.Final() {
 			st.Phase, st.Node, st.VM = v1alpha1.PhaseStarting, a.NodeName, name
 		}
@@ -103,8 +89,8 @@ func (a *Agent) create(ctx context.Context, sb *v1alpha1.Sandbox, name string) (
 	}
 	req, err := createRequest(sb, name)
 	if err != nil {
-		return api.VM{}, sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
-			sandboxstatus.End(st, v1alpha1.PhaseFailed, "InvalidSpec", err.Error())
+		return api.VM{}, sandboxes.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
+			sandboxes.End(st, v1alpha1.PhaseFailed, "InvalidSpec", err.Error())
 		})
 	}
 	a.Log.InfoContext(ctx, "creating VM", "vm", name, "sandbox", sb.Namespace+"/"+sb.Name, "image", req.Image)
@@ -118,8 +104,8 @@ func (a *Agent) create(ctx context.Context, sb *v1alpha1.Sandbox, name string) (
 	if err != nil {
 		a.Log.WarnContext(ctx, "create VM failed", "vm", name, "err", err)
 		a.event(sb, true, "VMFailed", "create VM "+name+": "+err.Error())
-		return api.VM{}, sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
-			sandboxstatus.End(st, v1alpha1.PhaseFailed, "VMFailed", "create VM "+name+": "+err.Error())
+		return api.VM{}, sandboxes.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
+			sandboxes.End(st, v1alpha1.PhaseFailed, "VMFailed", "create VM "+name+": "+err.Error())
 		})
 	}
 	return vm, nil
@@ -154,7 +140,7 @@ func (a *Agent) markRunning(ctx context.Context, sb *v1alpha1.Sandbox, vm api.VM
 	if sb.Status.Phase != v1alpha1.PhaseRunning && !sb.Status.Phase.Final() {
 		a.event(sb, false, "VMRunning", "VM "+vm.Name+" runs on "+a.NodeName+" at "+vm.IP)
 	}
-	return sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
+	return sandboxes.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
 		if st.Phase.Final() {
 			return
 		}
@@ -179,8 +165,8 @@ func (a *Agent) keep(ctx context.Context, sb *v1alpha1.Sandbox, name string) (ct
 			if len(sb.Spec.Command) > 0 {
 				phase, reason, msg = v1alpha1.PhaseFailed, "DeadlineExceeded", "the command ran past the ttl of "+sb.Spec.TTL.Duration.String()
 			}
-			return ctrl.Result{}, sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
-				sandboxstatus.End(st, phase, reason, msg)
+			return ctrl.Result{}, sandboxes.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
+				sandboxes.End(st, phase, reason, msg)
 			})
 		}
 		a.watchCommand(ctx, sb, name)

@@ -8,7 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
-	"banger/internal/kube/sandboxstatus"
+	"banger/internal/kube/sandboxes"
 	"banger/internal/kube/v1alpha1"
 )
 
@@ -121,12 +121,12 @@ func (a *Agent) exitedStatus(ctx context.Context, sb *v1alpha1.Sandbox, vm strin
 		phase, reason = v1alpha1.PhaseFailed, "Error"
 	}
 	code := int32(res.code)
-	err := sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
+	err := sandboxes.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
 		if st.Phase.Final() {
 			return
 		}
 		st.ExitCode, st.Output = &code, tail(res.output, v1alpha1.OutputTail)
-		sandboxstatus.End(st, phase, reason, "the command exited "+strconv.Itoa(res.code))
+		sandboxes.End(st, phase, reason, "the command exited "+strconv.Itoa(res.code))
 	})
 	if err == nil {
 		a.Log.InfoContext(ctx, "command exited", "sandbox", sb.Namespace+"/"+sb.Name, "vm", vm, "code", res.code)
@@ -139,8 +139,8 @@ func (a *Agent) exitedStatus(ctx context.Context, sb *v1alpha1.Sandbox, vm strin
 func (a *Agent) end(ctx context.Context, sb *v1alpha1.Sandbox, phase v1alpha1.Phase, reason, message string) error {
 	a.Log.WarnContext(ctx, "sandbox ends", "sandbox", sb.Namespace+"/"+sb.Name, "reason", reason, "message", message)
 	a.event(sb, phase == v1alpha1.PhaseFailed, reason, message)
-	return sandboxstatus.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
-		sandboxstatus.End(st, phase, reason, message)
+	return sandboxes.Update(ctx, a.Client, sb, func(st *v1alpha1.SandboxStatus) {
+		sandboxes.End(st, phase, reason, message)
 	})
 }
 

@@ -1,6 +1,7 @@
-// Package sandboxstatus writes a Sandbox's status, for the controller and
-// the node agent alike: read, change, write, again on a conflict.
-package sandboxstatus
+// Package sandboxes is what banger-controller and banger-node both do to a
+// Sandbox: write its status (read, change, write, again on a conflict),
+// end it, set its finalizer, delete its launcher Pod, record its events.
+package sandboxes
 
 import (
 	"context"
